@@ -1,0 +1,129 @@
+"""Engine, sessions and schema version checks. The only module that opens database connections.
+
+SQLite gets WAL, foreign keys and a busy timeout on every connection; PostgreSQL is used as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.errors import DatabaseError, SchemaOutOfDate
+from digest.resources import resource_dir
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url``. Raises DatabaseError when a SQLite file's folder is missing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        folder = Path(database).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise DatabaseError(
+                f"The folder of the SQLite database {database} does not exist ({folder}). "
+                "Create it, or point DIGEST_DATABASE_URL at another path."
+            )
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that commits when the block ends and rolls back if it raises."""
+    with factory.begin() as session:
+        yield session
+
+
+def alembic_config(engine: Engine) -> Config:
+    """An Alembic config that runs the shipped migrations on ``engine``."""
+    config = Config()
+    config.set_main_option("script_location", str(resource_dir("migrations")))
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision() -> str:
+    script = ScriptDirectory(str(resource_dir("migrations")))
+    head = script.get_current_head()
+    assert head is not None, "migrations/ has no revision"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at; None for an empty database. Raises DatabaseError if unreachable."""
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        raise DatabaseError(_unreachable(engine, exc)) from None
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except OperationalError as exc:
+        raise DatabaseError(_unreachable(engine, exc)) from None
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    try:
+        command.downgrade(alembic_config(engine), revision)
+    except OperationalError as exc:
+        raise DatabaseError(_unreachable(engine, exc)) from None
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Refuse to go on with a database whose schema is not at head.
+
+    Raises SchemaOutOfDate naming ``digest db upgrade``, or DatabaseError when unreachable.
+    """
+    current = current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return
+    where = engine.url.render_as_string(hide_password=True)
+    if current is None:
+        raise SchemaOutOfDate(
+            f"The database {where} has no digest tables yet. Run `digest db upgrade` to create them."
+        )
+    raise SchemaOutOfDate(
+        f"The database {where} is at schema revision {current}, this digest needs {head}. "
+        "Run `digest db upgrade` (back up the database first in production)."
+    )
+
+
+def _unreachable(engine: Engine, exc: SQLAlchemyError) -> str:
+    where = engine.url.render_as_string(hide_password=True)
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    return (
+        f"Cannot open the database {where}: {reason}. "
+        "Check DIGEST_DATABASE_URL and that the database server is running."
+    )

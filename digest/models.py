@@ -1,0 +1,161 @@
+"""SQLAlchemy 2.x models: what is stored. Schema changes go through Alembic (migrations/)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and read back timezone-aware, on SQLite (which keeps no zone) too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: digest stores timezone-aware UTC timestamps only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+        datetime: UTCDateTime(),
+    }
+
+
+class Source(Base):
+    """A listing we fetch: its kind, URL, and how the last fetches went."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_status: Mapped[str | None] = mapped_column(String(20))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_fetched_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class Paper(Base):
+    """One paper, however many sources list it. ``id`` is the arXiv id without version, else a URL."""
+
+    __tablename__ = "papers"
+
+    id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    version: Mapped[int | None]
+    title: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text, default="")
+    authors: Mapped[list[str]] = mapped_column(default=list)
+    published: Mapped[date | None] = mapped_column(Date)
+    abs_url: Mapped[str] = mapped_column(Text)
+    pdf_url: Mapped[str | None] = mapped_column(Text)
+    hf_url: Mapped[str | None] = mapped_column(Text)
+    categories: Mapped[list[str]] = mapped_column(default=list)
+    github_repo: Mapped[str | None] = mapped_column(Text)
+    project_page: Mapped[str | None] = mapped_column(Text)
+    ai_keywords: Mapped[list[str]] = mapped_column(default=list)
+    first_seen_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+
+    listings: Mapped[list[Listing]] = relationship(back_populates="paper", passive_deletes=True)
+
+
+class Listing(Base):
+    """Source S listed paper P on date D, at this rank, with this arXiv announce type."""
+
+    __tablename__ = "listings"
+    __table_args__ = (
+        UniqueConstraint("source_id", "paper_id", "listed_on"),
+        Index(None, "listed_on"),
+        Index(None, "paper_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    listed_on: Mapped[date] = mapped_column(Date)
+    rank: Mapped[int | None]
+    announce_type: Mapped[str | None] = mapped_column(String(20))
+    seen_at: Mapped[datetime]
+
+    paper: Mapped[Paper] = relationship(back_populates="listings")
+
+
+class MetricSnapshot(Base):
+    """Upvotes, comments and GitHub stars of a paper at one moment: the trending signal over time."""
+
+    __tablename__ = "metric_snapshots"
+    __table_args__ = (Index(None, "paper_id", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    taken_at: Mapped[datetime]
+    upvotes: Mapped[int | None]
+    comments: Mapped[int | None]
+    github_stars: Mapped[int | None]
+
+
+class FetchLog(Base):
+    """One fetch of one source: when, what HTTP said, what it brought, what went wrong."""
+
+    __tablename__ = "fetch_log"
+    __table_args__ = (Index(None, "source_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    http_status: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(20))
+    seen: Mapped[int] = mapped_column(Integer, default=0)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
