@@ -1,0 +1,168 @@
+"""Selects and bulk writes that take a Session; portable between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from digest.models import FetchLog, Listing, MetricSnapshot, Paper, Source
+
+CHUNK = 500
+PAPER_FIELDS = (
+    "version",
+    "title",
+    "abstract",
+    "authors",
+    "published",
+    "abs_url",
+    "pdf_url",
+    "hf_url",
+    "categories",
+    "github_repo",
+    "project_page",
+    "ai_keywords",
+)
+
+
+def chunked(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _insert(session: Session, model: type) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+def existing_papers(session: Session, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Stored fields of the papers among ``ids`` that exist, by id."""
+    columns = [Paper.id, *(getattr(Paper, name) for name in PAPER_FIELDS)]
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in chunked(ids):
+        for row in session.execute(select(*columns).where(Paper.id.in_(chunk))).mappings():
+            found[row["id"]] = dict(row)
+    return found
+
+
+def insert_papers(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert new papers; a row another process inserted meanwhile is left as it is."""
+    for chunk in chunked(rows):
+        session.execute(_insert(session, Paper).on_conflict_do_nothing(index_elements=["id"]), list(chunk))
+
+
+def update_papers(session: Session, changes: Sequence[dict[str, Any]]) -> None:
+    """Apply per-paper changes; each dict holds ``id`` and the fields to set."""
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        by_shape.setdefault(tuple(sorted(change)), []).append(change)
+    for group in by_shape.values():
+        for chunk in chunked(group):
+            session.execute(update(Paper), list(chunk))
+
+
+def insert_listings(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    for chunk in chunked(rows):
+        session.execute(
+            _insert(session, Listing).on_conflict_do_nothing(
+                index_elements=["source_id", "paper_id", "listed_on"]
+            ),
+            list(chunk),
+        )
+
+
+def latest_metrics(
+    session: Session, ids: Sequence[str]
+) -> dict[str, tuple[int | None, int | None, int | None]]:
+    """The newest (upvotes, comments, github_stars) snapshot of each paper among ``ids`` that has one."""
+    latest: dict[str, tuple[int | None, int | None, int | None]] = {}
+    for chunk in chunked(ids):
+        newest = (
+            select(func.max(MetricSnapshot.id))
+            .where(MetricSnapshot.paper_id.in_(chunk))
+            .group_by(MetricSnapshot.paper_id)
+            .scalar_subquery()
+        )
+        query = select(
+            MetricSnapshot.paper_id,
+            MetricSnapshot.upvotes,
+            MetricSnapshot.comments,
+            MetricSnapshot.github_stars,
+        ).where(MetricSnapshot.id.in_(newest))
+        for paper_id, upvotes, comments, stars in session.execute(query):
+            latest[paper_id] = (upvotes, comments, stars)
+    return latest
+
+
+def insert_snapshots(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    for chunk in chunked(rows):
+        session.execute(_insert(session, MetricSnapshot), list(chunk))
+
+
+def source_by_name(session: Session, name: str) -> Source | None:
+    return session.scalar(select(Source).where(Source.name == name))
+
+
+def all_sources(session: Session) -> list[Source]:
+    return list(session.scalars(select(Source).order_by(Source.name)))
+
+
+def add_fetch_log(session: Session, **fields: Any) -> FetchLog:
+    entry = FetchLog(**fields)
+    session.add(entry)
+    return entry
+
+
+def papers_query(
+    *, since: date | None = None, source: Source | None = None, limit: int | None = None
+) -> Select[tuple[Paper]]:
+    """Papers newest first (by first listing), optionally only those listed since a date or by a source."""
+    query = select(Paper)
+    if since is not None or source is not None:
+        listed = select(Listing.paper_id)
+        if since is not None:
+            listed = listed.where(Listing.listed_on >= since)
+        if source is not None:
+            listed = listed.where(Listing.source_id == source.id)
+        query = query.where(Paper.id.in_(listed))
+    query = query.order_by(Paper.first_seen_at.desc(), Paper.id)
+    return query.limit(limit) if limit else query
+
+
+def paper_listings(session: Session, paper_id: str) -> list[tuple[str, date, int | None, str | None]]:
+    """(source name, listed on, rank, announce type) of every listing of a paper, oldest first."""
+    query = (
+        select(Source.name, Listing.listed_on, Listing.rank, Listing.announce_type)
+        .join(Source, Source.id == Listing.source_id)
+        .where(Listing.paper_id == paper_id)
+        .order_by(Listing.listed_on, Source.name)
+    )
+    return [tuple(row) for row in session.execute(query)]
+
+
+def paper_metrics(
+    session: Session, paper_id: str
+) -> list[tuple[datetime, int | None, int | None, int | None]]:
+    query = (
+        select(
+            MetricSnapshot.taken_at,
+            MetricSnapshot.upvotes,
+            MetricSnapshot.comments,
+            MetricSnapshot.github_stars,
+        )
+        .where(MetricSnapshot.paper_id == paper_id)
+        .order_by(MetricSnapshot.taken_at)
+    )
+    return [tuple(row) for row in session.execute(query)]
+
+
+def recent_fetches(session: Session, source_ids: Iterable[int]) -> dict[int, FetchLog]:
+    ids = list(source_ids)
+    newest = select(func.max(FetchLog.id)).where(FetchLog.source_id.in_(ids)).group_by(FetchLog.source_id)
+    return {
+        entry.source_id: entry for entry in session.scalars(select(FetchLog).where(FetchLog.id.in_(newest)))
+    }

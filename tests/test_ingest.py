@@ -1,0 +1,219 @@
+"""Ingest into real databases (SQLite and PostgreSQL): one row per paper, listings, snapshots, fetch log."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest import ingest
+from digest.config import Settings
+from digest.models import FetchLog, Listing, MetricSnapshot, Paper, Source, utcnow
+from digest.sources.http import Fetcher
+from tests.conftest import FIXTURES
+from tests.loopback import LoopbackServer, Reply
+
+HF_JSON = FIXTURES / "hf_daily_papers_api_2026-06-12_raw.json"
+HF_PAGE = FIXTURES / "hf_papers_page_2024-08-01.html"
+RSS = FIXTURES / "arxiv_rss_new_cs.LG+cs.AI+cs.CL+stat.ML_2026-09-24_trimmed.xml"
+API = FIXTURES / "arxiv_api_atom_2026-04-12_q_testing_s0_m10_body_extracted.xml"
+
+
+def add_source(sessions: sessionmaker[Session], name: str, kind: str, url: str | Path) -> Source:
+    with sessions.begin() as session:
+        source = Source(name=name, kind=kind, url=str(url), created_at=utcnow())
+        session.add(source)
+    return source
+
+
+def run(sessions: sessionmaker[Session], *sources: Source, settings: Settings | None = None, **kwargs):
+    with Fetcher(settings or Settings(host_min_interval=0)) as fetcher:
+        return ingest.scrape(sessions, fetcher, sources, **kwargs)
+
+
+def counts(sessions: sessionmaker[Session]) -> dict[str, int]:
+    with sessions() as session:
+        return {
+            model.__tablename__: session.scalar(select(func.count()).select_from(model))
+            for model in (Paper, Listing, MetricSnapshot, FetchLog)
+        }
+
+
+def test_hf_listing_is_stored_with_its_upvotes(sessions) -> None:
+    source = add_source(sessions, "hf", "hf-daily", HF_JSON)
+    [report] = run(sessions, source)
+    assert (report.status, report.seen, report.new, report.updated) == ("ok", 30, 30, 0)
+    with sessions() as session:
+        paper = session.get(Paper, "2606.00467")
+        assert paper.title.startswith("On the Limits of LLM Adaptability")
+        assert paper.authors == ["Etienne Casanova", "Rafal Kocielnik", "R. Michael Alvarez"]
+        listing = session.scalars(select(Listing).where(Listing.paper_id == "2606.00467")).one()
+        assert listing.listed_on == date(2026, 6, 12) and listing.rank == 1
+        snapshot = session.scalars(
+            select(MetricSnapshot).where(MetricSnapshot.paper_id == "2606.00467")
+        ).one()
+        assert (snapshot.upvotes, snapshot.comments) == (0, 2)
+
+
+def test_rescrape_of_the_same_input_adds_nothing(sessions) -> None:
+    source = add_source(sessions, "hf", "hf-daily", HF_JSON)
+    run(sessions, source)
+    before = counts(sessions)
+    [again] = run(sessions, source)
+    after = counts(sessions)
+    assert (again.seen, again.new, again.updated) == (30, 0, 0)
+    assert after == {**before, "fetch_log": before["fetch_log"] + 1}
+
+
+def test_same_paper_from_two_source_kinds_is_one_row(sessions, tmp_path) -> None:
+    shared_id = "2606.00467"
+    rss = tmp_path / "rss.xml"
+    rss.write_text(RSS.read_text(encoding="utf-8").replace("2609.26811", shared_id), encoding="utf-8")
+    hf = add_source(sessions, "hf", "hf-daily", HF_JSON)
+    arxiv = add_source(sessions, "arxiv", "arxiv-rss", rss)
+    [hf_report, rss_report] = run(sessions, hf, arxiv)
+    assert hf_report.new == 30
+    assert rss_report.new == 2  # 4 items: one is the HF paper, one a replace of an unknown paper
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Paper)) == 32
+        listed_by = session.scalars(select(Listing.source_id).where(Listing.paper_id == shared_id)).all()
+        assert sorted(listed_by) == sorted([hf.id, arxiv.id])
+        paper = session.get(Paper, shared_id)
+        assert paper.version == 1 and paper.categories == ["cs.LG"]
+
+
+def test_arxiv_replace_updates_a_known_paper_and_never_adds_one(sessions, tmp_path) -> None:
+    replaced = "2009.13987"
+    rss_source = add_source(sessions, "arxiv", "arxiv-rss", RSS)
+    [first] = run(sessions, rss_source)
+    with sessions() as session:
+        assert session.get(Paper, replaced) is None
+    assert (first.seen, first.new) == (4, 3)
+
+    older = tmp_path / "older.xml"
+    older.write_text(
+        RSS.read_text(encoding="utf-8")
+        .replace(f"{replaced}v3", f"{replaced}v2")
+        .replace("Announce Type: replace", "Announce Type: new")
+        .replace("<arxiv:announce_type>replace<", "<arxiv:announce_type>new<"),
+        encoding="utf-8",
+    )
+    run(sessions, add_source(sessions, "older", "arxiv-rss", older))
+    with sessions() as session:
+        assert session.get(Paper, replaced).version == 2
+    papers_before = counts(sessions)["papers"]
+
+    [again] = run(sessions, rss_source)
+    assert (again.new, again.updated) == (0, 1)
+    assert counts(sessions)["papers"] == papers_before
+    with sessions() as session:
+        assert session.get(Paper, replaced).version == 3
+
+
+def test_changed_upvotes_add_one_snapshot_for_that_paper_only(sessions, tmp_path) -> None:
+    listing = tmp_path / "hf.json"
+    listing.write_bytes(HF_JSON.read_bytes())
+    source = add_source(sessions, "hf", "hf-daily", listing)
+    run(sessions, source)
+    text = HF_JSON.read_text(encoding="utf-8")
+    marker = '"id":"2606.00467"'
+    head, tail = text.split(marker, 1)
+    listing.write_text(head + marker + tail.replace('"upvotes":0', '"upvotes":12', 1), encoding="utf-8")
+    [report] = run(sessions, source)
+    assert report.updated == 0
+    with sessions() as session:
+        history = session.scalars(
+            select(MetricSnapshot.upvotes)
+            .where(MetricSnapshot.paper_id == "2606.00467")
+            .order_by(MetricSnapshot.id)
+        ).all()
+        assert history == [0, 12]
+        assert session.scalar(select(func.count()).select_from(MetricSnapshot)) == 31
+
+
+def test_a_broken_source_fails_alone_and_is_logged(sessions, tmp_path) -> None:
+    broken = tmp_path / "broken.html"
+    broken.write_text("<html><body>maintenance</body></html>", encoding="utf-8")
+    bad = add_source(sessions, "bad", "hf-page", broken)
+    good = add_source(sessions, "good", "hf-page", HF_PAGE)
+    [bad_report, good_report] = run(sessions, bad, good)
+    assert bad_report.status == "error" and bad_report.error
+    assert (good_report.status, good_report.new) == ("ok", 13)
+    with sessions() as session:
+        entry = session.scalars(select(FetchLog).where(FetchLog.source_id == bad.id)).one()
+        assert entry.status == "error" and entry.error == bad_report.error
+        assert session.get(Source, bad.id).consecutive_failures == 1
+        assert session.get(Source, good.id).consecutive_failures == 0
+
+
+def test_unchanged_source_costs_one_304_and_no_parse(sessions) -> None:
+    body = HF_JSON.read_bytes()
+
+    def conditional(handler) -> Reply:
+        if handler.headers.get("If-None-Match") == '"v1"':
+            return Reply(304, headers={"ETag": '"v1"'})
+        return Reply(body=body, headers={"ETag": '"v1"', "Content-Type": "application/json"})
+
+    with LoopbackServer() as server:
+        server.routes["/api/daily_papers"] = conditional
+        source = add_source(sessions, "hf", "hf-daily", server.url("/api/daily_papers"))
+        [first] = run(sessions, source)
+        with sessions() as session:
+            source = session.get(Source, source.id)
+        [second] = run(sessions, source)
+    assert (first.status, first.new) == ("ok", 30)
+    assert (second.status, second.seen) == ("not-modified", 0)
+    assert server.requests_to("/api/daily_papers")[1].headers["If-None-Match"] == '"v1"'
+    with sessions() as session:
+        statuses = session.scalars(select(FetchLog.status).order_by(FetchLog.id)).all()
+        assert statuses == ["ok", "not-modified"]
+
+
+def test_since_backfills_every_missed_date(sessions) -> None:
+    with LoopbackServer() as server:
+        for day in ("2026-06-10", "2026-06-11", "2026-06-12"):
+            server.routes[f"/api/daily_papers?date={day}"] = Reply(body=b"[]")
+        source = add_source(sessions, "hf", "hf-daily", server.url("/api/daily_papers"))
+        days = ingest.dates_since(date(2026, 6, 10), date(2026, 6, 12))
+        [report] = run(sessions, source, dates=days)
+    assert report.fetches == 3 and report.status == "ok"
+    asked = [seen.path for seen in server.seen if seen.path != "/robots.txt"]
+    assert asked == [f"/api/daily_papers?date=2026-06-{day}" for day in (10, 11, 12)]
+
+
+def test_dry_run_writes_nothing(sessions) -> None:
+    source = add_source(sessions, "hf", "hf-daily", HF_JSON)
+    [report] = run(sessions, source, dry_run=True)
+    assert (report.seen, report.new) == (30, 30)
+    assert counts(sessions) == {"papers": 0, "listings": 0, "metric_snapshots": 0, "fetch_log": 0}
+
+
+@pytest.mark.parametrize(
+    ("kind", "url", "day", "expected"),
+    [
+        (
+            "hf-daily",
+            "https://huggingface.co/api/daily_papers",
+            date(2026, 11, 2),
+            "https://huggingface.co/api/daily_papers?date=2026-11-02",
+        ),
+        (
+            "hf-page",
+            "https://huggingface.co/papers",
+            date(2026, 11, 2),
+            "https://huggingface.co/papers/date/2026-11-02",
+        ),
+        ("feed", "https://example.org/{date}.xml", date(2026, 11, 2), "https://example.org/2026-11-02.xml"),
+        (
+            "arxiv-rss",
+            "https://rss.arxiv.org/rss/cs.LG",
+            date(2026, 11, 2),
+            "https://rss.arxiv.org/rss/cs.LG",
+        ),
+    ],
+)
+def test_date_addressed_urls(kind: str, url: str, day: date, expected: str) -> None:
+    assert ingest.url_for_date(kind, url, day) == expected
