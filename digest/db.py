@@ -100,6 +100,15 @@ def downgrade(engine: Engine, revision: str) -> None:
         raise DatabaseError(_unreachable(engine, exc)) from None
 
 
+def new_revision(engine: Engine, message: str) -> str:
+    """Autogenerate a migration from the difference between the models and ``engine``; returns its path."""
+    head = head_revision()
+    rev_id = f"{int(head) + 1:04d}" if head.isdigit() else None
+    script = command.revision(alembic_config(engine), message=message, autogenerate=True, rev_id=rev_id)
+    scripts = script if isinstance(script, list) else [script]
+    return ", ".join(str(item.path) for item in scripts if item is not None)
+
+
 def require_current_schema(engine: Engine) -> None:
     """Refuse to go on with a database whose schema is not at head.
 

@@ -1,0 +1,185 @@
+"""The command line as an operator uses it: messages, exit codes, JSON contracts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from digest.cli import cli
+from tests.conftest import FIXTURES
+
+REQUIRED_PAPER_KEYS = {"id", "title", "authors", "abstract", "published", "url", "upvotes", "kind"}
+
+
+def digest(*args: str, url: str | None = None, env: dict[str, str] | None = None) -> Result:
+    environment = {"DIGEST_HOST_MIN_INTERVAL": "0", **(env or {})}
+    if url:
+        environment["DIGEST_DATABASE_URL"] = url
+    return CliRunner().invoke(cli, list(args), env=environment, catch_exceptions=False)
+
+
+def test_commands_refuse_a_database_behind_head(database_url: str) -> None:
+    result = digest("sources", "list", url=database_url)
+    assert result.exit_code == 3
+    assert "Run `digest db upgrade`" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_db_upgrade_creates_the_schema_and_is_idempotent(database_url: str) -> None:
+    first = digest("db", "upgrade", url=database_url)
+    assert first.exit_code == 0 and "migrated from an empty database" in first.output
+    second = digest("db", "upgrade", url=database_url)
+    assert "already at revision" in second.output
+    assert "up to date" in digest("db", "current", url=database_url).output
+
+
+def test_check_config_masks_the_database_password() -> None:
+    result = digest(
+        "check-config", "--json", env={"DIGEST_DATABASE_URL": "postgresql+psycopg://me:s3cret@db/x"}
+    )
+    shown = json.loads(result.output)
+    assert "s3cret" not in result.output
+    assert shown["database_url"] == "postgresql+psycopg://me:***@db/x"
+
+
+def test_toml_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text('fetch_retries = 7\ncontact_url = "https://example.org/me"\n', encoding="utf-8")
+    result = digest("--config", str(config), "check-config", "--json", env={"DIGEST_FETCH_RETRIES": "1"})
+    shown = json.loads(result.output)
+    assert shown["fetch_retries"] == 1 and shown["contact_url"] == "https://example.org/me"
+
+
+@pytest.mark.parametrize(
+    ("content", "env", "expected"),
+    [
+        ("fetch_retries = [", {}, "is not valid TOML"),
+        ("fetch_retriez = 2", {}, "fetch_retriez: unknown setting"),
+        ("", {"DIGEST_CONNECT_TIMEOUT": "soon"}, "connect_timeout (DIGEST_CONNECT_TIMEOUT)"),
+        ("", {"DIGEST_DATABASE_URL": "not a url"}, "not a database URL"),
+    ],
+)
+def test_bad_settings_name_the_setting_and_the_fix(
+    tmp_path: Path, content: str, env: dict, expected: str
+) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text(content, encoding="utf-8")
+    result = digest("--config", str(config), "check-config", env=env)
+    assert result.exit_code == 2
+    assert expected in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = digest("--config", str(tmp_path / "nope.toml"), "check-config")
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_parse_json_prints_the_contract_fields_for_every_fixture() -> None:
+    for fixture in sorted(FIXTURES.glob("*.*")):
+        if fixture.suffix not in {".json", ".xml", ".html"}:
+            continue
+        result = digest("parse", str(fixture), "--json")
+        assert result.exit_code == 0, (fixture.name, result.output)
+        rows = [json.loads(line) for line in result.output.splitlines()]
+        assert rows, fixture.name
+        for row in rows:
+            assert REQUIRED_PAPER_KEYS <= row.keys()
+            assert "\n" not in row["title"] and "\n" not in row["abstract"]
+            assert row["upvotes"] is None or isinstance(row["upvotes"], int)
+
+
+def test_parse_of_an_unknown_document_says_which_kinds_exist(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("just some notes", encoding="utf-8")
+    result = digest("parse", str(junk))
+    assert result.exit_code == 1
+    assert "--kind" in result.output and "Traceback" not in result.output
+
+
+def test_sources_add_enable_disable_remove(migrated_url: str) -> None:
+    added = digest(
+        "sources",
+        "add",
+        "ml",
+        "--kind",
+        "arxiv-rss",
+        "--url",
+        "https://rss.arxiv.org/rss/cs.LG",
+        url=migrated_url,
+    )
+    assert added.exit_code == 0
+    assert digest("sources", "add", "ml", "--kind", "feed", "--url", "x", url=migrated_url).exit_code == 2
+    digest("sources", "disable", "ml", url=migrated_url)
+    rows = {
+        row["name"]: row
+        for row in map(json.loads, digest("sources", "list", "--json", url=migrated_url).output.splitlines())
+    }
+    assert rows["ml"]["enabled"] is False and rows["hf-daily"]["enabled"] is True
+    digest("sources", "enable", "ml", url=migrated_url)
+    assert digest("sources", "remove", "ml", url=migrated_url).exit_code == 0
+    missing = digest("sources", "remove", "ml", url=migrated_url)
+    assert missing.exit_code == 2 and "Known sources: hf-daily" in missing.output
+
+
+def test_scrape_summarises_each_source_and_fails_only_when_all_fail(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    digest("sources", "disable", "hf-daily", url=migrated_url)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    digest("sources", "add", "broken", "--kind", "hf-daily", "--url", str(broken), url=migrated_url)
+    digest(
+        "sources",
+        "add",
+        "page",
+        "--kind",
+        "hf-page",
+        "--url",
+        str(FIXTURES / "hf_papers_page_2024-08-01.html"),
+        url=migrated_url,
+    )
+    mixed = digest("scrape", url=migrated_url)
+    assert mixed.exit_code == 0
+    assert "broken" in mixed.output and "failed" in mixed.output and "added 13 new papers" in mixed.output
+    only_broken = digest("scrape", "--source", "broken", url=migrated_url)
+    assert only_broken.exit_code == 1
+
+
+def test_papers_list_and_show(migrated_url: str) -> None:
+    digest(
+        "sources",
+        "add",
+        "page",
+        "--kind",
+        "hf-page",
+        "--url",
+        str(FIXTURES / "hf_papers_page_2024-08-01.html"),
+        url=migrated_url,
+    )
+    digest("scrape", "--source", "page", url=migrated_url)
+    listed = [
+        json.loads(line)
+        for line in digest("papers", "list", "--json", "--limit", "5", url=migrated_url).output.splitlines()
+    ]
+    assert len(listed) == 5 and all(row["upvotes"] is not None for row in listed)
+    shown = json.loads(digest("papers", "show", "2407.21783", "--json", url=migrated_url).output)
+    assert shown["title"] == "The Llama 3 Herd of Models"
+    assert shown["listings"][0]["source"] == "page" and shown["metrics"][0]["upvotes"] == 94
+    assert digest("papers", "show", "0000.00000", url=migrated_url).exit_code == 2
+
+
+def test_python_dash_m_runs_without_a_traceback_on_an_unmigrated_database(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'fresh.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "digest", "scrape"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 3
+    assert "digest db upgrade" in done.stderr and "Traceback" not in done.stderr
