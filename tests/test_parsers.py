@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
+import tracemalloc
 from datetime import date
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from digest.errors import ParseError, UnsafeDocument
 from digest.sources import PARSERS, detect_kind, parse_document
-from digest.sources.base import KINDS, ParsedPaper
+from digest.sources.base import KINDS, ParsedPaper, parse_arxiv_id
 from digest.sources.feeds import ensure_safe_xml, parse_arxiv_api, parse_arxiv_rss, parse_feed, split_authors
 from digest.sources.hf import parse_daily_api, parse_listing_page
 
@@ -142,7 +142,7 @@ def test_titles_and_abstracts_have_no_line_breaks(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(FIXTURE_KINDS))
 def test_ids_have_no_version_and_links_point_at_the_paper(name: str) -> None:
     for paper in parse_document(load(name)):
-        assert paper.is_arxiv
+        assert parse_arxiv_id(paper.id) is not None
         assert not re.search(r"v\d+$", paper.id)
         assert paper.url == f"https://arxiv.org/abs/{paper.id}"
         assert paper.pdf_url and paper.id in paper.pdf_url
@@ -279,16 +279,6 @@ def test_hf_page_with_unusable_data_props_falls_back_to_cards() -> None:
     papers = parse_listing_page(broken)
     assert [paper.id for paper in papers] == [paper.id for paper in parse_listing_page(load(HF_PAGE))]
     assert papers[0].abstract == ""
-
-
-def test_hf_page_parses_well_under_50_ms() -> None:
-    content = load(HF_PAGE)
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
-        parse_listing_page(content)
-        timings.append(time.perf_counter() - start)
-    assert min(timings) < 0.050
 
 
 @pytest.mark.parametrize("content", [load(HF_2026_06), b"<html><body><p>Nothing here</p></body></html>", b""])
@@ -519,11 +509,26 @@ sparse.&lt;/p&gt;&lt;p&gt;It is fast &amp;amp; small.&lt;/p&gt;</summary>
 
 
 @pytest.mark.parametrize("parse", XML_PARSERS)
-def test_billion_laughs_feed_is_refused_without_expanding(parse) -> None:
-    start = time.perf_counter()
-    with pytest.raises(UnsafeDocument, match="declares XML entities") as excinfo:
-        parse(BILLION_LAUGHS)
-    assert time.perf_counter() - start < 1
+@pytest.mark.parametrize(
+    "variant",
+    [
+        BILLION_LAUGHS,
+        BILLION_LAUGHS.replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="bogus-enc"?>'),
+        b"junk before the prolog\n" + BILLION_LAUGHS,
+    ],
+    ids=["plain", "unknown-encoding", "junk-before-prolog"],
+)
+def test_billion_laughs_feed_is_refused_without_expanding(parse, variant: bytes) -> None:
+    unknown_kind = parse is parse_document and variant.startswith(b"junk")
+    expected = (ParseError, "Cannot tell") if unknown_kind else (UnsafeDocument, "declares XML entities")
+    tracemalloc.start()
+    try:
+        with pytest.raises(expected[0], match=expected[1]) as excinfo:
+            parse(variant)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000
     assert "lollol" not in str(excinfo.value)
 
 

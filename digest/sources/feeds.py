@@ -38,6 +38,7 @@ _BLOCK_TAGS = ("p", "br", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
 _API_ERROR_ID = re.compile(r"^https?://arxiv\.org/api/errors", re.IGNORECASE)
 _LEADING = b"\xef\xbb\xbf \t\r\n"  # a UTF-8 byte order mark and white space
 _JSON_NAMES = {list: "a JSON list", dict: "a JSON object"}
+_ENTITY_DECLARATION = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
 
 
 def ensure_safe_xml(content: bytes) -> None:
@@ -60,7 +61,13 @@ def ensure_safe_xml(content: bytes) -> None:
             "not parsed; check that its URL points at a genuine feed."
         ) from None
     except (XMLSyntaxError, LookupError, ValueError):
-        return
+        # Broken XML reaches feedparser's strict parser first, which would expand entities that a
+        # syntax error kept defusedxml from seeing (an unknown encoding, junk before the prolog).
+        if _ENTITY_DECLARATION.search(content):
+            raise UnsafeDocument(
+                "Refused the document: it is not well-formed XML and declares XML entities, which a feed "
+                "never needs. The source was not parsed; check that its URL points at a genuine feed."
+            ) from None
 
 
 def describe_document(content: bytes) -> str:
@@ -177,21 +184,29 @@ def _rss_paper(entry: Any, rank: int, listed_on: date | None) -> ParsedPaper | N
     if found is None or not title:
         return None
     arxiv_id, version = found
+    announce_type = clean_text(entry.get("arxiv_announce_type")) or None
+    listed = _written_date(entry.get("published")) or listed_on
     return ParsedPaper(
         id=arxiv_id,
         version=version,
         title=title,
         abstract=clean_text(_ANNOUNCE_PREFIX.sub("", entry.get("summary") or "")),
         authors=tuple(name for creator in _names(_author_names(entry)) for name in split_authors(creator)),
-        published=None,
+        published=_first_announced(announce_type, version, listed),
         url=abs_url(arxiv_id),
         pdf_url=pdf_url(arxiv_id),
         kind="arxiv-rss",
         categories=_unique(tag.get("term") for tag in entry.get("tags") or ()),
-        announce_type=clean_text(entry.get("arxiv_announce_type")) or None,
-        listed_on=_written_date(entry.get("published")) or listed_on,
+        announce_type=announce_type,
+        listed_on=listed,
         rank=rank,
     )
+
+
+def _first_announced(announce_type: str | None, version: int | None, listed: date | None) -> date | None:
+    """The listing date is the paper's publication date only for a new paper's first version; the
+    feed says nothing of when a cross-listed or replaced paper first appeared."""
+    return listed if announce_type == "new" and version in (None, 1) else None
 
 
 def _rdf_paper(entry: Any, rank: int, listed_on: date | None) -> ParsedPaper | None:
@@ -201,18 +216,19 @@ def _rdf_paper(entry: Any, rank: int, listed_on: date | None) -> ParsedPaper | N
     if match is None or found is None or not clean_text(match.group("title")):
         return None
     arxiv_id, version = found
+    announce_type = _RDF_ANNOUNCE_TYPES[match.group("flag")]
     return ParsedPaper(
         id=arxiv_id,
         version=version,
         title=clean_text(match.group("title")),
         abstract=html_to_text(entry.get("summary")),
         authors=_linked_authors(entry.get("author")),
-        published=None,
+        published=_first_announced(announce_type, version, listed_on),
         url=abs_url(arxiv_id),
         pdf_url=pdf_url(arxiv_id),
         kind="arxiv-rss",
         categories=(match.group("category").strip(),),
-        announce_type=_RDF_ANNOUNCE_TYPES[match.group("flag")],
+        announce_type=announce_type,
         listed_on=listed_on,
         rank=rank,
     )
