@@ -20,14 +20,15 @@ from digest.errors import DigestError, FetchError
 from digest.models import Source, utcnow
 from digest.sources import parse_document
 from digest.sources.base import ParsedPaper
-from digest.sources.http import Fetcher, FetchResult
+from digest.sources.http import Fetcher, FetchResult, is_local
 
 log = logging.getLogger(__name__)
 
 DATE_ADDRESSED = frozenset({"hf-daily", "hf-page"})
 UPDATE_ONLY = frozenset({"replace", "replace-cross"})
-FILL_OR_REPLACE = ("pdf_url", "hf_url", "github_repo", "project_page")
-NEWEST_VERSION_WINS = ("title", "abstract", "authors", "categories", "ai_keywords")
+FILL_ONLY = ("pdf_url", "hf_url")
+FILL_OR_REPLACE = ("github_repo", "project_page", "ai_keywords")
+NEWEST_VERSION_WINS = ("title", "abstract", "authors", "categories")
 
 
 @dataclass
@@ -60,7 +61,6 @@ class SourceReport:
     new: int = 0
     updated: int = 0
     seconds: float = 0.0
-    http_status: int | None = None
     error: str | None = None
     fetches: int = 0
 
@@ -94,11 +94,13 @@ def paper_row(paper: ParsedPaper) -> dict[str, Any]:
 def merge(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
     """The fields of ``stored`` that ``incoming`` changes.
 
-    A newer arXiv version replaces the text; an older one only fills what is missing. Links fill in or
-    replace with a non-empty value; the publication date is kept once known.
+    A newer arXiv version replaces the text; an older one, or one without a version (Hugging Face)
+    when arXiv gave one, only fills what is missing, so two sources never overwrite each other in
+    turn. PDF and HF links only fill in; code and project links take the newest non-empty value;
+    the publication date is kept once known.
     """
     old, new = stored.get("version"), incoming.get("version")
-    older = old is not None and new is not None and new < old
+    older = old is not None and (new is None or new < old)
     changes: dict[str, Any] = {}
     if new is not None and (old is None or new > old):
         changes["version"] = new
@@ -110,6 +112,9 @@ def merge(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
         value = incoming.get(name)
         if value and value != stored.get(name):
             changes[name] = value
+    for name in FILL_ONLY:
+        if incoming.get(name) and not stored.get(name):
+            changes[name] = incoming[name]
     if stored.get("published") is None and incoming.get("published") is not None:
         changes["published"] = incoming["published"]
     return changes
@@ -178,10 +183,9 @@ def store(
 ) -> Plan:
     """Upsert ``papers`` as listed by source ``source_id``; with ``write=False`` only plan."""
     now = now or utcnow()
-    unique = dedupe(papers)
-    ids = [paper.id for paper in unique]
+    ids = list(dict.fromkeys(paper.id for paper in papers))
     result = plan(
-        unique,
+        papers,
         stored=queries.existing_papers(session, ids),
         metrics=queries.latest_metrics(session, ids),
         source_id=source_id,
@@ -205,6 +209,8 @@ def url_for_date(kind: str, url: str, day: date | None) -> str:
         return url.replace("{date}", today_utc().isoformat()) if "{date}" in url else url
     if "{date}" in url:
         return url.replace("{date}", day.isoformat())
+    if is_local(url):
+        return url
     if kind == "hf-daily":
         parts = urlsplit(url)
         query = [(key, value) for key, value in parse_qsl(parts.query) if key != "date"]
@@ -276,11 +282,14 @@ def _run_one(
                 if not dry_run:
                     _record(session, source, url, started, outcome, counts, result)
     except FetchError as exc:
+        counts = Plan()
         outcome.fail(str(exc), exc.status)
     except DigestError as exc:
+        counts = Plan()
         outcome.fail(str(exc), outcome.http_status)
     except Exception as exc:  # one broken source must never stop the others
         log.exception("unexpected failure in source %s", source.name)
+        counts = Plan()
         outcome.fail(f"internal error: {type(exc).__name__}: {exc}", outcome.http_status)
     if not dry_run and outcome.status != "ok":
         with factory.begin() as session:
@@ -290,7 +299,6 @@ def _run_one(
     report.new += counts.new
     report.updated += counts.updated
     report.seconds += time.perf_counter() - clock
-    report.http_status = outcome.http_status
     if outcome.error:
         report.status, report.error = "error", outcome.error
     elif report.status != "error":

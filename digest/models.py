@@ -73,7 +73,7 @@ class Source(Base):
     url: Mapped[str] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     etag: Mapped[str | None] = mapped_column(Text)
-    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_modified: Mapped[str | None] = mapped_column(Text)
     last_status: Mapped[str | None] = mapped_column(String(20))
     last_error: Mapped[str | None] = mapped_column(Text)
     last_fetched_at: Mapped[datetime | None]
@@ -87,7 +87,7 @@ class Paper(Base):
 
     __tablename__ = "papers"
 
-    id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
     version: Mapped[int | None]
     title: Mapped[str] = mapped_column(Text)
     abstract: Mapped[str] = mapped_column(Text, default="")
@@ -118,10 +118,10 @@ class Listing(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
-    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    paper_id: Mapped[str] = mapped_column(Text, ForeignKey("papers.id", ondelete="CASCADE"))
     listed_on: Mapped[date] = mapped_column(Date)
     rank: Mapped[int | None]
-    announce_type: Mapped[str | None] = mapped_column(String(20))
+    announce_type: Mapped[str | None] = mapped_column(Text)
     seen_at: Mapped[datetime]
 
     paper: Mapped[Paper] = relationship(back_populates="listings")
@@ -134,7 +134,7 @@ class MetricSnapshot(Base):
     __table_args__ = (Index(None, "paper_id", "taken_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    paper_id: Mapped[str] = mapped_column(Text, ForeignKey("papers.id", ondelete="CASCADE"))
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
     taken_at: Mapped[datetime]
     upvotes: Mapped[int | None]

@@ -217,3 +217,52 @@ def test_dry_run_writes_nothing(sessions) -> None:
 )
 def test_date_addressed_urls(kind: str, url: str, day: date, expected: str) -> None:
     assert ingest.url_for_date(kind, url, day) == expected
+
+
+def test_a_server_error_is_retried_then_logged_with_its_status(sessions) -> None:
+    with LoopbackServer() as server:
+        server.routes["/feed"] = Reply(503, b"down for maintenance")
+        server.routes["/page"] = Reply(body=HF_PAGE.read_bytes())
+        down = add_source(sessions, "down", "arxiv-rss", server.url("/feed"))
+        up = add_source(sessions, "up", "hf-page", server.url("/page"))
+        settings = Settings(host_min_interval=0, retry_backoff=0.01, fetch_retries=2)
+        [down_report, up_report] = run(sessions, down, up, settings=settings)
+    assert len(server.requests_to("/feed")) == 3
+    assert down_report.status == "error" and "HTTP 503" in down_report.error
+    assert (up_report.status, up_report.new) == ("ok", 13)
+    with sessions() as session:
+        entry = session.scalars(select(FetchLog).where(FetchLog.source_id == down.id)).one()
+        assert (entry.status, entry.http_status) == ("error", 503)
+
+
+def test_a_malformed_page_from_the_network_fails_its_source_only(sessions) -> None:
+    with LoopbackServer() as server:
+        server.routes["/broken"] = Reply(body=b"<html><body>We are down</body></html>")
+        server.routes["/api"] = Reply(body=HF_JSON.read_bytes())
+        broken = add_source(sessions, "broken", "hf-page", server.url("/broken"))
+        fine = add_source(sessions, "fine", "hf-daily", server.url("/api"))
+        [broken_report, fine_report] = run(sessions, broken, fine)
+    assert broken_report.status == "error" and "Daily Papers page" in broken_report.error
+    assert (fine_report.status, fine_report.new) == ("ok", 30)
+    with sessions() as session:
+        entry = session.scalars(select(FetchLog).where(FetchLog.source_id == broken.id)).one()
+        assert (entry.status, entry.http_status, entry.new) == ("error", 200, 0)
+
+
+def test_hugging_face_and_arxiv_listing_one_paper_in_turn_settle(sessions, tmp_path) -> None:
+    shared_id = "2606.00467"
+    rss = tmp_path / "rss.xml"
+    rss.write_text(RSS.read_text(encoding="utf-8").replace("2609.26811", shared_id), encoding="utf-8")
+    hf = add_source(sessions, "hf", "hf-daily", HF_JSON)
+    arxiv = add_source(sessions, "arxiv", "arxiv-rss", rss)
+    run(sessions, hf, arxiv)
+    with sessions() as session:
+        arxiv_version = session.get(Paper, shared_id)
+        stored = (arxiv_version.title, arxiv_version.authors, arxiv_version.pdf_url, arxiv_version.version)
+    for _ in range(2):
+        reports = run(sessions, hf, arxiv)
+        assert [report.updated for report in reports] == [0, 0]
+    with sessions() as session:
+        paper = session.get(Paper, shared_id)
+        assert (paper.title, paper.authors, paper.pdf_url, paper.version) == stored
+        assert paper.hf_url == f"https://huggingface.co/papers/{shared_id}"

@@ -28,7 +28,7 @@ DEFAULT_SOURCE = {
 def upgrade() -> None:
     op.create_table(
         "papers",
-        sa.Column("id", sa.String(length=500), nullable=False),
+        sa.Column("id", sa.Text(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=True),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("abstract", sa.Text(), nullable=False),
@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("etag", sa.Text(), nullable=True),
-        sa.Column("last_modified", sa.String(length=100), nullable=True),
+        sa.Column("last_modified", sa.Text(), nullable=True),
         sa.Column("last_status", sa.String(length=20), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("last_fetched_at", sa.DateTime(timezone=True), nullable=True),
@@ -90,10 +90,10 @@ def upgrade() -> None:
         "listings",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source_id", sa.Integer(), nullable=False),
-        sa.Column("paper_id", sa.String(length=500), nullable=False),
+        sa.Column("paper_id", sa.Text(), nullable=False),
         sa.Column("listed_on", sa.Date(), nullable=False),
         sa.Column("rank", sa.Integer(), nullable=True),
-        sa.Column("announce_type", sa.String(length=20), nullable=True),
+        sa.Column("announce_type", sa.Text(), nullable=True),
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["paper_id"], ["papers.id"], name=op.f("fk_listings_paper_id_papers"), ondelete="CASCADE"
@@ -112,7 +112,7 @@ def upgrade() -> None:
     op.create_table(
         "metric_snapshots",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("paper_id", sa.String(length=500), nullable=False),
+        sa.Column("paper_id", sa.Text(), nullable=False),
         sa.Column("source_id", sa.Integer(), nullable=True),
         sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("upvotes", sa.Integer(), nullable=True),
