@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterable
 from datetime import date
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,12 +18,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import __version__, db, ingest, queries
-from digest.config import Settings, load_settings
+from digest.config import DEFAULT_CONTACT_URL, Settings, load_settings
 from digest.errors import DigestError, UsageError
 from digest.models import Paper, Source, utcnow
 from digest.sources import parse_document
-from digest.sources.base import KINDS
-from digest.sources.http import Fetcher
+from digest.sources.base import KINDS, parse_arxiv_id
+from digest.sources.http import Fetcher, is_local
 
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)
@@ -92,7 +93,7 @@ def print_json_lines(rows: Iterable[dict[str, Any]]) -> None:
 @click.version_option(__version__, prog_name="digest")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
-    """A daily digest of new research papers, matched to each subscriber's interests.
+    """digest: fetch new research papers from Hugging Face, arXiv and any feed into one database.
 
     \b
     First run:
@@ -120,6 +121,11 @@ def check_config(app: App, as_json: bool) -> None:
         table.add_row(name, f"DIGEST_{name.upper()}", str(value))
     out.print(table)
     out.print(f"User-Agent: {app.settings.user_agent}")
+    if app.settings.contact_url == DEFAULT_CONTACT_URL:
+        out.print(
+            "note: contact_url is the project's default; set DIGEST_CONTACT_URL to a page or mailto: "
+            "of yours so the sites you fetch from can reach you."
+        )
 
 
 # --- db ---------------------------------------------------------------------------------------
@@ -316,6 +322,8 @@ def sources_add(app: App, name: str, kind: str, url: str, disabled: bool) -> Non
     """
     if not name.strip() or len(name) > 100:
         raise UsageError("A source name must be 1 to 100 characters.")
+    if is_local(url) and not url.lower().startswith("file:"):
+        url = str(Path(url).expanduser().resolve())  # so a scrape from another folder (cron) finds it
     with app.sessions.begin() as session:
         if queries.source_by_name(session, name) is not None:
             raise UsageError(f"A source named {name!r} exists already; pick another name or remove it first.")
@@ -528,12 +536,16 @@ def _latest_upvotes(session: Session, ids: list[str]) -> dict[str, int | None]:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @pass_app
 def papers_show(app: App, paper_id: str, as_json: bool) -> None:
-    """Show one paper with its listings and upvote history.
+    """Show one paper with its listings and upvote history. ID may be an arXiv id (with or without
+    version) or an arXiv URL.
 
     \b
     Example:
       digest papers show 2407.21783
     """
+    found = parse_arxiv_id(paper_id)
+    if found is not None:
+        paper_id = found[0]
     with app.sessions() as session:
         paper = session.get(Paper, paper_id)
         if paper is None:
@@ -570,10 +582,9 @@ def papers_show(app: App, paper_id: str, as_json: bool) -> None:
             + (f" ({listing['announce_type']})" if listing["announce_type"] else "")
         )
     for metric in data["metrics"]:
-        out.print(
-            f"{metric['taken_at']}: {metric['upvotes']} upvotes, {metric['comments']} comments, "
-            f"{metric['github_stars']} stars"
-        )
+        labels = {"upvotes": "upvotes", "comments": "comments", "github_stars": "GitHub stars"}
+        counts = [f"{metric[key]} {label}" for key, label in labels.items() if metric[key] is not None]
+        out.print(f"{metric['taken_at']}: {', '.join(counts)}")
 
 
 # --- bench ------------------------------------------------------------------------------------

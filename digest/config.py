@@ -20,6 +20,7 @@ from digest import __version__
 from digest.errors import ConfigError
 
 CONFIG_ENV = "DIGEST_CONFIG"
+DEFAULT_CONTACT_URL = "https://github.com/digest-project/digest"
 
 
 class Settings(BaseSettings):
@@ -32,7 +33,7 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: SQLite by default, postgresql+psycopg://user:pw@host/db in production.",
     )
     contact_url: str = Field(
-        "https://github.com/digest-project/digest",
+        DEFAULT_CONTACT_URL,
         description="Named in the User-Agent of every request so source operators can reach you.",
     )
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a connection to a source.")
@@ -107,12 +108,18 @@ class Settings(BaseSettings):
         return shown
 
 
+_SECRET_QUERY_KEYS = ("password", "passwd", "pass", "secret", "token", "sslpassword")
+
+
 def _mask_url(raw: str) -> str:
     try:
         url = make_url(raw)
     except ArgumentError:
         return "********"
-    if url.password is None:
+    secret_keys = [key for key in url.query if key.lower() in _SECRET_QUERY_KEYS]
+    if secret_keys:
+        url = url.update_query_dict({key: "***" for key in secret_keys})
+    if url.password is None and not secret_keys:
         return raw
     return url.render_as_string(hide_password=True)
 

@@ -5,8 +5,6 @@ SQLite gets WAL, foreign keys and a busy timeout on every connection; PostgreSQL
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -53,13 +51,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
-
-
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session that commits when the block ends and rolls back if it raises."""
-    with factory.begin() as session:
-        yield session
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -40,6 +40,8 @@ class DatabaseError(DigestError):
 class ParseError(DigestError):
     """A fetched or local document is not the kind of listing it was said to be."""
 
+    exit_code = 2
+
 
 class UnsafeDocument(ParseError):
     """An XML document declares entities or external references; it is refused unparsed."""

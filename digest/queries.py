@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -120,7 +120,10 @@ def add_fetch_log(session: Session, **fields: Any) -> FetchLog:
 def papers_query(
     *, since: date | None = None, source: Source | None = None, limit: int | None = None
 ) -> Select[tuple[Paper]]:
-    """Papers newest first (by first listing), optionally only those listed since a date or by a source."""
+    """Papers newest first; those first seen together by their best listing rank.
+
+    Optionally only those listed since a date, or by one source.
+    """
     query = select(Paper)
     if since is not None or source is not None:
         listed = select(Listing.paper_id)
@@ -129,7 +132,8 @@ def papers_query(
         if source is not None:
             listed = listed.where(Listing.source_id == source.id)
         query = query.where(Paper.id.in_(listed))
-    query = query.order_by(Paper.first_seen_at.desc(), Paper.id)
+    best_rank = select(func.min(Listing.rank)).where(Listing.paper_id == Paper.id).scalar_subquery()
+    query = query.order_by(Paper.first_seen_at.desc(), best_rank.asc().nulls_last(), Paper.id)
     return query.limit(limit) if limit else query
 
 
@@ -158,11 +162,3 @@ def paper_metrics(
         .order_by(MetricSnapshot.taken_at)
     )
     return [tuple(row) for row in session.execute(query)]
-
-
-def recent_fetches(session: Session, source_ids: Iterable[int]) -> dict[int, FetchLog]:
-    ids = list(source_ids)
-    newest = select(func.max(FetchLog.id)).where(FetchLog.source_id.in_(ids)).group_by(FetchLog.source_id)
-    return {
-        entry.source_id: entry for entry in session.scalars(select(FetchLog).where(FetchLog.id.in_(newest)))
-    }

@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 
 from digest.cli import cli
 from tests.conftest import FIXTURES
+from tests.loopback import LoopbackServer, Reply
 
 REQUIRED_PAPER_KEYS = {"id", "title", "authors", "abstract", "published", "url", "upvotes", "kind"}
 
@@ -99,7 +100,7 @@ def test_parse_of_an_unknown_document_says_which_kinds_exist(tmp_path: Path) -> 
     junk = tmp_path / "notes.txt"
     junk.write_text("just some notes", encoding="utf-8")
     result = digest("parse", str(junk))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "--kind" in result.output and "Traceback" not in result.output
 
 
@@ -183,3 +184,52 @@ def test_python_dash_m_runs_without_a_traceback_on_an_unmigrated_database(tmp_pa
     )
     assert done.returncode == 3
     assert "digest db upgrade" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_check_config_masks_a_password_in_the_url_query() -> None:
+    url = "postgresql+psycopg://me@db/x?password=hunter2&sslmode=require"
+    result = digest("check-config", "--json", env={"DIGEST_DATABASE_URL": url})
+    assert "hunter2" not in result.output and "sslmode=require" in result.output
+
+
+def test_sources_add_stores_a_local_path_as_absolute(migrated_url: str, tmp_path: Path) -> None:
+    (tmp_path / "page.html").write_bytes((FIXTURES / "hf_papers_page_2024-08-01.html").read_bytes())
+    digest("sources", "add", "local", "--kind", "hf-page", "--url", "page.html", url=migrated_url)
+    rows = [
+        json.loads(line) for line in digest("sources", "list", "--json", url=migrated_url).output.splitlines()
+    ]
+    assert {row["name"]: row["url"] for row in rows}["local"] == str(tmp_path / "page.html")
+
+
+def test_scrape_date_and_since_fetch_the_dated_listings(migrated_url: str) -> None:
+    with LoopbackServer() as server:
+        for day in ("2026-06-11", "2026-06-12"):
+            server.routes[f"/api/daily_papers?date={day}"] = Reply(body=b"[]")
+        server.routes["/api/daily_papers?date=2026-06-10"] = Reply(
+            body=(FIXTURES / "hf_daily_papers_api_2026-06-12_raw.json").read_bytes()
+        )
+        digest("sources", "remove", "hf-daily", url=migrated_url)
+        digest(
+            "sources",
+            "add",
+            "hf",
+            "--kind",
+            "hf-daily",
+            "--url",
+            server.url("/api/daily_papers"),
+            url=migrated_url,
+        )
+        one = digest("scrape", "--date", "2026-06-10", url=migrated_url)
+        assert one.exit_code == 0 and "added 30 new papers" in one.output
+        days = [seen.path.rsplit("=", 1)[1] for seen in server.seen if "date=" in seen.path]
+        assert days == ["2026-06-10"]
+    assert digest("scrape", "--date", "June 10", url=migrated_url).exit_code == 2
+    assert "in the future" in digest("scrape", "--since", "2999-01-01", url=migrated_url).output
+
+
+def test_bench_parse_reports_its_figures_as_json() -> None:
+    result = digest("bench", "parse", "--papers", "100", "--json")
+    figures = json.loads(result.output.splitlines()[-1])
+    for key in ("hf_page_ms", "rss_items_per_s", "ingest_per_s", "ingest_baseline_per_s", "ingest_ratio"):
+        assert figures[key] > 0
+    assert figures["hf_page_papers"] == 13

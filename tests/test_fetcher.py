@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import socket
 import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -180,3 +182,17 @@ def test_local_files_and_file_urls_are_read(tmp_path, fast: Settings) -> None:
         assert fetcher.fetch(page.as_uri()).content == b"<html></html>"
         with pytest.raises(FetchError, match="No such file"):
             fetcher.fetch(str(tmp_path / "missing.json"))
+
+
+def test_retry_after_as_an_http_date_is_honoured(server: LoopbackServer, fast: Settings) -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
+    server.routes["/feed"] = [Reply(503, headers={"Retry-After": when}), Reply(body=b"back")]
+    with Fetcher(fast) as fetcher:
+        assert fetcher.fetch(server.url("/feed")).content == b"back"
+    first, second = server.requests_to("/feed")
+    assert second.at - first.at >= 0.9
+
+
+def test_only_http_file_urls_and_paths_are_fetched(fast: Settings) -> None:
+    with Fetcher(fast) as fetcher, pytest.raises(FetchError, match="only http"):
+        fetcher.fetch("ftp://example.org/feed.xml")

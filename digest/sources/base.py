@@ -6,7 +6,7 @@ No I/O here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -49,11 +49,6 @@ class ParsedPaper:
     announce_type: str | None = None
     listed_on: date | None = None
     rank: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def is_arxiv(self) -> bool:
-        return parse_arxiv_id(self.id) is not None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape of ``digest parse --json`` (dates as ISO strings, tuples as lists)."""

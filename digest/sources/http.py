@@ -47,9 +47,9 @@ class FetchResult:
 
 
 def is_local(location: str) -> bool:
-    """True for file:// URLs and plain paths (anything without an http(s) scheme)."""
+    """True for file:// URLs and plain paths."""
     scheme = urlsplit(location).scheme.lower()
-    return scheme not in {"http", "https"}
+    return scheme in {"", "file"} or len(scheme) == 1  # one letter: a Windows drive, C:\\...
 
 
 class Fetcher:
@@ -92,6 +92,8 @@ class Fetcher:
         """
         if is_local(location):
             return self._read_local(location)
+        if urlsplit(location).scheme.lower() not in {"http", "https"}:
+            raise FetchError(f"{location}: only http(s) URLs, file:// URLs and local paths can be fetched.")
         deadline = self._clock() + self.settings.fetch_deadline
         if self.settings.respect_robots_txt:
             self._check_robots(location, deadline)
