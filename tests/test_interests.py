@@ -1,0 +1,115 @@
+"""The interest language: what parses, what is refused and where."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digest import text
+from digest.interests import InterestError, parse_interests
+
+
+def test_each_construct_parses_to_its_atom() -> None:
+    [line] = parse_interests(
+        'diffusion^2 "video generation" -audio -"text to speech" author:"Yann LeCun" cat:cs.CV'
+    )
+    kinds = [(atom.kind, atom.terms, atom.weight, atom.exclude) for atom in line.atoms]
+    assert kinds == [
+        ("term", ("diffus",), 2.0, False),
+        ("phrase", ("video", "generat"), 1.0, False),
+        ("term", ("audio",), 1.0, True),
+        ("phrase", ("text", "to", "speech"), 1.0, True),
+        ("author", ("yann", "lecun"), 1.0, False),
+        ("cat", ("cs.cv",), 1.0, False),
+    ]
+
+
+def test_blank_and_comment_lines_are_skipped_and_numbers_kept() -> None:
+    lines = parse_interests("# my topics\n\nLLM agents\n  \nprotein folding\n")
+    assert [(line.number, line.text) for line in lines] == [(3, "LLM agents"), (5, "protein folding")]
+
+
+def test_empty_interests_mean_trending_only() -> None:
+    assert parse_interests("") == ()
+    assert parse_interests("\n# nothing yet\n") == ()
+
+
+def test_hyphenated_words_and_model_names_match_whole_and_split() -> None:
+    assert text.analyze("GPT-4 and self-supervised LoRA in 3D") == [
+        "gpt",
+        "4",
+        "and",
+        "self",
+        "supervis",
+        "lora",
+        "in",
+        "3d",
+    ]
+    [line] = parse_interests("GPT-4")
+    assert line.atoms[0].key == ("phrase", ("gpt", "4"))
+
+
+def test_folding_ignores_case_accents_and_width() -> None:
+    assert text.analyze("Modèle ＲＥＳＮＥＴ Ångström") == text.analyze("modele resnet angstrom")
+
+
+def test_stemming_makes_plural_and_singular_meet() -> None:
+    assert text.analyze("transformers") == text.analyze("transformer")
+    assert text.analyze("diffusion models") == text.analyze("Diffusion Model")
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "column", "says"),
+    [
+        ('ok\n"never closed', 2, 1, "never closed"),
+        ("-", 1, 1, "must be followed"),
+        ("-audio", 1, 1, "only exclusions"),
+        ("title:diffusion", 1, 1, "unknown field"),
+        ("cat:!!", 1, 5, "not an arXiv category"),
+        ("diffusion^", 1, 10, "must be followed by a weight"),
+        ("diffusion^99", 1, 11, "weights go from"),
+        ('author:"Ada"^2', 1, 13, "take no weight"),
+        ('""', 1, 1, "empty quotes"),
+        ("!!!", 1, 1, "no letters or digits"),
+        ("x" * 301, 1, 301, "longer than"),
+    ],
+)
+def test_bad_lines_are_refused_with_line_and_column(source: str, line: int, column: int, says: str) -> None:
+    with pytest.raises(InterestError) as caught:
+        parse_interests(source)
+    assert (caught.value.line, caught.value.column) == (line, column)
+    assert says in str(caught.value)
+    assert str(caught.value).startswith(f"interests line {line}, column {column}:")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_any_text_parses_or_gives_a_positioned_error(source: str) -> None:
+    try:
+        lines = parse_interests(source)
+    except InterestError as error:
+        raw = source.splitlines()
+        assert 1 <= error.line <= len(raw)
+        assert 1 <= error.column <= len(raw[error.line - 1]) + 1
+        return
+    for line in lines:
+        assert line.atoms and any(not atom.exclude for atom in line.atoms)
+        assert all(atom.terms for atom in line.atoms)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ['"', "-", "^", "^2", "author:", "cat:", "cs.LG", "LLM", " ", "\n", "é", "GPT-4", "#"]
+        ),
+        max_size=25,
+    )
+)
+def test_grammar_fragments_never_crash_the_parser(fragments: list[str]) -> None:
+    source = "".join(fragments)
+    try:
+        parse_interests(source)
+    except InterestError as error:
+        assert error.line >= 1 and error.column >= 1
