@@ -1,0 +1,175 @@
+"""Scoring on the captured papers: what ranks first, what is left out, and why."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digest import bench, scoring, text
+from digest.interests import parse_interests
+from digest.sources import parse_document
+from tests.conftest import FIXTURES
+
+
+def fixture_docs() -> list[scoring.Doc]:
+    papers = {}
+    for path in sorted(FIXTURES.iterdir()):
+        if path.suffix in {".json", ".xml", ".html"}:
+            for paper in parse_document(path.read_bytes()):
+                papers.setdefault(paper.id, paper)
+    return [
+        scoring.Doc(p.id, p.title, p.abstract, p.authors, p.categories, p.upvotes, p.comments, p.github_stars)
+        for p in papers.values()
+    ]
+
+
+DOCS = fixture_docs()
+CORPUS = scoring.corpus_from((doc.title, doc.abstract) for doc in DOCS)
+
+
+def ranked(interests: str, docs: list[scoring.Doc] = DOCS, **options) -> list[scoring.Doc]:
+    picks, index, _ = ranked_with_index(interests, docs, **options)
+    return [index.docs[pick.doc] for pick in picks]
+
+
+def ranked_with_index(interests: str, docs: list[scoring.Doc] = DOCS, weights=None, **options):
+    profile = scoring.Profile(parse_interests(interests), **{"limit": 100, **options})
+    profiles = scoring.ProfileSet.build([profile])
+    index = scoring.build_index(docs, CORPUS, weights or scoring.Weights(), profiles.atoms)
+    return scoring.rank(index, profiles)[0], index, profile
+
+
+def has_phrase(doc: scoring.Doc, phrase: str) -> bool:
+    wanted = text.analyze(phrase)
+    stems = [*text.analyze(doc.title), "|", *text.analyze(doc.abstract)]
+    return any(stems[i : i + len(wanted)] == wanted for i in range(len(stems)))
+
+
+def has_words(doc: scoring.Doc, *words: str) -> bool:
+    stems = set(text.analyze(doc.title + " " + doc.abstract))
+    return all(text.analyze(word)[0] in stems for word in words)
+
+
+def test_a_phrase_matches_consecutive_words_only() -> None:
+    adjacent = {doc.id for doc in DOCS if has_phrase(doc, "video generation")}
+    scattered = {doc.id for doc in DOCS if has_words(doc, "video", "generation")} - adjacent
+    assert adjacent and scattered
+    assert {doc.id for doc in ranked('"video generation"')} == adjacent
+    assert {doc.id for doc in ranked("video generation")} == adjacent | scattered
+
+
+def test_every_word_of_a_line_must_match() -> None:
+    both = {doc.id for doc in DOCS if has_words(doc, "diffusion", "video")}
+    assert {doc.id for doc in ranked("diffusion video")} == both
+    assert both < {doc.id for doc in ranked("diffusion\nvideo")}
+
+
+def test_excluded_words_remove_papers() -> None:
+    with_video = {doc.id for doc in ranked("diffusion") if has_words(doc, "video")}
+    assert with_video
+    kept = {doc.id for doc in ranked("diffusion -video")}
+    assert kept and not kept & with_video
+
+
+def test_stemming_matches_plural_and_singular() -> None:
+    singular_only = [doc for doc in DOCS if has_words(doc, "transformer")]
+    assert singular_only
+    assert {doc.id for doc in ranked("transformers")} == {doc.id for doc in ranked("transformer")}
+
+
+def test_author_filter_keeps_only_that_authors_papers() -> None:
+    picked = ranked('author:"gao huang"')
+    assert picked and all(any("Gao Huang" == name for name in doc.authors) for doc in picked)
+    assert ranked('author:"GAO HUANG"') == picked
+
+
+def test_category_filter_keeps_only_that_category() -> None:
+    picked = ranked("testing cat:cs.SE")
+    assert picked and all("cs.SE" in doc.categories for doc in picked)
+    everything = ranked("testing")
+    assert len(everything) > len(picked)
+    assert {doc.id for doc in ranked("testing cat:cs")} >= {doc.id for doc in picked}
+
+
+def test_a_title_match_outranks_an_abstract_only_match() -> None:
+    base = next(doc for doc in DOCS if doc.abstract and "diffusion" not in doc.abstract.lower())
+    in_title = replace(base, id="title", title="Diffusion for " + base.title)
+    in_abstract = replace(base, id="abstract", abstract=base.abstract + " We use diffusion.")
+    picked = ranked("diffusion", [in_abstract, in_title], weights=scoring.Weights(trending=0.0))
+    assert [doc.id for doc in picked] == ["title", "abstract"]
+
+
+def test_trending_breaks_near_ties() -> None:
+    base = next(doc for doc in DOCS if has_words(doc, "agents"))
+    quiet = replace(base, id="quiet", upvotes=1)
+    popular = replace(base, id="popular", upvotes=80, comments=4)
+    assert [doc.id for doc in ranked("agents", [quiet, popular])] == ["popular", "quiet"]
+
+
+def test_exact_ties_break_by_paper_id() -> None:
+    base = next(doc for doc in DOCS if has_words(doc, "agents"))
+    twins = [replace(base, id=name) for name in ("b", "c", "a")]
+    assert [doc.id for doc in ranked("agents", twins)] == ["a", "b", "c"]
+
+
+def test_minimum_score_and_limit_are_respected() -> None:
+    picks, _, _ = ranked_with_index("model", limit=3)
+    assert len(picks) == 3 and picks[0].score >= picks[1].score >= picks[2].score
+    cut = picks[1].score
+    kept, _, _ = ranked_with_index("model", min_score=cut)
+    assert kept and all(pick.score >= cut for pick in kept)
+
+
+def test_no_interests_means_the_most_trending_papers() -> None:
+    picks, index, _ = ranked_with_index("", limit=5)
+    most_trending = sorted((scoring.trending_score(doc, scoring.Weights()) for doc in DOCS), reverse=True)[:5]
+    assert [pick.trending for pick in picks] == pytest.approx(most_trending)
+    assert index.docs[picks[0].doc].upvotes
+    assert all(pick.line is None and pick.relevance == 0 for pick in picks)
+
+
+def test_the_explanation_names_the_line_and_marks_exactly_the_matched_words() -> None:
+    picks, index, profile = ranked_with_index('cooking\n"video generation" -audio')
+    assert picks
+    why = scoring.explain(index, picks[0], profile)
+    assert why.line == '"video generation" -audio'
+    assert why.matched == ['"video generation"']
+    marked = why.snippet_html.count("<mark>")
+    assert marked >= 2 and marked % 2 == 0
+    for start in range(marked):
+        word = why.snippet_html.split("<mark>")[start + 1].split("</mark>")[0].lower()
+        assert word in ("video", "generation")
+    assert why.snippet_text.count("*") == 2 * marked
+
+
+def test_the_snippet_is_escaped_before_it_is_marked() -> None:
+    base = next(doc for doc in DOCS if has_words(doc, "agents"))
+    hostile = replace(base, id="x", abstract='<script>alert("agents")</script> agents & <b>co</b>')
+    picks, index, profile = ranked_with_index("agents", [hostile])
+    html = scoring.explain(index, picks[0], profile).snippet_html
+    assert "<script>" not in html and "<b>" not in html
+    assert "&lt;script&gt;" in html and "<mark>agents</mark>" in html
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000))
+def test_the_compiled_ranking_equals_the_straightforward_loop(seed: int) -> None:
+    rng = random.Random(seed)
+    vocabulary = bench.interest_vocabulary(bench.fixture_papers())
+    profiles = [
+        scoring.Profile(parse_interests(bench.synthetic_interests(vocabulary, rng)), limit=rng.randint(1, 12))
+        for _ in range(30)
+    ]
+    profile_set = scoring.ProfileSet.build(profiles)
+    index = scoring.build_index(DOCS, CORPUS, scoring.Weights(), profile_set.atoms)
+    ranking = scoring.rank(index, profile_set)
+    values = bench.paper_values(index)
+    for number, profile in enumerate(profiles):
+        expected = bench.naive_rank(index, profile, values)
+        got = [(-pick.score, index.docs[pick.doc].id) for pick in ranking[number]]
+        assert [doc for _, doc in got] == [doc for _, doc in expected]
+        assert [score for score, _ in got] == pytest.approx([score for score, _ in expected])
