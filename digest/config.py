@@ -57,6 +57,19 @@ class Settings(BaseSettings):
         True, description="Fetch and obey each host's robots.txt (cached per run)."
     )
     log_level: str = Field("WARNING", description="Python logging level: DEBUG, INFO, WARNING, ERROR.")
+    title_weight: float = Field(2.0, ge=0, description="BM25F weight of a match in the title.")
+    abstract_weight: float = Field(1.0, ge=0, description="BM25F weight of a match in the abstract.")
+    bm25_k1: float = Field(1.2, gt=0, description="BM25 term-frequency saturation.")
+    bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation (0 = none, 1 = full).")
+    relevance_weight: float = Field(1.0, ge=0, description="Weight of relevance in the final score.")
+    trending_weight: float = Field(0.5, ge=0, description="Weight of the trending signal in the final score.")
+    upvotes_weight: float = Field(1.0, ge=0, description="Weight of ln(1 + upvotes) in the trending signal.")
+    comments_weight: float = Field(
+        0.5, ge=0, description="Weight of ln(1 + comments) in the trending signal."
+    )
+    stars_weight: float = Field(
+        0.25, ge=0, description="Weight of ln(1 + GitHub stars) in the trending signal."
+    )
 
     @classmethod
     def settings_customise_sources(

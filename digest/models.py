@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -159,3 +160,25 @@ class FetchLog(Base):
     new: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class Subscriber(Base):
+    """Someone who gets the digest: where, when, and what they care about (interest lines)."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(Text, unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    interests: Mapped[str] = mapped_column(Text, default="")
+    timezone: Mapped[str] = mapped_column(Text, default="UTC")
+    send_hour: Mapped[int] = mapped_column(Integer, default=7)
+    frequency: Mapped[str] = mapped_column(String(10), default="daily")
+    weekly_day: Mapped[str | None] = mapped_column(String(3))
+    max_papers: Mapped[int] = mapped_column(Integer, default=10)
+    min_score: Mapped[float] = mapped_column(Float, default=0.0)
+    trending_section: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

@@ -6,11 +6,11 @@ from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from digest.models import FetchLog, Listing, MetricSnapshot, Paper, Source
+from digest.models import FetchLog, Listing, MetricSnapshot, Paper, Source, Subscriber
 
 CHUNK = 500
 PAPER_FIELDS = (
@@ -162,3 +162,36 @@ def paper_metrics(
         .order_by(MetricSnapshot.taken_at)
     )
     return [tuple(row) for row in session.execute(query)]
+
+
+def listed_papers(session: Session, day: date | None) -> list[Paper]:
+    """Papers first announced on ``day`` by any source (arXiv replacements excluded); every stored
+    paper when ``day`` is None."""
+    query = select(Paper).order_by(Paper.id)
+    if day is not None:
+        listed = select(Listing.paper_id).where(
+            Listing.listed_on == day,
+            or_(Listing.announce_type.is_(None), Listing.announce_type.not_in(("replace", "replace-cross"))),
+        )
+        query = query.where(Paper.id.in_(listed))
+    return list(session.scalars(query))
+
+
+def latest_listing_day(session: Session, up_to: date) -> date | None:
+    return session.scalar(select(func.max(Listing.listed_on)).where(Listing.listed_on <= up_to))
+
+
+def paper_texts(session: Session) -> Iterator[tuple[str, str]]:
+    """(title, abstract) of every stored paper, streamed: the corpus IDF is computed from them."""
+    yield from session.execute(select(Paper.title, Paper.abstract).execution_options(yield_per=2000))
+
+
+def subscriber_by_email(session: Session, email: str) -> Subscriber | None:
+    return session.scalar(select(Subscriber).where(Subscriber.email == email))
+
+
+def all_subscribers(session: Session, status: str | None = None) -> list[Subscriber]:
+    query = select(Subscriber).order_by(Subscriber.email)
+    if status:
+        query = query.where(Subscriber.status == status)
+    return list(session.scalars(query))

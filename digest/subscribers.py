@@ -1,0 +1,161 @@
+"""Subscriber records: validation of what people give us, and the CSV form. No I/O.
+
+Every check raises UsageError (or InterestError, positioned) with what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from email_validator import EmailNotValidError, validate_email
+
+from digest.errors import UsageError
+from digest.interests import parse_interests
+
+STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced")
+FREQUENCIES = ("daily", "weekly")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_PAPERS_LIMIT = 100
+
+
+@dataclass
+class Preferences:
+    """What a subscriber chooses; the columns of the CSV form, in order."""
+
+    email: str
+    status: str = "pending"
+    interests: str = ""
+    timezone: str = "UTC"
+    send_hour: int = 7
+    frequency: str = "daily"
+    weekly_day: str = ""
+    max_papers: int = 10
+    min_score: float = 0.0
+    trending_section: bool = True
+
+    def validated(self) -> Preferences:
+        """A copy with every field checked and normalised; raises UsageError naming the field."""
+        return Preferences(
+            email=normalise_email(self.email),
+            status=_choice("status", self.status, STATUSES),
+            interests=check_interests(self.interests),
+            timezone=check_timezone(self.timezone),
+            send_hour=_bounded_int("send hour", self.send_hour, 0, 23),
+            frequency=_choice("frequency", self.frequency, FREQUENCIES),
+            weekly_day=_weekly_day(self.frequency, self.weekly_day),
+            max_papers=_bounded_int("maximum papers", self.max_papers, 1, MAX_PAPERS_LIMIT),
+            min_score=_min_score(self.min_score),
+            trending_section=_boolean(self.trending_section),
+        )
+
+
+COLUMNS = tuple(field.name for field in fields(Preferences))
+
+
+def normalise_email(address: str) -> str:
+    """The address in the one form we store (lower case), or UsageError saying what is wrong."""
+    try:
+        checked = validate_email(address.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise UsageError(f"{address!r} is not a valid email address: {exc}") from None
+    return checked.normalized.lower()
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        close = sorted(zone for zone in available_timezones() if name.lower() in zone.lower())[:3]
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UsageError(
+            f"Unknown time zone {name!r}: use an IANA name such as Europe/Paris.{hint}"
+        ) from None
+    return name
+
+
+def check_interests(text: str) -> str:
+    """The interests, unchanged, once they parse; raises InterestError with line and column."""
+    parse_interests(text)
+    return text.strip()
+
+
+def _choice(label: str, value: str, allowed: tuple[str, ...]) -> str:
+    value = str(value).strip().lower()
+    if value not in allowed:
+        raise UsageError(f"Unknown {label} {value!r}; use one of: {', '.join(allowed)}.")
+    return value
+
+
+def _bounded_int(label: str, value: Any, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"The {label} must be a whole number from {low} to {high}, not {value!r}.") from None
+    if not low <= number <= high:
+        raise UsageError(f"The {label} must be from {low} to {high}, not {number}.")
+    return number
+
+
+def _min_score(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"The minimum score must be a number, not {value!r}.") from None
+    if not 0 <= number < 1000:
+        raise UsageError(f"The minimum score must be from 0 to 1000, not {number:g}.")
+    return number
+
+
+def _weekly_day(frequency: str, day: str) -> str:
+    day = (day or "").strip().lower()[:3]
+    if str(frequency).strip().lower() != "weekly":
+        return ""
+    if day not in DAYS:
+        raise UsageError(f"A weekly digest needs a day: one of {', '.join(DAYS)}.")
+    return day
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "y", "on"):
+        return True
+    if text in ("0", "false", "no", "n", "off", ""):
+        return False
+    raise UsageError(f"Expected yes or no, not {value!r}.")
+
+
+def to_csv(rows: Iterable[Preferences]) -> str:
+    """CSV with a header row; ``from_csv`` reads it back unchanged."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**asdict(row), "trending_section": "yes" if row.trending_section else "no"})
+    return out.getvalue()
+
+
+def from_csv(text: str) -> Iterator[tuple[int, Preferences]]:
+    """(line number, validated preferences) per row. Needs an ``email`` column; others default.
+
+    Raises UsageError naming the line for a bad row or an unknown column.
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    if "email" not in header:
+        raise UsageError(f"The CSV needs a header row with an 'email' column; columns: {', '.join(COLUMNS)}.")
+    unknown = [name for name in header if name not in COLUMNS]
+    if unknown:
+        raise UsageError(f"Unknown CSV columns {', '.join(unknown)}; known: {', '.join(COLUMNS)}.")
+    for row in reader:
+        values = {key: value for key, value in row.items() if key in COLUMNS and value not in (None, "")}
+        try:
+            yield reader.line_num, Preferences(**values).validated()
+        except UsageError as exc:
+            raise UsageError(f"line {reader.line_num}: {exc}") from None

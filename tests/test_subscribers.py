@@ -1,0 +1,141 @@
+"""Subscribers from the command line: validation, CSV round trip, and scoring a subscriber."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES
+from tests.test_cli import digest
+
+SCORE_KEYS = {"id", "title", "score", "relevance", "trending", "matched", "line"}
+
+
+def test_add_normalises_the_address_and_refuses_a_second_in_any_case(migrated_url: str) -> None:
+    added = digest(
+        "subscribers", "add", "Ada.Lovelace@Example.ORG", "--interests", "LLM agents", url=migrated_url
+    )
+    assert added.exit_code == 0 and "ada.lovelace@example.org (pending)" in added.output
+    again = digest("subscribers", "add", "ADA.LOVELACE@example.org", url=migrated_url)
+    assert again.exit_code == 2 and "subscribed already" in again.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["not-an-address"], "not a valid email address"),
+        (["a@example.org", "--tz", "Europe/Pariss"], "Unknown time zone 'Europe/Pariss'"),
+        (["a@example.org", "--hour", "24"], "send hour must be from 0 to 23"),
+        (["a@example.org", "--max", "0"], "maximum papers must be from 1 to 100"),
+        (["a@example.org", "--weekly", "someday"], "needs a day"),
+        (["a@example.org", "--interests", 'diffusion\n"open quote'], "interests line 2, column 1"),
+    ],
+)
+def test_invalid_input_is_refused_with_what_and_where(migrated_url: str, args: list[str], says: str) -> None:
+    result = digest("subscribers", "add", *args, url=migrated_url)
+    assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
+    assert json.loads(digest("subscribers", "list", "--json", url=migrated_url).output or "null") is None
+
+
+def test_edit_changes_only_what_is_given_and_stamps_confirmation(migrated_url: str) -> None:
+    digest(
+        "subscribers", "add", "ada@example.org", "--interests", "diffusion", "--hour", "9", url=migrated_url
+    )
+    digest("subscribers", "edit", "ada@example.org", "--status", "active", "--max", "5", url=migrated_url)
+    shown = json.loads(digest("subscribers", "show", "ada@example.org", url=migrated_url).output)
+    assert (shown["status"], shown["max_papers"], shown["send_hour"]) == ("active", 5, 9)
+    assert shown["interests"] == "diffusion" and shown["confirmed_at"]
+    digest("subscribers", "edit", "ada@example.org", "--weekly", "Monday", url=migrated_url)
+    shown = json.loads(digest("subscribers", "show", "ada@example.org", url=migrated_url).output)
+    assert (shown["frequency"], shown["weekly_day"]) == ("weekly", "mon")
+
+
+def test_export_then_import_round_trips(migrated_url: str, database_url: str, tmp_path: Path) -> None:
+    digest(
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--interests",
+        'a "b c"\nauthor:"Dé Zoë"',
+        "--tz",
+        "Asia/Tokyo",
+        "--weekly",
+        "fri",
+        "--min-score",
+        "1.5",
+        "--no-trending",
+        "--active",
+        url=migrated_url,
+    )
+    digest("subscribers", "add", "bob@example.org", url=migrated_url)
+    exported = digest("subscribers", "export", url=migrated_url).output
+    (tmp_path / "subscribers.csv").write_text(exported, encoding="utf-8")
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    digest("db", "upgrade", url=other)
+    imported = digest("subscribers", "import", str(tmp_path / "subscribers.csv"), url=other)
+    assert "2 added" in imported.output
+    assert digest("subscribers", "export", url=other).output == exported
+
+
+def test_an_import_with_a_bad_row_imports_nothing_and_names_the_line(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    sheet = tmp_path / "people.csv"
+    sheet.write_text("email,timezone\nada@example.org,UTC\nbob@example.org,Moon/Base\n", encoding="utf-8")
+    result = digest("subscribers", "import", str(sheet), url=migrated_url)
+    assert result.exit_code == 2 and "line 3" in result.output and "Moon/Base" in result.output
+    assert digest("subscribers", "list", "--json", url=migrated_url).output == ""
+
+
+def test_remove_deletes_the_subscriber(migrated_url: str) -> None:
+    digest("subscribers", "add", "ada@example.org", url=migrated_url)
+    assert digest("subscribers", "remove", "ada@example.org", url=migrated_url).exit_code == 0
+    assert digest("subscribers", "remove", "ada@example.org", url=migrated_url).exit_code == 2
+
+
+def test_score_ranks_a_subscribers_papers_with_explanations(migrated_url: str) -> None:
+    digest(
+        "sources",
+        "add",
+        "api",
+        "--kind",
+        "hf-daily",
+        "--url",
+        str(FIXTURES / "hf_daily_papers_api_2026-06-12_raw.json"),
+        url=migrated_url,
+    )
+    digest("scrape", "--source", "api", url=migrated_url)
+    digest(
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--interests",
+        "LLM agents\nsparse attention",
+        "--max",
+        "3",
+        url=migrated_url,
+    )
+    rows = [
+        json.loads(line)
+        for line in digest("score", "ada@example.org", "--json", url=migrated_url).output.splitlines()
+    ]
+    assert 1 <= len(rows) <= 3
+    assert all(SCORE_KEYS <= row.keys() for row in rows)
+    assert rows[0]["line"] in ("LLM agents", "sparse attention") and rows[0]["matched"]
+    assert [row["score"] for row in rows] == sorted((row["score"] for row in rows), reverse=True)
+    dated = digest("score", "ada@example.org", "--date", "2026-06-12", "--json", url=migrated_url).output
+    assert dated.splitlines()[0] == json.dumps(rows[0], ensure_ascii=False)
+    adhoc = digest("score", "--interests", "", "--all", "--limit", "2", "--json", url=migrated_url)
+    assert len(adhoc.output.splitlines()) == 2
+    assert digest("score", url=migrated_url).exit_code == 2
+
+
+def test_bench_score_reports_its_figures() -> None:
+    result = digest(
+        "bench", "score", "--subscribers", "300", "--papers", "200", "--baseline-sample", "5", "--json"
+    )
+    figures = json.loads(result.output.splitlines()[-1])
+    for key in ("subscribers_per_s", "baseline_subscribers_per_s", "ratio", "peak_rss_mb"):
+        assert figures[key] > 0
