@@ -1,3 +1,4 @@
+# fmt: off
 """The scorer's inner loop, compiled with Numba: match lines, keep the best line, top N per profile.
 
 Works on flat arrays prepared by ``digest.scoring``. A line's matching papers are found with
@@ -18,28 +19,9 @@ BLOCK = 256
 
 @njit(cache=True, parallel=True)
 def rank_profiles(
-    line_ptr,
-    slot_ptr,
-    position,
-    slot_feature,
-    slot_role,
-    slot_weight,
-    slot_row,
-    values,
-    word_bits,
-    author_bits,
-    cat_bits,
-    trending,
-    id_rank,
-    relevance_weight,
-    trending_weight,
-    filter_only,
-    limits,
-    minimums,
-    out_doc,
-    out_score,
-    out_relevance,
-    out_line,
+    line_ptr, slot_ptr, position, slot_feature, slot_role, slot_weight, slot_row, values, word_bits,
+    author_bits, cat_bits, trending, id_rank, relevance_weight, trending_weight, filter_only, limits,
+    minimums, out_doc, out_score, out_relevance, out_line
 ):
     """Fill out_* (profiles x max limit; doc -1 where empty) with each profile's best papers."""
     n_profiles = line_ptr.size - 1
@@ -59,49 +41,18 @@ def rank_profiles(
             seen = 0
             for line in range(line_ptr[profile], line_ptr[profile + 1]):
                 if not _match(
-                    line,
-                    slot_ptr,
-                    slot_feature,
-                    slot_role,
-                    word_bits,
-                    author_bits,
-                    cat_bits,
-                    full,
-                    matched,
-                    any_author,
-                    any_cat,
+                    line, slot_ptr, slot_feature, slot_role, word_bits, author_bits, cat_bits, full,
+                    matched, any_author, any_cat
                 ):
                     continue
                 seen = _score_line(
-                    line,
-                    slot_ptr,
-                    slot_role,
-                    slot_weight,
-                    slot_row,
-                    values,
-                    matched,
-                    filter_only,
-                    best,
-                    best_line,
-                    touched,
-                    seen,
+                    line, slot_ptr, slot_role, slot_weight, slot_row, values, matched, filter_only,
+                    best, best_line, touched, seen
                 )
             _keep_top(
-                profile,
-                touched[:seen],
-                best,
-                best_line,
-                position,
-                trending,
-                id_rank,
-                relevance_weight,
-                trending_weight,
-                limits,
-                minimums,
-                out_doc,
-                out_score,
-                out_relevance,
-                out_line,
+                profile, touched[:seen], best, best_line, position, trending, id_rank,
+                relevance_weight, trending_weight, limits, minimums, out_doc, out_score, out_relevance,
+                out_line
             )
             for k in range(seen):
                 best[touched[k]] = 0.0
@@ -109,17 +60,8 @@ def rank_profiles(
 
 @njit(cache=True)
 def _match(
-    line,
-    slot_ptr,
-    slot_feature,
-    slot_role,
-    word_bits,
-    author_bits,
-    cat_bits,
-    full,
-    matched,
-    any_author,
-    any_cat,
+    line, slot_ptr, slot_feature, slot_role, word_bits, author_bits, cat_bits, full, matched,
+    any_author, any_cat
 ):
     """Set ``matched`` to the papers the line's conditions allow; False when none (or a word is absent)."""
     words = matched.size
@@ -166,18 +108,8 @@ def _match(
 
 @njit(cache=True)
 def _score_line(
-    line,
-    slot_ptr,
-    slot_role,
-    slot_weight,
-    slot_row,
-    values,
-    matched,
-    filter_only,
-    best,
-    best_line,
-    touched,
-    seen,
+    line, slot_ptr, slot_role, slot_weight, slot_row, values, matched, filter_only, best, best_line,
+    touched, seen
 ):
     """Put the line's relevance for each matched paper into ``best`` (max over lines); returns ``seen``."""
     for w in range(matched.size):
@@ -202,76 +134,11 @@ def _score_line(
     return seen
 
 
-_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
-_DEBRUIJN_INDEX = np.array(
-    [
-        0,
-        1,
-        48,
-        2,
-        57,
-        49,
-        28,
-        3,
-        61,
-        58,
-        50,
-        42,
-        38,
-        29,
-        17,
-        4,
-        62,
-        55,
-        59,
-        36,
-        53,
-        51,
-        43,
-        22,
-        45,
-        39,
-        33,
-        30,
-        24,
-        18,
-        12,
-        5,
-        63,
-        47,
-        56,
-        27,
-        60,
-        41,
-        37,
-        16,
-        54,
-        35,
-        52,
-        21,
-        44,
-        32,
-        23,
-        11,
-        46,
-        26,
-        40,
-        15,
-        34,
-        20,
-        31,
-        10,
-        25,
-        14,
-        19,
-        9,
-        13,
-        8,
-        7,
-        6,
-    ],
-    dtype=np.int64,
-)
+_DEBRUIJN = 0x03F79D71B4CB0A89
+_DEBRUIJN_INDEX = np.zeros(64, dtype=np.int64)
+for _bit in range(64):
+    _DEBRUIJN_INDEX[((_DEBRUIJN << _bit) & 0xFFFFFFFFFFFFFFFF) >> 58] = _bit
+_DEBRUIJN = np.uint64(_DEBRUIJN)
 
 
 @njit(cache=True, inline="always")
@@ -282,21 +149,8 @@ def _bit_index(single):
 
 @njit(cache=True)
 def _keep_top(
-    profile,
-    docs,
-    best,
-    best_line,
-    position,
-    trending,
-    id_rank,
-    relevance_weight,
-    trending_weight,
-    limits,
-    minimums,
-    out_doc,
-    out_score,
-    out_relevance,
-    out_line,
+    profile, docs, best, best_line, position, trending, id_rank, relevance_weight, trending_weight,
+    limits, minimums, out_doc, out_score, out_relevance, out_line
 ):
     """Write the profile's best papers (final score, then paper id) to its out_* row, by insertion:
     the row is kept sorted, so each candidate costs a comparison with the row's last entry."""
