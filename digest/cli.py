@@ -665,6 +665,8 @@ def _apply(subscriber: Subscriber, record: subscriber_records.Preferences) -> No
         subscriber.confirmed_at = now
     if record.status == "unsubscribed" and subscriber.status != "unsubscribed":
         subscriber.unsubscribed_at = now
+    elif record.status != "unsubscribed":
+        subscriber.unsubscribed_at = None
     for name in subscriber_records.COLUMNS:
         value = getattr(record, name)
         setattr(subscriber, name, (value or None) if name == "weekly_day" else value)
@@ -814,11 +816,18 @@ def subscribers_import(app: App, csv_file: str) -> None:
         text = Path(csv_file).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UsageError(f"{csv_file} is not UTF-8 text; save it as UTF-8 CSV.") from None
-    records = [record for _, record in subscriber_records.from_csv(text)]
+    rows = list(subscriber_records.from_csv(text))
     added = updated = 0
     with app.sessions.begin() as session:
-        for record in records:
-            subscriber = queries.subscriber_by_email(session, record.email)
+        checked = []
+        for line, email, given in rows:
+            subscriber = queries.subscriber_by_email(session, email)
+            base = _record(subscriber) if subscriber else subscriber_records.Preferences(email=email)
+            try:
+                checked.append((subscriber, dataclasses.replace(base, **given).validated()))
+            except UsageError as exc:
+                raise UsageError(f"line {line}: {exc}") from None
+        for subscriber, record in checked:
             if subscriber is None:
                 now = utcnow()
                 subscriber = Subscriber(email=record.email, created_at=now, updated_at=now)
@@ -827,7 +836,7 @@ def subscribers_import(app: App, csv_file: str) -> None:
             else:
                 updated += 1
             _apply(subscriber, record)
-    out.print(f"Imported {len(records)} rows: {added} added, {updated} updated.")
+    out.print(f"Imported {len(rows)} rows: {added} added, {updated} updated.")
 
 
 @subscribers_group.command("export")

@@ -20,6 +20,7 @@ from digest.interests import parse_interests
 STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced")
 FREQUENCIES = ("daily", "weekly")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_PAPERS_LIMIT = 100
 
 
@@ -106,16 +107,17 @@ def _min_score(value: Any) -> float:
         number = float(value)
     except (TypeError, ValueError):
         raise UsageError(f"The minimum score must be a number, not {value!r}.") from None
-    if not 0 <= number < 1000:
+    if not 0 <= number <= 1000:
         raise UsageError(f"The minimum score must be from 0 to 1000, not {number:g}.")
     return number
 
 
 def _weekly_day(frequency: str, day: str) -> str:
-    day = (day or "").strip().lower()[:3]
+    given = (day or "").strip().lower()
     if str(frequency).strip().lower() != "weekly":
         return ""
-    if day not in DAYS:
+    day = given[:3]
+    if day not in DAYS or not DAY_NAMES[DAYS.index(day)].startswith(given):
         raise UsageError(f"A weekly digest needs a day: one of {', '.join(DAYS)}.")
     return day
 
@@ -141,21 +143,38 @@ def to_csv(rows: Iterable[Preferences]) -> str:
     return out.getvalue()
 
 
-def from_csv(text: str) -> Iterator[tuple[int, Preferences]]:
-    """(line number, validated preferences) per row. Needs an ``email`` column; others default.
+def from_csv(text: str) -> Iterator[tuple[int, str, dict[str, str]]]:
+    """(line number, normalised email, the other non-empty values given) per row.
 
-    Raises UsageError naming the line for a bad row or an unknown column.
+    Columns left out or empty are not in the dict, so an update changes only what the file gives.
+    Raises UsageError naming the line for a row without an address, with more values than the
+    header, or repeating an address; and for an unknown or repeated column.
     """
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
     if "email" not in header:
         raise UsageError(f"The CSV needs a header row with an 'email' column; columns: {', '.join(COLUMNS)}.")
     unknown = [name for name in header if name not in COLUMNS]
-    if unknown:
-        raise UsageError(f"Unknown CSV columns {', '.join(unknown)}; known: {', '.join(COLUMNS)}.")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if unknown or repeated:
+        problem = (
+            f"unknown columns {', '.join(unknown)}" if unknown else f"repeated columns {', '.join(repeated)}"
+        )
+        raise UsageError(f"The CSV header has {problem}; known columns: {', '.join(COLUMNS)}.")
+    seen: dict[str, int] = {}
     for row in reader:
-        values = {key: value for key, value in row.items() if key in COLUMNS and value not in (None, "")}
+        line = reader.line_num
+        if None in row:
+            raise UsageError(f"line {line}: more values than the header has columns.")
+        values = {key: value for key, value in row.items() if value not in (None, "")}
+        address = values.pop("email", "")
+        if not address.strip():
+            raise UsageError(f"line {line}: the email is empty.")
         try:
-            yield reader.line_num, Preferences(**values).validated()
+            email = normalise_email(address)
         except UsageError as exc:
-            raise UsageError(f"line {reader.line_num}: {exc}") from None
+            raise UsageError(f"line {line}: {exc}") from None
+        if email in seen:
+            raise UsageError(f"line {line}: {email} is already on line {seen[email]}.")
+        seen[email] = line
+        yield line, email, values

@@ -30,6 +30,7 @@ def test_add_normalises_the_address_and_refuses_a_second_in_any_case(migrated_ur
         (["a@example.org", "--hour", "24"], "send hour must be from 0 to 23"),
         (["a@example.org", "--max", "0"], "maximum papers must be from 1 to 100"),
         (["a@example.org", "--weekly", "someday"], "needs a day"),
+        (["a@example.org", "--weekly", "monkey"], "needs a day"),
         (["a@example.org", "--interests", 'diffusion\n"open quote'], "interests line 2, column 1"),
     ],
 )
@@ -139,3 +140,47 @@ def test_bench_score_reports_its_figures() -> None:
     figures = json.loads(result.output.splitlines()[-1])
     for key in ("subscribers_per_s", "baseline_subscribers_per_s", "ratio", "peak_rss_mb"):
         assert figures[key] > 0
+
+
+def test_a_partial_import_changes_only_the_columns_it_gives(migrated_url: str, tmp_path: Path) -> None:
+    digest(
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--interests",
+        "diffusion",
+        "--tz",
+        "Europe/London",
+        "--active",
+        url=migrated_url,
+    )
+    sheet = tmp_path / "limits.csv"
+    sheet.write_text("email,max_papers\nADA@example.org,5\nnew@example.org,\n", encoding="utf-8")
+    assert "1 added, 1 updated" in digest("subscribers", "import", str(sheet), url=migrated_url).output
+    ada = json.loads(digest("subscribers", "show", "ada@example.org", url=migrated_url).output)
+    assert (ada["max_papers"], ada["status"], ada["interests"], ada["timezone"]) == (
+        5,
+        "active",
+        "diffusion",
+        "Europe/London",
+    )
+    new = json.loads(digest("subscribers", "show", "new@example.org", url=migrated_url).output)
+    assert (new["status"], new["max_papers"]) == ("pending", 10)
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("email,timezone\n,UTC\n", "line 2: the email is empty"),
+        ("email\nada@example.org,extra\n", "line 2: more values than the header"),
+        ("email,email\nada@example.org,bob@example.org\n", "repeated columns email"),
+        ("email\nada@example.org\nAda@example.org\n", "line 3: ada@example.org is already on line 2"),
+    ],
+)
+def test_a_malformed_sheet_is_refused_by_line(
+    migrated_url: str, tmp_path: Path, content: str, says: str
+) -> None:
+    sheet = tmp_path / "bad.csv"
+    sheet.write_text(content, encoding="utf-8")
+    result = digest("subscribers", "import", str(sheet), url=migrated_url)
+    assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
