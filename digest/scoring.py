@@ -231,7 +231,7 @@ def _add_filters(index: Index, atoms: list[Atom]) -> None:
     An author atom matches a paper when all its words are words of one author's name, so
     author:Hinton finds "Geoffrey E. Hinton"; cat:cs.CV matches that category, cat:cs the archive.
     """
-    names = [[frozenset(text.tokens(name)) for name in doc.authors] for doc in index.docs]
+    names = [author_words(doc.authors) for doc in index.docs]
     by_word: dict[str, set[int]] = {}
     for row, doc_names in enumerate(names):
         for name in doc_names:
@@ -246,14 +246,23 @@ def _add_filters(index: Index, atoms: list[Atom]) -> None:
     index.author_docs = _binary(pairs, len(author_keys), len(index.docs))
     by_cat: dict[str, set[int]] = {}
     for row, doc in enumerate(index.docs):
-        for category in doc.categories:
-            folded = text.fold(category)
-            by_cat.setdefault(folded, set()).add(row)
-            by_cat.setdefault(folded.split(".", 1)[0], set()).add(row)
+        for key in category_keys(doc.categories):
+            by_cat.setdefault(key, set()).add(row)
     cat_keys = sorted({atom.terms[0] for atom in atoms if atom.kind == "cat"})
     index.cats = {key: column for column, key in enumerate(cat_keys)}
     pairs = [(column, row) for column, key in enumerate(cat_keys) for row in by_cat.get(key, ())]
     index.cat_docs = _binary(pairs, len(cat_keys), len(index.docs))
+
+
+def author_words(authors: Iterable[str]) -> list[frozenset[str]]:
+    """Each author's folded name words: author:"Name" matches when all its words are one author's."""
+    return [frozenset(text.tokens(name)) for name in authors]
+
+
+def category_keys(categories: Iterable[str]) -> set[str]:
+    """What cat: can name to match these categories: each folded category and its archive."""
+    folded = {text.fold(category) for category in categories}
+    return folded | {category.split(".", 1)[0] for category in folded}
 
 
 def _binary(pairs: list[tuple[int, int]], rows: int, cols: int) -> sparse.csr_matrix:
@@ -543,12 +552,9 @@ def explain(index: Index, pick: Pick, profile: Profile) -> Explanation:
 
 def _where(atom: Atom, doc: Doc, title: list[str], abstract: list[str]) -> tuple[str, ...]:
     if atom.kind == "author":
-        names = [tuple(text.tokens(name)) for name in doc.authors]
-        return ("authors",) if any(set(atom.terms) <= set(name) for name in names) else ()
+        return ("authors",) if any(set(atom.terms) <= name for name in author_words(doc.authors)) else ()
     if atom.kind == "cat":
-        wanted = atom.terms[0]
-        cats = {text.fold(category) for category in doc.categories}
-        return ("categories",) if wanted in cats or any(c.startswith(wanted + ".") for c in cats) else ()
+        return ("categories",) if atom.terms[0] in category_keys(doc.categories) else ()
     return tuple(
         name for name, stems in (("title", title), ("abstract", abstract)) if _contains(stems, atom.terms)
     )

@@ -36,11 +36,6 @@ def tokens(text: str) -> list[str]:
     return [fold(token) for token in TOKEN.findall(text)]
 
 
-def parts(token: str) -> list[str]:
-    """The stems of a token's hyphen-separated parts ("self-supervised" -> ["self", "supervis"])."""
-    return _stemmer.stemWords(_HYPHENS.split(fold(token)))
-
-
 def _pieces(text: str) -> Iterator[tuple[int, int, str]]:
     """(start, end, folded word) of each word of ``text``; a hyphenated word gives one per part."""
     for match in TOKEN.finditer(text):

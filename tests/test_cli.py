@@ -25,6 +25,12 @@ def digest(*args: str, url: str | None = None, env: dict[str, str] | None = None
     return CliRunner().invoke(cli, list(args), env=environment, catch_exceptions=False)
 
 
+def add_fixture_page_source(url: str, name: str = "page") -> None:
+    """Add the captured HF listing page as source ``name``."""
+    page = str(FIXTURES / "hf_papers_page_2024-08-01.html")
+    assert digest("sources", "add", name, "--kind", "hf-page", "--url", page, url=url).exit_code == 0
+
+
 def test_commands_refuse_a_database_behind_head(database_url: str) -> None:
     result = digest("sources", "list", url=database_url)
     assert result.exit_code == 3
@@ -136,16 +142,7 @@ def test_scrape_summarises_each_source_and_fails_only_when_all_fail(
     broken = tmp_path / "broken.json"
     broken.write_text("{not json", encoding="utf-8")
     digest("sources", "add", "broken", "--kind", "hf-daily", "--url", str(broken), url=migrated_url)
-    digest(
-        "sources",
-        "add",
-        "page",
-        "--kind",
-        "hf-page",
-        "--url",
-        str(FIXTURES / "hf_papers_page_2024-08-01.html"),
-        url=migrated_url,
-    )
+    add_fixture_page_source(migrated_url)
     mixed = digest("scrape", url=migrated_url)
     assert mixed.exit_code == 0
     assert "broken" in mixed.output and "failed" in mixed.output and "added 13 new papers" in mixed.output
@@ -154,16 +151,7 @@ def test_scrape_summarises_each_source_and_fails_only_when_all_fail(
 
 
 def test_papers_list_and_show(migrated_url: str) -> None:
-    digest(
-        "sources",
-        "add",
-        "page",
-        "--kind",
-        "hf-page",
-        "--url",
-        str(FIXTURES / "hf_papers_page_2024-08-01.html"),
-        url=migrated_url,
-    )
+    add_fixture_page_source(migrated_url)
     digest("scrape", "--source", "page", url=migrated_url)
     listed = [
         json.loads(line)
