@@ -182,3 +182,82 @@ class Subscriber(Base):
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    hard_bounces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Delivery(Base):
+    """The ledger: one row per subscriber and digest date, whatever happens to it.
+
+    ``status``: pending, sending (claimed until ``lease_until``), sent, skipped (nothing to send),
+    failed-temporary (retried from ``next_attempt_at`` until ``give_up_at``) or failed-permanent.
+    Once the papers are chosen, ``papers_after`` and ``papers_until`` bound the first-seen times of
+    the papers it could hold; the next digest takes papers first seen after this one's ``papers_until``.
+    The unique (subscriber, date) pair is what makes a digest go out at most once a day.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "digest_date"),
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "digest_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    digest_date: Mapped[date] = mapped_column(Date)
+    papers_after: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    papers_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    give_up_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    smtp_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    papers: Mapped[list[DeliveryPaper]] = relationship(
+        back_populates="delivery", passive_deletes=True, order_by="DeliveryPaper.position"
+    )
+
+
+class DeliveryPaper(Base):
+    """A paper in a digest, where it stood and why: what "never sent before" and "view in browser" read."""
+
+    __tablename__ = "delivery_papers"
+    __table_args__ = (Index(None, "paper_id"),)
+
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    paper_id: Mapped[str] = mapped_column(Text, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    section: Mapped[str] = mapped_column(String(10), default="main")
+    score: Mapped[float] = mapped_column(Float)
+    relevance: Mapped[float] = mapped_column(Float)
+    trending: Mapped[float] = mapped_column(Float)
+    line: Mapped[int | None]
+
+    delivery: Mapped[Delivery] = relationship(back_populates="papers")
+
+
+class Token(Base):
+    """A link token; only its SHA-256 is stored. Digest mails carry a ``manage`` token of their delivery."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    used_at: Mapped[datetime | None]

@@ -9,7 +9,17 @@ from sqlalchemy import inspect, select
 from digest import db
 from digest.models import Base, Source
 
-TABLES = {"sources", "papers", "listings", "metric_snapshots", "fetch_log"}
+TABLES = {
+    "sources",
+    "papers",
+    "listings",
+    "metric_snapshots",
+    "fetch_log",
+    "subscribers",
+    "deliveries",
+    "delivery_papers",
+    "tokens",
+}
 
 
 def test_upgrade_to_head_then_downgrade_to_base(database_url: str) -> None:
