@@ -7,10 +7,13 @@ The TOML file uses the field names below as top-level keys (``database_url = "..
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -21,6 +24,7 @@ from digest.errors import ConfigError
 
 CONFIG_ENV = "DIGEST_CONFIG"
 DEFAULT_CONTACT_URL = "https://github.com/digest-project/digest"
+_LOCAL_ADDRESS = re.compile(r"[A-Za-z0-9._+-]+@localhost")
 
 
 class Settings(BaseSettings):
@@ -70,6 +74,50 @@ class Settings(BaseSettings):
     stars_weight: float = Field(
         0.25, ge=0, description="Weight of ln(1 + GitHub stars) in the trending signal."
     )
+    mail_transport: Literal["auto", "smtp", "outbox", "console"] = Field(
+        "auto", description="Where mail goes: auto is smtp when smtp_url is set, else the file outbox."
+    )
+    smtp_url: SecretStr | None = Field(
+        None,
+        description="smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 (TLS at once).",
+    )
+    smtp_timeout: float = Field(30.0, gt=0, description="Seconds any one SMTP exchange may take.")
+    smtp_connections: int = Field(4, ge=1, le=64, description="SMTP connections kept open and used at once.")
+    smtp_rate_limit: float = Field(0.0, ge=0, description="Most messages per second over SMTP; 0 = no limit.")
+    outbox_dir: Path = Field(Path("outbox"), description="Folder of the file outbox (one .eml per message).")
+    mail_from: str = Field("digest@localhost", description="Sender address of the digest mail.")
+    mail_from_name: str = Field("Paper digest", description="Sender name shown to subscribers.")
+    base_url: str = Field(
+        "http://localhost:8000",
+        description="Public address of the web front; links in mail (unsubscribe, preferences) start here.",
+    )
+    unsubscribe_mailto: str | None = Field(
+        None, description="An address that unsubscribes whoever mails it, added to List-Unsubscribe."
+    )
+    dkim_selector: str | None = Field(None, description="DKIM selector; with dkim_key_file, mail is signed.")
+    dkim_key_file: Path | None = Field(None, description="PEM private key for DKIM signing.")
+    send_empty_digest: bool = Field(
+        False, description="Send a short 'nothing matched today' note instead of no mail."
+    )
+    trending_papers: int = Field(
+        3, ge=0, le=20, description="Papers in the 'trending today' section (for those who want it)."
+    )
+    catch_up_days: int = Field(
+        7, ge=1, le=60, description="How far back a first digest, or one after downtime, looks for papers."
+    )
+    retry_deadline: float = Field(
+        24.0, gt=0, description="Hours a temporarily failed digest is retried before it is given up."
+    )
+    retry_delay: float = Field(
+        300.0, ge=0, description="Seconds before the first retry of a failed digest; doubles, at most 1 h."
+    )
+    max_hard_bounces: int = Field(
+        3, ge=1, description="Permanent failures in a row after which a subscriber is suspended (bounced)."
+    )
+    claim_batch: int = Field(200, ge=1, le=10_000, description="Digests one sender claims at a time.")
+    claim_lease: float = Field(
+        600.0, gt=0, description="Seconds a claim lasts; a crashed sender's claims are taken over after it."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -101,6 +149,58 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("use one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("mail_from", "unsubscribe_mailto")
+    @classmethod
+    def _check_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if _LOCAL_ADDRESS.fullmatch(value):
+            return value
+        try:
+            return validate_email(value, check_deliverability=False, globally_deliverable=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"not an email address ({exc})") from None
+
+    @field_validator("mail_from_name")
+    @classmethod
+    def _check_display_name(cls, value: str) -> str:
+        if not value.strip() or any(not char.isprintable() for char in value):
+            raise ValueError("give a name of printable characters, no line breaks")
+        return value.strip()
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+            raise ValueError("give the web front's address, e.g. https://digest.example.org")
+        return value.rstrip("/")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parsed = urlsplit(value.get_secret_value())
+        if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
+            raise ValueError("use smtp://user:password@host:587 (STARTTLS) or smtps://user:password@host:465")
+        try:
+            parsed.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError("the port is not a number") from None
+        return value
+
+    @property
+    def transport(self) -> str:
+        """The transport in force: ``mail_transport``, with auto resolved."""
+        if self.mail_transport != "auto":
+            return self.mail_transport
+        return "smtp" if self.smtp_url is not None else "outbox"
+
+    @property
+    def mail_domain(self) -> str:
+        return self.mail_from.rsplit("@", 1)[1]
 
     @property
     def user_agent(self) -> str:
@@ -180,7 +280,7 @@ def _describe(exc: ValidationError, path: str | os.PathLike[str] | None) -> str:
             continue
         env = f"DIGEST_{name.upper()}"
         field = Settings.model_fields.get(name)
-        secret = field is not None and field.annotation is SecretStr
+        secret = field is not None and "SecretStr" in str(field.annotation)
         got = "" if secret else f" (got {error.get('input')!r})"
         lines.append(f"  {name} ({env}): {error['msg']}{got}.")
     lines.append("Fix these values; `digest check-config` shows the effective settings.")

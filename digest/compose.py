@@ -1,0 +1,227 @@
+"""Choose each subscriber's papers for a digest and turn them into plain data to render. No I/O.
+
+A digest covers a *window* of first-seen times: papers stored after the previous digest's were
+chosen and never sent to the subscriber before. Subscribers whose windows are equal share one
+scoring index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from digest import scoring
+from digest.interests import InterestLine
+
+MAX_TOPICS_IN_SUBJECT = 2
+TOPIC_CHARS = 40
+FULL_AUTHOR_LIST = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Which stored papers a digest may hold: those first seen in (after, until]."""
+
+    after: datetime
+    until: datetime
+
+
+def window_for(
+    at: datetime, until: datetime, frequency: str, previous_until: datetime | None, catch_up_days: int
+) -> Window:
+    """The window of a digest made at ``at``: papers first seen since the previous digest's, or for a
+    first digest in the last day (week, for weekly), and never more than ``catch_up_days`` back, so a
+    digest after downtime covers what was missed once. ``until`` is the newest first-seen time then."""
+    floor = at - timedelta(days=catch_up_days)
+    if previous_until is None:
+        previous_until = at - timedelta(days=7 if frequency == "weekly" else 1)
+    return Window(max(floor, previous_until), until)
+
+
+@dataclass(frozen=True, slots=True)
+class PaperView:
+    """What a mail shows of a paper besides why it was picked."""
+
+    id: str
+    title: str
+    url: str
+    authors: tuple[str, ...] = ()
+    upvotes: int | None = None
+    comments: int | None = None
+    pdf_url: str | None = None
+    code_url: str | None = None
+    project_url: str | None = None
+    hf_url: str | None = None
+
+    @property
+    def short_authors(self) -> str:
+        """All authors when there are few; else the first three and how many in all."""
+        if len(self.authors) <= FULL_AUTHOR_LIST:
+            return ", ".join(self.authors)
+        return f"{', '.join(self.authors[:3])} et al. ({len(self.authors)} authors)"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A paper in a digest, with why it is there."""
+
+    paper: PaperView
+    score: float
+    relevance: float
+    trending: float
+    line: int | None
+    line_text: str | None
+    matched: tuple[str, ...]
+    where: tuple[str, ...]
+    snippet_html: str
+    snippet_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    view: str
+    preferences: str
+    unsubscribe: str
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One subscriber's mail for one date, ready to render."""
+
+    email: str
+    digest_date: date
+    frequency: str
+    items: tuple[Item, ...]
+    trending: tuple[Item, ...]
+    links: Links
+    has_interests: bool = True
+
+    @property
+    def empty(self) -> bool:
+        return not self.items and not self.trending
+
+    @property
+    def topics(self) -> list[str]:
+        """The interests that matched, in the order of the papers they brought."""
+        seen: list[str] = []
+        for item in self.items:
+            label = topic_label(item.line_text)
+            if label and label not in seen:
+                seen.append(label)
+        return seen
+
+
+def topic_label(line: str | None) -> str:
+    """A short human name for an interest line: its words, phrases, authors and categories, unquoted,
+    without exclusions and weights."""
+    if not line:
+        return ""
+    words = []
+    for part in _split_line(line):
+        if part.startswith("-") or part.startswith("#"):
+            continue
+        part = part.split("^", 1)[0]
+        if ":" in part:
+            part = part.split(":", 1)[1]
+        part = part.strip('"')
+        if part:
+            words.append(part)
+    label = " ".join(words)
+    return label if len(label) <= TOPIC_CHARS else label[: TOPIC_CHARS - 1].rstrip() + "…"
+
+
+def _split_line(line: str) -> list[str]:
+    """Split on spaces outside double quotes."""
+    parts, current, quoted = [], [], False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        if char.isspace() and not quoted:
+            if current:
+                parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    if current:
+        parts.append("".join(current))
+    return parts
+
+
+def subject(digest: Digest) -> str:
+    """E.g. "6 new papers on diffusion, LLM agents · Tue 24 Nov"."""
+    day = digest.digest_date.strftime("%a %d %b").replace(" 0", " ")
+    when = f"week to {day}" if digest.frequency == "weekly" else day
+    count = len(digest.items)
+    if digest.empty:
+        return f"No new papers on your topics · {when}"
+    if not digest.has_interests or not count:
+        papers = len(digest.items or digest.trending)
+        return f"{papers} trending {'paper' if papers == 1 else 'papers'} · {when}"
+    topics = digest.topics
+    named = ", ".join(topics[:MAX_TOPICS_IN_SUBJECT])
+    more = " and more" if len(topics) > MAX_TOPICS_IN_SUBJECT else ""
+    about = f" on {named}{more}" if named else ""
+    return f"{count} new {'paper' if count == 1 else 'papers'}{about} · {when}"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The picks of one subscriber: the main list and the trending section."""
+
+    main: tuple[scoring.Pick, ...]
+    trending: tuple[scoring.Pick, ...]
+
+
+def select(
+    index: scoring.Index,
+    picks: Sequence[scoring.Pick],
+    profile: scoring.Profile,
+    excluded: set[str],
+    trending_papers: int,
+) -> Selection:
+    """Drop papers sent before from ``picks`` (ranked with ``profile.limit`` plus ``len(excluded)``
+    slots), keep the profile's limit, and add up to ``trending_papers`` of the most trending others."""
+    limit = profile.limit
+    main = [pick for pick in picks if index.docs[pick.doc].id not in excluded][:limit]
+    trending: list[scoring.Pick] = []
+    if trending_papers and profile.lines:
+        taken = {pick.doc for pick in main}
+        for doc in index.order.tolist():
+            if len(trending) >= trending_papers:
+                break
+            if doc in taken or index.docs[doc].id in excluded:
+                continue
+            value = float(index.trending[doc])
+            if value <= 0:
+                break
+            trending.append(scoring.Pick(doc, index.weights.trending * value, 0.0, value, None))
+    return Selection(tuple(main), tuple(trending))
+
+
+def items(
+    index: scoring.Index,
+    picks: Sequence[scoring.Pick],
+    profile: scoring.Profile,
+    papers: Mapping[str, PaperView],
+) -> tuple[Item, ...]:
+    """Explain each pick and join it with what the mail shows of the paper."""
+    made = []
+    for pick in picks:
+        why = scoring.explain(index, pick, profile)
+        line: InterestLine | None = profile.lines[pick.line] if pick.line is not None else None
+        made.append(
+            Item(
+                paper=papers[index.docs[pick.doc].id],
+                score=pick.score,
+                relevance=pick.relevance,
+                trending=pick.trending,
+                line=pick.line,
+                line_text=line.text if line else None,
+                matched=tuple(why.matched),
+                where=tuple(sorted({field for match in why.matches for field in match.fields})),
+                snippet_html=why.snippet_html,
+                snippet_text=why.snippet_text,
+            )
+        )
+    return tuple(made)
