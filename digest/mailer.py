@@ -1,0 +1,544 @@
+"""MIME messages and the transports that carry them: SMTP, a file outbox, the console.
+
+Headers are never built from unchecked text: every value passes ``header_text`` (control and line
+separator characters become spaces) and is then encoded (RFC 2047 where not ASCII); addresses must
+match a strict pattern. Bodies are quoted-printable UTF-8, text part first.
+"""
+
+from __future__ import annotations
+
+import binascii
+import contextlib
+import logging
+import os
+import queue
+import re
+import secrets
+import smtplib
+import socket
+import ssl
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from dataclasses import dataclass
+from datetime import datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote, unquote, urlsplit
+
+from digest.errors import ConfigError, DigestError
+
+log = logging.getLogger(__name__)
+
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+# Characters that must never reach a header: C0/C1 controls, DEL, line and paragraph separators,
+# and the invisible format characters (bidi overrides, zero-width) that disguise text.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
+)
+HEADER_WIDTH = 76
+
+
+class MessageError(DigestError):
+    """A message cannot be built safely (an address that is not one); never sent."""
+
+
+def header_text(value: str) -> str:
+    """``value`` as one line of visible text: unsafe characters become spaces, runs of space one."""
+    return " ".join(_UNSAFE.sub(" ", value).split())
+
+
+def encode_header(name: str, value: str) -> str:
+    """A folded ``Name: value`` line (without the final CRLF), RFC 2047-encoded where not ASCII."""
+    value = header_text(value)
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    encoded = Header(value, charset, maxlinelen=HEADER_WIDTH, header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded}"
+
+
+def checked_address(address: str) -> str:
+    """The address in ASCII form for a header and the envelope; raises MessageError otherwise.
+
+    A non-ASCII domain is sent in its IDNA form; a non-ASCII local part would need SMTPUTF8.
+    """
+    local, _, domain = address.strip().rpartition("@")
+    if domain and not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise MessageError(f"{address!r} has a domain that cannot be written in ASCII") from None
+    candidate = f"{local}@{domain}"
+    if not _ADDRESS.fullmatch(candidate):
+        raise MessageError(
+            f"{address!r} cannot be put in a mail header (only ASCII addresses are sent); "
+            "correct it with `digest subscribers edit`"
+        )
+    return candidate
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What a message needs besides its content."""
+
+    to: str
+    message_id: str
+    date: datetime
+    unsubscribe_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """The constant part of every message: who sends it, the list it belongs to, optional DKIM."""
+
+    address: str
+    name: str
+    list_name: str
+    domain: str
+    unsubscribe_mailto: str | None = None
+    dkim_selector: str | None = None
+    dkim_key: bytes | None = None
+
+    @property
+    def from_header(self) -> str:
+        return "From: " + formataddr((header_text(self.name), checked_address(self.address)), "utf-8")
+
+    @property
+    def list_id(self) -> str:
+        return "List-Id: " + formataddr((header_text(self.list_name), f"digest.{self.domain}"), "utf-8")
+
+
+DKIM_HEADERS = (
+    b"from",
+    b"to",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"list-id",
+    b"list-unsubscribe",
+    b"list-unsubscribe-post",
+    b"mime-version",
+    b"content-type",
+)
+
+
+def new_message_id(domain: str, label: str) -> str:
+    """A unique ``<…@domain>`` id; ``label`` (digits, dots) makes it readable in logs."""
+    return f"<{label}.{secrets.token_hex(8)}@{domain}>"
+
+
+def build_message(sender: Sender, envelope: Envelope, subject: str, text: str, html: str) -> bytes:
+    """A multipart/alternative message (text, then HTML) with list headers; DKIM-signed if configured.
+
+    Raises MessageError for an address or URL that cannot go into a header safely.
+    """
+    to = checked_address(envelope.to)
+    unsubscribe = [_header_url(envelope.unsubscribe_url)]
+    if sender.unsubscribe_mailto:
+        unsubscribe.append(
+            f"mailto:{checked_address(sender.unsubscribe_mailto)}?subject={quote('unsubscribe ' + to)}"
+        )
+    boundary = f"=_digest_{secrets.token_hex(12)}"
+    headers = [
+        sender.from_header,
+        f"To: {to}",
+        encode_header("Subject", subject),
+        f"Date: {format_datetime(envelope.date)}",
+        f"Message-ID: {_message_id(envelope.message_id)}",
+        sender.list_id,
+        "List-Unsubscribe: " + ",\r\n ".join(f"<{url}>" for url in unsubscribe),
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+    ]
+    parts = [
+        f"--{boundary}\r\n".encode(),
+        _part("text/plain", text),
+        f"\r\n--{boundary}\r\n".encode(),
+        _part("text/html", html),
+        f"\r\n--{boundary}--\r\n".encode(),
+    ]
+    message = ("\r\n".join(headers) + "\r\n\r\n").encode("ascii") + b"".join(parts)
+    if sender.dkim_selector and sender.dkim_key:
+        message = dkim_sign(message, sender)
+    return message
+
+
+def _part(content_type: str, body: str) -> bytes:
+    data = "\r\n".join(body.splitlines()).encode("utf-8") + b"\r\n"
+    encoded = binascii.b2a_qp(data, istext=True)
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode() + encoded
+
+
+def _message_id(value: str) -> str:
+    if not re.fullmatch(r"<[A-Za-z0-9._-]+@[A-Za-z0-9.-]+>", value):
+        raise MessageError(f"{value!r} is not a Message-ID digest makes")
+    return value
+
+
+def _header_url(url: str) -> str:
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not url.isascii() or _UNSAFE.search(url) or " " in url:
+        raise MessageError(f"{url!r} cannot go into List-Unsubscribe")
+    return url.replace(">", "%3E").replace(",", "%2C")
+
+
+def dkim_sign(message: bytes, sender: Sender) -> bytes:
+    """Prepend a DKIM-Signature (relaxed/relaxed) that covers the list headers too."""
+    import dkim
+
+    assert sender.dkim_selector and sender.dkim_key
+    signature = dkim.sign(
+        message,
+        sender.dkim_selector.encode(),
+        sender.domain.encode(),
+        sender.dkim_key,
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=list(DKIM_HEADERS),
+    )
+    return signature + message
+
+
+# --- transports -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to deliver; ``key`` is the caller's (the ledger row id)."""
+
+    key: int
+    sender: str
+    recipient: str
+    message_id: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one message. ``permanent`` failures (5xx) must not be retried."""
+
+    key: int
+    ok: bool
+    permanent: bool = False
+    code: int | None = None
+    error: str | None = None
+
+
+class Transport:
+    """Delivers messages; ``deliver`` yields one Outcome per message, in any order."""
+
+    name = "transport"
+
+    def deliver(self, messages: Iterable[Outgoing]) -> Iterator[Outcome]:
+        for message in messages:
+            yield self.deliver_one(message)
+
+    def deliver_one(self, message: Outgoing) -> Outcome:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections; the transport may not be used afterwards."""
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class OutboxTransport(Transport):
+    """Writes each message to ``folder/<message id>.eml``, atomically: a crash leaves no half file,
+    and sending the same message again replaces its file instead of adding one."""
+
+    name = "outbox"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def deliver_one(self, message: Outgoing) -> Outcome:
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", message.message_id.strip("<>")) + ".eml"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+            try:
+                with os.fdopen(descriptor, "wb") as handle:
+                    handle.write(message.data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, self.folder / name)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            error = f"cannot write to the outbox {self.folder}: {exc.strerror}"
+            return Outcome(message.key, False, error=error)
+        return Outcome(message.key, True)
+
+
+class ConsoleTransport(Transport):
+    """Prints each message to a stream (standard output by default), for debugging."""
+
+    name = "console"
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def deliver_one(self, message: Outgoing) -> Outcome:
+        self.stream.write(f"--- message {message.message_id} to {message.recipient}\n")
+        self.stream.write(message.data.decode("utf-8", "replace").replace("\r\n", "\n"))
+        self.stream.write("\n")
+        self.stream.flush()
+        return Outcome(message.key, True)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpTarget:
+    """Where and how to connect, from ``smtp_url``."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpTarget:
+        parsed = urlsplit(url)
+        if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
+            raise ConfigError("smtp_url must look like smtp://user:password@host:587 or smtps://…@host:465.")
+        implicit = parsed.scheme == "smtps"
+        return cls(
+            host=parsed.hostname,
+            port=parsed.port or (465 if implicit else 587),
+            implicit_tls=implicit,
+            username=unquote(parsed.username) if parsed.username else None,
+            password=unquote(parsed.password) if parsed.password else None,
+        )
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in ("localhost", "::1") or self.host.startswith("127.")
+
+
+class RateLimiter:
+    """At most ``rate`` calls of ``wait`` per second across threads (0: no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+class SmtpTransport(Transport):
+    """Sends over ``connections`` persistent SMTP connections at once, each in a thread of its own.
+
+    Every socket operation has ``timeout``; a connection that fails is dropped and opened again for
+    the next message. 4xx replies and connection errors are temporary failures, 5xx permanent. One
+    message's failure never stops the next.
+    """
+
+    name = "smtp"
+
+    def __init__(
+        self,
+        target: SmtpTarget,
+        *,
+        timeout: float,
+        connections: int = 1,
+        rate: float = 0.0,
+        helo: str | None = None,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.connections = connections
+        self.limiter = RateLimiter(rate)
+        self.helo = helo or socket.gethostname() or "localhost"
+        self._idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
+
+    def connect(self) -> smtplib.SMTP:
+        """Open, greet, secure and log in. Raises OSError or smtplib.SMTPException."""
+        target = self.target
+        context = ssl.create_default_context()
+        client: smtplib.SMTP
+        if target.implicit_tls:
+            client = smtplib.SMTP_SSL(
+                target.host, target.port, local_hostname=self.helo, timeout=self.timeout, context=context
+            )
+        else:
+            client = smtplib.SMTP(target.host, target.port, local_hostname=self.helo, timeout=self.timeout)
+        try:
+            client.ehlo()
+            if not target.implicit_tls and client.has_extn("starttls"):
+                client.starttls(context=context)
+                client.ehlo()
+            elif not target.implicit_tls and target.username and not target.loopback:
+                raise smtplib.SMTPNotSupportedError(
+                    "the server offers no STARTTLS; digest will not send the password in clear "
+                    "(use smtps:// or a server with STARTTLS)"
+                )
+            if target.username:
+                client.login(target.username, target.password or "")
+        except BaseException:
+            _close(client)
+            raise
+        return client
+
+    def deliver_one(self, message: Outgoing) -> Outcome:
+        client = self._checkout()
+        outcome, client = self._send(client, message)
+        if client is not None:
+            self._idle.put(client)
+        return outcome
+
+    def deliver(self, messages: Iterable[Outgoing]) -> Iterator[Outcome]:
+        """Send on up to ``connections`` threads, each taking an open connection from the idle pool;
+        yields outcomes as they come."""
+        if self.connections == 1:
+            yield from super().deliver(messages)
+            return
+        window = self.connections * 4
+        with ThreadPoolExecutor(self.connections, thread_name_prefix="smtp") as pool:
+            running: set[Future[Outcome]] = set()
+            for message in messages:
+                running.add(pool.submit(self.deliver_one, message))
+                if len(running) >= window:
+                    finished, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        yield future.result()
+            for future in as_completed(running):
+                yield future.result()
+
+    def _checkout(self) -> smtplib.SMTP | None:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _send(self, client: smtplib.SMTP | None, message: Outgoing) -> tuple[Outcome, smtplib.SMTP | None]:
+        """Send on ``client`` (connecting first if None); returns the outcome and the connection to
+        keep (None when it is no longer usable)."""
+        self.limiter.wait()
+        try:
+            if client is None:
+                client = self.connect()
+            client.sendmail(message.sender, [message.recipient], message.data)
+            return Outcome(message.key, True, code=250), client
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            return _failure(message, code, reply, "recipient refused"), _usable(client, code)
+        except smtplib.SMTPResponseException as exc:
+            return _failure(message, exc.smtp_code, exc.smtp_error, "refused"), _usable(client, exc.smtp_code)
+        except smtplib.SMTPNotSupportedError as exc:
+            _close(client)
+            return Outcome(message.key, False, error=f"SMTP server {self._where}: {exc}"), None
+        except (smtplib.SMTPException, OSError) as exc:
+            _close(client)
+            reason = "timed out" if isinstance(exc, TimeoutError) else (str(exc) or type(exc).__name__)
+            return Outcome(message.key, False, error=f"SMTP server {self._where}: {reason}"), None
+
+    @property
+    def _where(self) -> str:
+        return f"{self.target.host}:{self.target.port}"
+
+    def close(self) -> None:
+        while True:
+            try:
+                client = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                _close(client)
+
+
+def _failure(message: Outgoing, code: int, reply: bytes | str, what: str) -> Outcome:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    permanent = code >= 500
+    return Outcome(message.key, False, permanent=permanent, code=code, error=f"{what}: {code} {text}".strip())
+
+
+def _usable(client: smtplib.SMTP | None, code: int) -> smtplib.SMTP | None:
+    """Keep the connection after a refusal, unless the server is closing it (421) or it is broken."""
+    if client is None:
+        return None
+    if code == 421:
+        _close(client)
+        return None
+    try:
+        client.rset()
+    except (smtplib.SMTPException, OSError):
+        _close(client)
+        return None
+    return client
+
+
+def _close(client: smtplib.SMTP | None) -> None:
+    if client is None:
+        return
+    with contextlib.suppress(OSError):
+        client.close()
+
+
+def transport_for(settings: Any, stream: IO[str] | None = None) -> Transport:
+    """The transport the settings ask for. Raises ConfigError for SMTP without an https base_url."""
+    kind = settings.transport
+    if kind == "console":
+        return ConsoleTransport(stream)
+    if kind == "outbox":
+        return OutboxTransport(Path(settings.outbox_dir))
+    if settings.smtp_url is None:
+        raise ConfigError("mail_transport is smtp but smtp_url is not set: set DIGEST_SMTP_URL.")
+    target = SmtpTarget.from_url(settings.smtp_url.get_secret_value())
+    if not settings.base_url.startswith("https://") and not target.loopback:
+        raise ConfigError(
+            f"base_url is {settings.base_url}: mail sent over SMTP must carry https links "
+            "(unsubscribe, preferences). Set DIGEST_BASE_URL to your web front's https address."
+        )
+    return SmtpTransport(
+        target,
+        timeout=settings.smtp_timeout,
+        connections=settings.smtp_connections,
+        rate=settings.smtp_rate_limit,
+    )
+
+
+def sender_for(settings: Any) -> Sender:
+    """The Sender the settings describe; reads the DKIM key file. Raises ConfigError if unreadable."""
+    key = None
+    if settings.dkim_key_file is not None:
+        if not settings.dkim_selector:
+            raise ConfigError("dkim_key_file is set but dkim_selector is not: set DIGEST_DKIM_SELECTOR.")
+        try:
+            key = Path(settings.dkim_key_file).read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot read the DKIM key {settings.dkim_key_file}: {exc.strerror}. "
+                "Fix DIGEST_DKIM_KEY_FILE."
+            ) from None
+    return Sender(
+        address=settings.mail_from,
+        name=settings.mail_from_name,
+        list_name=settings.mail_from_name,
+        domain=settings.mail_domain,
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+        dkim_selector=settings.dkim_selector if key else None,
+        dkim_key=key,
+    )
