@@ -6,8 +6,9 @@ import dataclasses
 import json
 import logging
 import sys
+import tempfile
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,15 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import __version__, db, ingest, queries, scoring
+from digest import __version__, db, delivery, ingest, mailer, queries, scoring
 from digest import subscribers as subscriber_records
 from digest.config import DEFAULT_CONTACT_URL, Settings, load_settings
 from digest.errors import DigestError, UsageError
 from digest.interests import parse_interests
-from digest.models import Paper, Source, Subscriber, utcnow
+from digest.models import Delivery, Paper, Source, Subscriber, utcnow
 from digest.sources import parse_document
 from digest.sources.base import KINDS, parse_arxiv_id
 from digest.sources.http import Fetcher, is_local
@@ -855,35 +856,9 @@ def subscribers_export(app: App) -> None:
 # --- score ------------------------------------------------------------------------------------
 
 
-def weights(settings: Settings) -> scoring.Weights:
-    return scoring.Weights(
-        title=settings.title_weight,
-        abstract=settings.abstract_weight,
-        k1=settings.bm25_k1,
-        b=settings.bm25_b,
-        relevance=settings.relevance_weight,
-        trending=settings.trending_weight,
-        upvotes=settings.upvotes_weight,
-        comments=settings.comments_weight,
-        stars=settings.stars_weight,
-    )
-
-
 def load_docs(session: Session, day: date | None) -> list[scoring.Doc]:
     """The papers to score (one date's, or all) with their latest metrics, as scoring reads them."""
-    papers = queries.listed_papers(session, day)
-    metrics = queries.latest_metrics(session, [paper.id for paper in papers])
-    return [
-        scoring.Doc(
-            paper.id,
-            paper.title,
-            paper.abstract,
-            tuple(paper.authors),
-            tuple(paper.categories),
-            *metrics.get(paper.id, (None, None, None)),
-        )
-        for paper in papers
-    ]
+    return delivery.load_docs(session, queries.listed_papers(session, day))
 
 
 @cli.command("score")
@@ -932,7 +907,7 @@ def score_command(
         corpus = scoring.corpus_from(queries.paper_texts(session))
     profile = scoring.Profile(lines, limit=limit or max_papers, min_score=min_score)
     profiles = scoring.ProfileSet.build([profile])
-    index = scoring.build_index(docs, corpus, weights(app.settings), profiles.atoms)
+    index = scoring.build_index(docs, corpus, delivery.weights(app.settings), profiles.atoms)
     picks = scoring.rank(index, profiles)[0]
     rows = []
     for pick in picks:
@@ -961,6 +936,361 @@ def score_command(
         out.print(f"     {score}; {why}", markup=False)
         if row["snippet"]:
             out.print(f"     {row['snippet']}", markup=False)
+
+
+# --- mail ---------------------------------------------------------------------------------------
+
+
+def parse_now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return delivery.utc(datetime.fromisoformat(value))
+    except ValueError:
+        raise UsageError(
+            f"--now {value!r} is not a date and time; use ISO 8601, e.g. --now 2026-11-24T07:30:00+01:00."
+        ) from None
+
+
+@cli.command("preview")
+@click.argument("email", required=False)
+@click.option("--interests", "adhoc", help="Preview for these interest lines instead of a subscriber's.")
+@click.option("--date", "day", help="The digest date (YYYY-MM-DD; default: today where the subscriber is).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "html", "eml"]),
+    default="text",
+    show_default=True,
+    help="The plain-text part, the HTML part, or the whole message.",
+)
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write to this file.")
+@click.option("--open", "open_it", is_flag=True, help="Open the result in a browser (HTML) or viewer.")
+@pass_app
+def preview_command(
+    app: App, email: str | None, adhoc: str | None, day: str | None, fmt: str, out: str | None, open_it: bool
+) -> None:
+    """Render a digest as it would be sent, without sending or storing anything.
+
+    Papers are chosen as `digest send` would: first seen since the subscriber's last digest (or the
+    last day), never sent to them before. Links carry a placeholder token.
+
+    \b
+    Examples:
+      digest preview ada@example.org
+      digest preview ada@example.org --format html --out ada.html --open
+      digest preview --interests '"diffusion model"
+      LLM agents' --format eml
+    """
+    if (email is None) == (adhoc is None):
+        raise UsageError("Give a subscriber's EMAIL or --interests TEXT (one of them).")
+    digest_date = parse_date(day, "--date")
+    with app.sessions() as session:
+        if email is not None:
+            subscriber = _require_subscriber(session, email)
+            session.expunge(subscriber)
+        else:
+            text = subscriber_records.check_interests(adhoc or "")
+            subscriber = Subscriber(
+                id=0,
+                email="preview@example.org",
+                interests=text,
+                timezone="UTC",
+                send_hour=0,
+                frequency="daily",
+                max_papers=10,
+                min_score=0.0,
+                trending_section=True,
+            )
+        result = delivery.preview(app.settings, session, subscriber, digest_date)
+    if result.composed.error:
+        raise UsageError(result.composed.error)
+    content = {"text": result.text, "html": result.html}.get(fmt)
+    data = result.message if content is None else content.encode("utf-8")
+    if out is None and open_it:
+        out = str(Path(tempfile.mkdtemp(prefix="digest-preview-")) / f"preview.{fmt}")
+    if out is None:
+        click.echo(data.decode("utf-8"), nl=False)
+    else:
+        Path(out).write_bytes(data)
+        err.print(f"Wrote {out}: {result.subject}")
+        if open_it:
+            click.launch(out)
+    if result.digest.empty:
+        err.print("Nothing to send: no new paper matched. `digest send` would skip this digest.")
+
+
+def _print_send_summary(summary: delivery.Summary) -> None:
+    table = Table("due", "sent", "skipped", "failed temporary", "failed permanent", box=None)
+    table.add_row(
+        str(summary.planned),
+        str(summary.sent),
+        str(summary.skipped),
+        str(summary.failed_temporary),
+        str(summary.failed_permanent),
+    )
+    out.print(table)
+    if summary.failed_temporary:
+        out.print(
+            "Temporary failures are retried by later runs: "
+            "`digest deliveries list --status failed-temporary` shows them."
+        )
+    if summary.failed_permanent:
+        out.print("See why with `digest deliveries list --status failed-permanent`.")
+
+
+@cli.command("send")
+@click.option("--now", "now_text", help="Act as if it were this time (ISO 8601; no zone means UTC).")
+@click.option(
+    "--dry-run", is_flag=True, help="Show who is due and what they would get; send and store nothing."
+)
+@click.option("--only", "only", help="Only this subscriber.")
+@click.option(
+    "--test-to", help="Send what is due to this address instead, and record nothing (to check a mail)."
+)
+@pass_app
+def send_command(
+    app: App, now_text: str | None, dry_run: bool, only: str | None, test_to: str | None
+) -> None:
+    """Send every digest that is due: active subscribers whose local send hour has passed and who have
+    none for their local date yet, plus retries. Each digest goes out once, even across crashes.
+
+    \b
+    Examples:
+      digest send
+      digest send --dry-run
+      digest send --only ada@example.org --test-to me@example.org
+      digest send --now 2026-11-24T08:00:00+00:00
+    """
+    now = parse_now(now_text) or datetime.now(UTC)
+    only_email = subscriber_records.normalise_email(only) if only else None
+    if dry_run or test_to:
+        _send_without_ledger(app, now, only_email, test_to)
+        return
+    with mailer.transport_for(app.settings) as transport, err.status("sending") as status:
+        sender = delivery.Sender(app.settings, app.sessions, transport, progress=status.update)
+        summary = sender.run(now, only_email)
+    _print_send_summary(summary)
+    if summary.failed:
+        sys.exit(1)
+
+
+def _send_without_ledger(app: App, now: datetime, only: str | None, test_to: str | None) -> None:
+    """--dry-run and --test-to: compose what is due and print it, or mail it to one address."""
+    recipient = subscriber_records.normalise_email(test_to) if test_to else None
+    with app.sessions() as session:
+        query = select(Subscriber).where(Subscriber.status == "active").order_by(Subscriber.email)
+        if only:
+            query = query.where(Subscriber.email == only)
+        due = []
+        for subscriber in session.scalars(query):
+            day = delivery.local_date_if_due(subscriber, now)
+            if (
+                day is not None
+                and session.scalar(
+                    select(Delivery.id).where(
+                        Delivery.subscriber_id == subscriber.id, Delivery.digest_date == day
+                    )
+                )
+                is None
+            ):
+                due.append((subscriber, day))
+        previews = [delivery.preview(app.settings, session, subscriber, day, now) for subscriber, day in due]
+    table = Table("subscriber", "date", "papers", "subject", box=None)
+    for (subscriber, day), result in zip(due, previews, strict=True):
+        papers = len(result.digest.items) + len(result.digest.trending)
+        table.add_row(
+            subscriber.email,
+            day.isoformat(),
+            str(papers),
+            "(nothing: skipped)" if result.digest.empty else result.subject,
+        )
+    out.print(table)
+    if recipient is None:
+        out.print(f"{len(due)} digests due (dry run: nothing sent or stored).")
+        return
+    sender = mailer.sender_for(app.settings)
+    messages = []
+    for number, result in enumerate(previews):
+        envelope = mailer.Envelope(
+            recipient, mailer.new_message_id(sender.domain, "test"), now, result.digest.links.unsubscribe
+        )
+        data = mailer.build_message(sender, envelope, "[test] " + result.subject, result.text, result.html)
+        messages.append(
+            mailer.Outgoing(
+                number, sender.address, mailer.checked_address(recipient), envelope.message_id, data
+            )
+        )
+    with mailer.transport_for(app.settings) as transport:
+        outcomes = list(transport.deliver(messages))
+    failed = [outcome for outcome in outcomes if not outcome.ok]
+    out.print(f"Sent {len(outcomes) - len(failed)} test messages to {recipient}; nothing recorded.")
+    for outcome in failed:
+        out.print(f"[red]failed:[/] {escape(outcome.error or '')}")
+    if failed:
+        sys.exit(1)
+
+
+@cli.command("run")
+@click.option("--now", "now_text", help="Act as if it were this time (ISO 8601; no zone means UTC).")
+@pass_app
+def run_command(app: App, now_text: str | None) -> None:
+    """The daily job once: fetch every enabled source, then send every digest that is due.
+
+    Unreachable sources are reported and the digests are still sent from what is stored. Exits
+    non-zero when every source failed or a digest could not be sent.
+
+    \b
+    Example:
+      digest run
+    """
+    now = parse_now(now_text)
+    with app.sessions() as session:
+        sources = [source for source in queries.all_sources(session) if source.enabled]
+    reports: list[ingest.SourceReport] = []
+    if sources:
+        with Fetcher(app.settings) as fetcher, err.status("fetching") as status:
+            reports = ingest.scrape(app.sessions, fetcher, sources, progress=status.update)
+        _print_scrape_summary(reports, False)
+    else:
+        out.print("No enabled sources: sending from the papers already stored.")
+    with mailer.transport_for(app.settings) as transport, err.status("sending") as status:
+        sender = delivery.Sender(app.settings, app.sessions, transport, progress=status.update)
+        summary = sender.run(now)
+    _print_send_summary(summary)
+    where = {"outbox": f" in {app.settings.outbox_dir}/", "console": " on standard output"}.get(
+        app.settings.transport, ""
+    )
+    if summary.sent:
+        out.print(f"{summary.sent} digests delivered{where}.")
+    if summary.failed or (reports and all(report.status == "error" for report in reports)):
+        sys.exit(1)
+
+
+@cli.group("deliveries")
+def deliveries_group() -> None:
+    """The delivery ledger: one row per subscriber and digest date.
+
+    \b
+    Example:
+      digest deliveries list --date 2026-11-24 --status failed-temporary
+    """
+
+
+def _delivery_json(row: Delivery, email: str) -> dict[str, Any]:
+    def stamp(value: datetime | None) -> str | None:
+        return value.isoformat(timespec="seconds") if value else None
+
+    return {
+        "id": row.id,
+        "email": email,
+        "date": row.digest_date.isoformat(),
+        "status": row.status,
+        "attempts": row.attempts,
+        "message_id": row.message_id,
+        "subject": row.subject,
+        "smtp_code": row.smtp_code,
+        "error": row.last_error,
+        "sent_at": stamp(row.sent_at),
+        "next_attempt_at": stamp(row.next_attempt_at),
+        "give_up_at": stamp(row.give_up_at),
+        "papers_after": stamp(row.papers_after),
+        "papers_until": stamp(row.papers_until),
+        "created_at": stamp(row.created_at),
+        "updated_at": stamp(row.updated_at),
+    }
+
+
+@deliveries_group.command("list")
+@click.option("--date", "day", help="Only digests of this date (YYYY-MM-DD).")
+@click.option("--status", type=click.Choice(delivery.STATUSES), help="Only rows with this status.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per row per line.")
+@pass_app
+def deliveries_list(app: App, day: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """List ledger rows, newest first.
+
+    \b
+    Examples:
+      digest deliveries list
+      digest deliveries list --status failed-permanent --json
+    """
+    digest_date = parse_date(day, "--date")
+    with app.sessions() as session:
+        query = select(Delivery, Subscriber.email).join(Subscriber).order_by(Delivery.id.desc()).limit(limit)
+        if digest_date:
+            query = query.where(Delivery.digest_date == digest_date)
+        if status:
+            query = query.where(Delivery.status == status)
+        rows = [_delivery_json(row, email) for row, email in session.execute(query).tuples()]
+    if as_json:
+        print_json_lines(rows)
+        return
+    table = Table("id", "date", "subscriber", "status", "tries", "subject or error", box=None)
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["date"],
+            row["email"],
+            row["status"],
+            str(row["attempts"]),
+            row["error"] or row["subject"] or "",
+        )
+    out.print(table)
+    out.print(f"{len(rows)} deliveries.")
+
+
+def _require_delivery(session: Session, delivery_id: int) -> Delivery:
+    row = session.get(Delivery, delivery_id)
+    if row is None:
+        raise UsageError(f"No delivery {delivery_id}. See `digest deliveries list`.")
+    return row
+
+
+@deliveries_group.command("show")
+@click.argument("delivery_id", type=int)
+@pass_app
+def deliveries_show(app: App, delivery_id: int) -> None:
+    """Show one ledger row as JSON, with the papers it held.
+
+    \b
+    Example:
+      digest deliveries show 42
+    """
+    with app.sessions() as session:
+        row = _require_delivery(session, delivery_id)
+        email = session.get(Subscriber, row.subscriber_id).email
+        data = _delivery_json(row, email)
+        data["papers"] = [
+            {
+                "id": paper.paper_id,
+                "section": paper.section,
+                "score": round(paper.score, 4),
+                "line": paper.line,
+            }
+            for paper in row.papers
+        ]
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@deliveries_group.command("retry")
+@click.argument("delivery_id", type=int)
+@pass_app
+def deliveries_retry(app: App, delivery_id: int) -> None:
+    """Send a failed or skipped digest again on the next `digest send` (same papers, same Message-ID).
+
+    \b
+    Example:
+      digest deliveries retry 42 && digest send
+    """
+    with app.sessions() as session:
+        row = _require_delivery(session, delivery_id)
+        if row.status in ("sent", "sending", "pending"):
+            raise UsageError(
+                f"Delivery {delivery_id} is {row.status}; only failed or skipped ones can be retried."
+            )
+        delivery.retry(session, delivery_id, datetime.now(UTC), app.settings.retry_deadline)
+    out.print(f"Delivery {delivery_id} will be sent by the next `digest send`.")
 
 
 # --- bench ------------------------------------------------------------------------------------

@@ -10,7 +10,16 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from digest.models import FetchLog, Listing, MetricSnapshot, Paper, Source, Subscriber
+from digest.models import (
+    Delivery,
+    DeliveryPaper,
+    FetchLog,
+    Listing,
+    MetricSnapshot,
+    Paper,
+    Source,
+    Subscriber,
+)
 
 CHUNK = 500
 PAPER_FIELDS = (
@@ -34,7 +43,7 @@ def chunked(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _insert(session: Session, model: type) -> Any:
+def insert_for(session: Session, model: type) -> Any:
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
@@ -52,7 +61,7 @@ def existing_papers(session: Session, ids: Sequence[str]) -> dict[str, dict[str,
 def insert_papers(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Insert new papers; a row another process inserted meanwhile is left as it is."""
     for chunk in chunked(rows):
-        session.execute(_insert(session, Paper).on_conflict_do_nothing(index_elements=["id"]), list(chunk))
+        session.execute(insert_for(session, Paper).on_conflict_do_nothing(index_elements=["id"]), list(chunk))
 
 
 def update_papers(session: Session, changes: Sequence[dict[str, Any]]) -> None:
@@ -68,7 +77,7 @@ def update_papers(session: Session, changes: Sequence[dict[str, Any]]) -> None:
 def insert_listings(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     for chunk in chunked(rows):
         session.execute(
-            _insert(session, Listing).on_conflict_do_nothing(
+            insert_for(session, Listing).on_conflict_do_nothing(
                 index_elements=["source_id", "paper_id", "listed_on"]
             ),
             list(chunk),
@@ -100,7 +109,7 @@ def latest_metrics(
 
 def insert_snapshots(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     for chunk in chunked(rows):
-        session.execute(_insert(session, MetricSnapshot), list(chunk))
+        session.execute(insert_for(session, MetricSnapshot), list(chunk))
 
 
 def source_by_name(session: Session, name: str) -> Source | None:
@@ -195,3 +204,55 @@ def all_subscribers(session: Session, status: str | None = None) -> list[Subscri
     if status:
         query = query.where(Subscriber.status == status)
     return list(session.scalars(query))
+
+
+def papers_first_seen(session: Session, after: datetime, until: datetime) -> list[Paper]:
+    """Papers first stored in (after, until], by id."""
+    query = select(Paper).where(Paper.first_seen_at > after, Paper.first_seen_at <= until).order_by(Paper.id)
+    return list(session.scalars(query))
+
+
+def newest_first_seen(session: Session, up_to: datetime) -> datetime | None:
+    return session.scalar(select(func.max(Paper.first_seen_at)).where(Paper.first_seen_at <= up_to))
+
+
+def previous_papers_until(
+    session: Session, subscriber_ids: Sequence[int], before: date
+) -> dict[int, datetime]:
+    """Per subscriber, the ``papers_until`` of their latest composed digest dated before ``before``."""
+    found: dict[int, datetime] = {}
+    for chunk in chunked(subscriber_ids):
+        query = (
+            select(Delivery.subscriber_id, func.max(Delivery.papers_until))
+            .where(
+                Delivery.subscriber_id.in_(chunk),
+                Delivery.digest_date < before,
+                Delivery.papers_until.is_not(None),
+            )
+            .group_by(Delivery.subscriber_id)
+        )
+        for subscriber_id, until in session.execute(query):
+            found[subscriber_id] = until
+    return found
+
+
+def sent_pairs(
+    session: Session, subscriber_ids: Sequence[int], paper_ids: Sequence[str]
+) -> set[tuple[int, str]]:
+    """(subscriber, paper) pairs among these where the paper was in a digest sent to the subscriber."""
+    pairs: set[tuple[int, str]] = set()
+    if not subscriber_ids or not paper_ids:
+        return pairs
+    for papers in chunked(paper_ids):
+        for subscribers in chunked(subscriber_ids):
+            query = (
+                select(Delivery.subscriber_id, DeliveryPaper.paper_id)
+                .join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
+                .where(
+                    Delivery.status == "sent",
+                    Delivery.subscriber_id.in_(subscribers),
+                    DeliveryPaper.paper_id.in_(papers),
+                )
+            )
+            pairs.update((subscriber, paper) for subscriber, paper in session.execute(query))
+    return pairs
