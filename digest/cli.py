@@ -1222,7 +1222,7 @@ def deliveries_list(app: App, day: str | None, status: str | None, limit: int, a
             query = query.where(Delivery.digest_date == digest_date)
         if status:
             query = query.where(Delivery.status == status)
-        rows = [_delivery_json(row, email) for row, email in session.execute(query).tuples()]
+        rows = [_delivery_json(row, email) for row, email in session.execute(query)]
     if as_json:
         print_json_lines(rows)
         return

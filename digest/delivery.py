@@ -331,7 +331,7 @@ def plan(session: Session, now: datetime, only: str | None = None) -> int:
     existing = set(
         session.execute(
             select(Delivery.subscriber_id, Delivery.digest_date).where(Delivery.digest_date.in_(dates))
-        ).tuples()
+        ).all()
     )
     rows = [
         {
@@ -375,7 +375,7 @@ def claim(
         query = query.join(Subscriber).where(Subscriber.email == only)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Delivery)
-    found = dict(session.execute(query).tuples().all())
+    found = {row_id: status for row_id, status in session.execute(query)}
     if not found:
         session.commit()
         return []
@@ -453,16 +453,12 @@ class Sender:
     ) -> None:
         ids = [row_id for row_id, _ in claimed]
         taken_over = {row_id for row_id, status in claimed if status == "sending"}
-        rows = (
-            session.execute(
-                select(Delivery, Subscriber)
-                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                .where(Delivery.id.in_(ids))
-                .order_by(Delivery.id)
-            )
-            .tuples()
-            .all()
-        )
+        rows = session.execute(
+            select(Delivery, Subscriber)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.id.in_(ids))
+            .order_by(Delivery.id)
+        ).all()
         fresh = [(delivery, subscriber) for delivery, subscriber in rows if delivery.papers_until is None]
         previous = (
             queries.previous_papers_until(

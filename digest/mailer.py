@@ -56,7 +56,8 @@ def header_text(value: str) -> str:
 def encode_header(name: str, value: str) -> str:
     """A folded ``Name: value`` line (without the final CRLF), RFC 2047-encoded where not ASCII."""
     value = header_text(value)
-    charset = "us-ascii" if value.isascii() else "utf-8"
+    # ASCII goes as is, unless it looks like an encoded word that a reader would decode.
+    charset = "us-ascii" if value.isascii() and "=?" not in value else "utf-8"
     encoded = Header(value, charset, maxlinelen=HEADER_WIDTH, header_name=name).encode(linesep="\r\n")
     return f"{name}: {encoded}"
 

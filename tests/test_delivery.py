@@ -1,0 +1,327 @@
+"""Composing and sending digests through the ledger, on SQLite and PostgreSQL, to the file outbox."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest import delivery, ingest, mailer
+from digest.cli import cli
+from digest.config import Settings
+from digest.models import Delivery, DeliveryPaper, Paper, Source, Subscriber, Token, utcnow
+from digest.sources.http import Fetcher
+from tests.conftest import DATA, FIXTURES
+
+HF_PAGE = FIXTURES / "hf_papers_page_2024-08-01.html"
+HF_JSON = FIXTURES / "hf_daily_papers_api_2026-06-12_raw.json"
+GOLDEN = DATA / "golden" / "digest_2024-08-01.txt"
+NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+INTERESTS = '"language model"\ndiffusion video\nagents'
+
+
+def ingest_fixture(
+    sessions: sessionmaker[Session], path: Path = HF_PAGE, seen: datetime | None = None
+) -> None:
+    """Store a captured listing as a source's fetch; its papers count as first seen at ``seen``."""
+    with sessions.begin() as session:
+        source = Source(
+            name=path.stem[:90],
+            kind="hf-page" if path.suffix == ".html" else "hf-daily",
+            url=str(path),
+            created_at=utcnow(),
+        )
+        session.add(source)
+    with Fetcher(Settings(host_min_interval=0)) as fetcher:
+        [report] = ingest.scrape(sessions, fetcher, [source])
+    assert report.status == "ok"
+    with sessions.begin() as session:
+        ids = [
+            paper.id
+            for paper in session.scalars(select(Paper).where(Paper.updated_at == Paper.first_seen_at))
+        ]
+        session.execute(
+            update(Paper).where(Paper.id.in_(ids)).values(first_seen_at=seen or NOW - timedelta(hours=2))
+        )
+
+
+def add_subscriber(sessions: sessionmaker[Session], email_address: str = "ada@example.org", **fields) -> int:
+    values = {
+        "status": "active",
+        "interests": INTERESTS,
+        "timezone": "UTC",
+        "send_hour": 7,
+        "frequency": "daily",
+        "max_papers": 5,
+        "min_score": 0.0,
+        "trending_section": True,
+        **fields,
+    }
+    with sessions.begin() as session:
+        subscriber = Subscriber(email=email_address, created_at=utcnow(), updated_at=utcnow(), **values)
+        session.add(subscriber)
+        session.flush()
+        return subscriber.id
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, tmp_path: Path) -> Settings:
+    return settings.model_copy(
+        update={"outbox_dir": tmp_path / "outbox", "base_url": "https://digest.example.org"}
+    )
+
+
+def send(settings: Settings, sessions: sessionmaker[Session], now: datetime = NOW) -> delivery.Summary:
+    with mailer.transport_for(settings) as transport:
+        return delivery.Sender(settings, sessions, transport).run(now)
+
+
+def outbox(settings: Settings) -> list[email.message.EmailMessage]:
+    return [
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        for path in sorted(Path(settings.outbox_dir).glob("*.eml"))
+    ]
+
+
+def ledger(sessions: sessionmaker[Session]) -> list[Delivery]:
+    with sessions() as session:
+        return list(session.scalars(select(Delivery).order_by(Delivery.id)))
+
+
+def test_a_due_subscriber_gets_one_digest_and_a_second_run_sends_nothing(mail_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    first = send(mail_settings, sessions)
+    second = send(mail_settings, sessions, NOW + timedelta(hours=3))
+    assert (first.planned, first.sent, second.planned, second.sent) == (1, 1, 0, 0)
+    [message] = outbox(mail_settings)
+    [row] = ledger(sessions)
+    assert row.status == "sent" and row.message_id == message["Message-ID"]
+    assert message["To"] == "ada@example.org"
+    assert message["Subject"].startswith("5 new papers on ")
+    with sessions() as session:
+        held = session.scalars(select(DeliveryPaper.paper_id).where(DeliveryPaper.section == "main")).all()
+        assert len(held) == 5 and "2407.21783" in held
+
+
+def test_nobody_is_due_before_their_local_send_hour(mail_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions, timezone="America/New_York", send_hour=8)
+    early = send(mail_settings, sessions, datetime(2026, 11, 24, 12, 59, tzinfo=UTC))  # 07:59 in New York
+    late = send(mail_settings, sessions, datetime(2026, 11, 24, 13, 0, tzinfo=UTC))
+    assert (early.planned, late.planned, late.sent) == (0, 1, 1)
+    assert [row.digest_date.isoformat() for row in ledger(sessions)] == ["2026-11-24"]
+
+
+def test_after_downtime_one_digest_covers_what_was_missed(mail_settings, sessions) -> None:
+    ingest_fixture(sessions, seen=NOW - timedelta(days=3))
+    add_subscriber(sessions, max_papers=50, trending_section=False)
+    assert send(mail_settings, sessions, NOW - timedelta(days=3) + timedelta(hours=1)).sent == 1
+    ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(days=2))
+    summary = send(mail_settings, sessions, NOW)  # the sender was down for two days
+    assert (summary.planned, summary.sent) == (1, 1)
+    rows = ledger(sessions)
+    assert [row.digest_date.isoformat() for row in rows] == ["2026-11-21", "2026-11-24"]
+    with sessions() as session:
+        later = set(
+            session.scalars(select(DeliveryPaper.paper_id).where(DeliveryPaper.delivery_id == rows[1].id))
+        )
+        earlier = set(
+            session.scalars(select(DeliveryPaper.paper_id).where(DeliveryPaper.delivery_id == rows[0].id))
+        )
+    assert later and all(paper.startswith("2606.") for paper in later)
+    assert not later & earlier
+
+
+def test_a_paper_is_never_sent_to_the_same_subscriber_twice(mail_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions, trending_section=False)
+    send(mail_settings, sessions)
+    with sessions.begin() as session:  # the same papers show up again as if first seen later
+        session.execute(update(Paper).values(first_seen_at=NOW + timedelta(hours=20)))
+    send(mail_settings, sessions, NOW + timedelta(days=1))
+    with sessions() as session:
+        papers = session.scalars(select(DeliveryPaper.paper_id)).all()
+    assert len(papers) == len(set(papers)) > 5
+
+
+def test_nothing_matched_means_no_mail_unless_asked_for_a_note(mail_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions, interests="quantum chromodynamics", trending_section=False)
+    quiet = send(mail_settings, sessions)
+    assert (quiet.skipped, quiet.sent, outbox(mail_settings)) == (1, 0, [])
+    noted = mail_settings.model_copy(update={"send_empty_digest": True})
+    add_subscriber(sessions, "bob@example.org", interests="quantum chromodynamics", trending_section=False)
+    assert send(noted, sessions).sent == 1
+    [message] = outbox(noted)
+    assert message["Subject"].startswith("No new papers on your topics")
+    assert "Nothing new matched" in message.get_body(("plain",)).get_content()
+
+
+def test_weekly_subscribers_get_the_weeks_best_on_their_day(mail_settings, sessions) -> None:
+    ingest_fixture(sessions, seen=NOW - timedelta(days=5))
+    ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(days=1))
+    add_subscriber(sessions, frequency="weekly", weekly_day="wed", max_papers=8, interests="")
+    tuesday, wednesday = NOW, NOW + timedelta(days=1)
+    assert send(mail_settings, sessions, tuesday).planned == 0
+    assert send(mail_settings, sessions, wednesday).sent == 1
+    [message] = outbox(mail_settings)
+    assert message["Subject"] == "8 trending papers · week to Wed 25 Nov"
+    with sessions() as session:
+        held = set(session.scalars(select(DeliveryPaper.paper_id)))
+    assert "2407.21783" in held  # the week's most upvoted paper, first seen five days before
+
+
+def test_every_message_parses_back_with_list_headers_and_text_first(mail_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    send(mail_settings, sessions)
+    [message] = outbox(mail_settings)
+    for name in ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe"):
+        assert message[name], name
+    assert message["From"] == "Paper digest <digest@localhost>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["List-Unsubscribe"].startswith("<https://digest.example.org/unsubscribe/")
+    assert message.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
+    token = message["List-Unsubscribe"].strip("<>").rsplit("/", 1)[1]
+    with sessions() as session:
+        stored = session.scalars(select(Token)).one()
+    assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest() and token not in stored.token_hash
+    assert len(token) >= 22  # at least 128 bits
+
+
+def test_a_mailto_unsubscribe_joins_the_https_link(mail_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    send(mail_settings.model_copy(update={"unsubscribe_mailto": "leave@example.org"}), sessions)
+    [message] = outbox(mail_settings)
+    https, mailto = (part.strip(" <>") for part in message["List-Unsubscribe"].split(","))
+    assert https.startswith("https://digest.example.org/unsubscribe/")
+    assert mailto == "mailto:leave@example.org?subject=unsubscribe%20ada%40example.org"
+
+
+def test_deliveries_retry_sends_a_failed_digest_again_with_the_same_message_id(
+    mail_settings, sessions, migrated_url, tmp_path
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the outbox folder should be")
+    broken = mail_settings.model_copy(update={"outbox_dir": blocked, "retry_deadline": 0.5})
+    first = send(broken, sessions)
+    assert first.failed_temporary == 1 and ledger(sessions)[0].status == "failed-temporary"
+    last = send(broken, sessions, NOW + timedelta(hours=1))
+    [row] = ledger(sessions)
+    assert last.failed_permanent == 1 and row.status == "failed-permanent" and "gave up" in row.last_error
+    assert "cannot write to the outbox" in row.last_error
+    env = {"DIGEST_DATABASE_URL": migrated_url, "DIGEST_OUTBOX_DIR": str(mail_settings.outbox_dir)}
+    result = CliRunner().invoke(cli, ["deliveries", "retry", str(row.id)], env=env)
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["send", "--now", (NOW + timedelta(minutes=1)).isoformat()], env=env)
+    assert result.exit_code == 0, result.output
+    [message] = outbox(mail_settings)
+    assert message["Message-ID"] == row.message_id
+    assert ledger(sessions)[0].status == "sent"
+
+
+def test_send_dry_run_shows_what_is_due_and_stores_nothing(mail_settings, sessions, migrated_url) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    env = {"DIGEST_DATABASE_URL": migrated_url, "DIGEST_OUTBOX_DIR": str(mail_settings.outbox_dir)}
+    result = CliRunner().invoke(cli, ["send", "--dry-run", "--now", NOW.isoformat()], env=env)
+    assert result.exit_code == 0, result.output
+    assert "ada@example.org" in result.output and "5 new papers on" in result.output
+    assert ledger(sessions) == [] and outbox(mail_settings) == []
+
+
+def test_preview_leaves_the_database_byte_for_byte_as_it_was(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+    env = {"DIGEST_DATABASE_URL": url, "DIGEST_HOST_MIN_INTERVAL": "0"}
+    runner = CliRunner()
+    for args in (
+        ["db", "upgrade"],
+        ["sources", "add", "page", "--kind", "hf-page", "--url", str(HF_PAGE)],
+        ["scrape", "--source", "page"],
+        ["subscribers", "add", "ada@example.org", "--interests", INTERESTS, "--active"],
+    ):
+        assert runner.invoke(cli, args, env=env).exit_code == 0
+    database = tmp_path / "digest.db"
+    before = database.read_bytes(), _dump(database)
+    for args in (["preview", "ada@example.org"], ["preview", "--interests", "diffusion", "--format", "eml"]):
+        result = runner.invoke(cli, args, env=env)
+        assert result.exit_code == 0, result.output
+    assert "new papers on" in result.output
+    assert (database.read_bytes(), _dump(database)) == before
+
+
+def _dump(path: Path) -> str:
+    connection = sqlite3.connect(path)
+    try:
+        return "\n".join(connection.iterdump())
+    finally:
+        connection.close()
+
+
+def test_the_digest_of_a_fixture_day_renders_the_golden_text(tmp_path, monkeypatch) -> None:
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+    env = {"DIGEST_DATABASE_URL": url, "DIGEST_HOST_MIN_INTERVAL": "0"}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
+    from digest import db
+
+    engine = db.make_engine(url)
+    ingest_fixture(db.session_factory(engine), seen=datetime(2024, 8, 1, 6, tzinfo=UTC))
+    engine.dispose()
+    args = ["subscribers", "add", "ada@example.org", "--interests", INTERESTS, "--max", "4", "--active"]
+    assert runner.invoke(cli, args, env=env).exit_code == 0
+    result = runner.invoke(cli, ["preview", "ada@example.org", "--date", "2024-08-01"], env=env)
+    assert result.exit_code == 0, result.output
+    if GOLDEN.exists() and not _update_golden():
+        assert result.output == GOLDEN.read_text(encoding="utf-8")
+    else:
+        GOLDEN.write_text(result.output, encoding="utf-8")
+    assert "Llama 3 Herd" in result.output
+    assert all(len(line) <= 78 for line in result.output.splitlines() if "://" not in line)
+
+
+def _update_golden() -> bool:
+    import os
+
+    return os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"
+
+
+def test_a_subscriber_with_broken_stored_interests_is_told_not_skipped_silently(
+    mail_settings, sessions
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    with sessions.begin() as session:
+        session.execute(update(Subscriber).values(interests='"unclosed'))
+    summary = send(mail_settings, sessions)
+    [row] = ledger(sessions)
+    assert summary.failed_permanent == 1
+    assert row.status == "failed-permanent" and "subscribers edit ada@example.org" in row.last_error
+
+
+def test_a_hundred_subscribers_get_one_digest_each(mail_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    for number in range(100):
+        add_subscriber(
+            sessions, f"reader{number}@example.org", interests=["diffusion", "agents", ""][number % 3]
+        )
+    settings = mail_settings.model_copy(update={"claim_batch": 7})
+    summary = send(settings, sessions)
+    assert (summary.planned, summary.sent + summary.skipped) == (100, 100)
+    messages = outbox(settings)
+    assert len(messages) == summary.sent and len({m["Message-ID"] for m in messages}) == summary.sent
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 100

@@ -1,0 +1,230 @@
+"""Messages: headers that outside text cannot break, HTML that outside text cannot script, DKIM."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import subprocess
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dkim
+import pytest
+from bs4 import BeautifulSoup
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digest import mailer
+from digest.compose import Digest, Item, Links, PaperView
+from digest.render import Renderer
+
+LINKS = Links(
+    "https://digest.example.org/d/T0K",
+    "https://digest.example.org/preferences/T0K",
+    "https://digest.example.org/unsubscribe/T0K",
+)
+SENDER = mailer.Sender("digest@example.org", "Paper digest", "Paper digest", "example.org")
+EXPECTED_HEADERS = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Content-Type",
+]
+# Characters that end or split a header line somewhere: CR, LF, NUL, the other C0 and C1 controls,
+# NEL, the Unicode line and paragraph separators, and bidi and zero-width format characters.
+NASTY = st.sampled_from(
+    [
+        "\r",
+        "\n",
+        "\r\n",
+        "\x00",
+        "\x0b",
+        "\x0c",
+        "\x1c",
+        "\x1d",
+        "\x1e",
+        "\x85",
+        "\u2028",
+        "\u2029",
+        "\u202e",
+        "\u200b",
+        "\ufeff",
+        "Bcc: eve@evil.example",
+        "To: eve@evil.example",
+        ":",
+        ";",
+        ",",
+        "<",
+        ">",
+        "=?utf-8?q?x?=",
+        '"',
+        "é",
+        "论文",
+        "😀",
+    ]
+)
+OUTSIDE_TEXT = st.lists(st.one_of(NASTY, st.text(max_size=8)), max_size=12).map("".join)
+
+
+def item(title: str = "A paper", authors: tuple[str, ...] = ("Ada Lovelace",), abstract: str = "") -> Item:
+    paper = PaperView("2407.21783", title, "https://arxiv.org/abs/2407.21783", authors, 5, 1)
+    return Item(paper, 1.0, 1.0, 0.5, 0, "diffusion", ("diffusion",), ("title",), abstract, abstract)
+
+
+def digest(*items: Item, line: str | None = None) -> Digest:
+    if line is not None:
+        items = tuple(
+            Item(
+                i.paper,
+                i.score,
+                i.relevance,
+                i.trending,
+                0,
+                line,
+                i.matched,
+                i.where,
+                i.snippet_html,
+                i.snippet_text,
+            )
+            for i in items
+        )
+    return Digest("ada@example.org", date(2026, 11, 24), "daily", items, (), LINKS)
+
+
+def message(d: Digest, sender: mailer.Sender = SENDER) -> email.message.EmailMessage:
+    rendered = RENDERER.render(d)
+    envelope = mailer.Envelope(
+        "ada@example.org",
+        "<20261124.1.abc@example.org>",
+        datetime(2026, 11, 24, 8, tzinfo=UTC),
+        LINKS.unsubscribe,
+    )
+    data = mailer.build_message(sender, envelope, rendered.subject, rendered.text, rendered.html)
+    return email.message_from_bytes(data, policy=email.policy.default)
+
+
+RENDERER = Renderer()
+
+
+@settings(max_examples=300, deadline=None)
+@given(topic=OUTSIDE_TEXT, title=OUTSIDE_TEXT, author=OUTSIDE_TEXT, name=OUTSIDE_TEXT)
+def test_outside_text_never_adds_a_header_or_a_recipient(
+    topic: str, title: str, author: str, name: str
+) -> None:
+    sender = mailer.Sender("digest@example.org", name or "x", name or "x", "example.org")
+    parsed = message(digest(item(title, (author,)), line=topic or "diffusion"), sender)
+    assert list(parsed.keys()) == EXPECTED_HEADERS
+    assert parsed["To"] == "ada@example.org" and parsed.get_all("To") == ["ada@example.org"]
+    assert parsed["From"].addresses[0].addr_spec == "digest@example.org"
+    assert [address.addr_spec for address in parsed["To"].addresses] == ["ada@example.org"]
+    subject = parsed["Subject"]
+    assert subject == mailer.header_text(subject) and "\n" not in subject
+    assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]
+
+
+@given(value=OUTSIDE_TEXT)
+def test_header_text_is_one_line_of_visible_characters(value: str) -> None:
+    cleaned = mailer.header_text(value)
+    assert cleaned == cleaned.strip() and len(cleaned.splitlines()) <= 1
+    assert not any(char in cleaned for char in "\r\n\x00\x85\u2028\u2029\u202e\u200b\ufeff")
+    encoded = mailer.encode_header("Subject", value)
+    assert all(line.startswith(" ") for line in encoded.split("\r\n")[1:])
+    assert email.message_from_string(encoded + "\r\n\r\n", policy=email.policy.default)["Subject"] == cleaned
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["eve@evil.example\r\nBcc: x@y.example", "a@b.example, c@d.example", "<a@b.example>", "ü@b.example"],
+)
+def test_an_address_that_is_not_one_plain_address_is_refused(address: str) -> None:
+    with pytest.raises(mailer.MessageError):
+        mailer.checked_address(address)
+
+
+def test_an_international_domain_is_sent_in_its_ascii_form() -> None:
+    assert mailer.checked_address("ada@bücher.example") == "ada@xn--bcher-kva.example"
+
+
+XSS = [
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    '<a href="javascript:alert(1)">x</a>',
+    "</p><iframe src=//evil.example>",
+    "<svg onload=alert(1)>",
+]
+
+
+@pytest.mark.parametrize("payload", XSS)
+def test_html_in_titles_authors_and_abstracts_is_shown_as_text(payload: str) -> None:
+    html = RENDERER.render(digest(item(payload, (payload,), abstract=payload.replace("<", "&lt;")))).html
+    page = BeautifulSoup(html, "lxml")
+    assert not page.find_all(["script", "img", "iframe", "svg"])
+    for element in page.find_all(True):
+        assert not [name for name in element.attrs if name.startswith("on")], element
+        assert not str(element.get("href", "")).startswith("javascript"), element
+    assert payload in page.get_text()
+
+
+def test_the_html_part_carries_its_styles_inline_and_keeps_dark_mode() -> None:
+    html = RENDERER.render(digest(item())).html
+    assert 'style="' in html and "prefers-color-scheme: dark" in html and "max-width: 620px" in html
+    assert '<a href="https://arxiv.org/abs/2407.21783" style=' in html
+    assert "https://digest.example.org/unsubscribe/T0K" in html and "View in browser" in html
+
+
+def test_the_text_part_is_wrapped_at_78_columns_with_links_listed() -> None:
+    long_title = "Scaling " + "very " * 30 + "large language models"
+    text = RENDERER.render(digest(item(long_title, abstract="word " * 80))).text
+    assert max(len(line) for line in text.splitlines() if "://" not in line) <= 78
+    assert "   Abstract: https://arxiv.org/abs/2407.21783" in text
+    assert "Unsubscribe:     https://digest.example.org/unsubscribe/T0K" in text
+
+
+def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers() -> None:
+    private = subprocess.run(["openssl", "genrsa", "2048"], capture_output=True, check=True).stdout
+    public = subprocess.run(
+        ["openssl", "rsa", "-pubout", "-outform", "DER"], input=private, capture_output=True, check=True
+    ).stdout
+    sender = mailer.Sender(
+        "digest@example.org",
+        "Paper digest",
+        "Paper digest",
+        "example.org",
+        dkim_selector="s1",
+        dkim_key=private,
+    )
+    rendered = RENDERER.render(digest(item()))
+    envelope = mailer.Envelope("ada@example.org", "<1.a@example.org>", datetime.now(UTC), LINKS.unsubscribe)
+    data = mailer.build_message(sender, envelope, rendered.subject, rendered.text, rendered.html)
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"s1._domainkey.example.org."
+        return record
+
+    assert dkim.verify(data, dnsfunc=dns)
+    signed = email.message_from_bytes(data)["DKIM-Signature"].replace("\r\n", "").replace(" ", "").lower()
+    assert "list-unsubscribe:list-unsubscribe-post" in signed
+    tampered = data.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: x")
+    assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_the_outbox_replaces_a_message_sent_again_instead_of_adding_one(tmp_path: Path) -> None:
+    transport = mailer.OutboxTransport(tmp_path / "outbox")
+    outgoing = mailer.Outgoing(
+        1, "digest@example.org", "ada@example.org", "<20261124.1.abc@example.org>", b"one"
+    )
+    assert transport.deliver_one(outgoing).ok
+    again = mailer.Outgoing(
+        1, "digest@example.org", "ada@example.org", "<20261124.1.abc@example.org>", b"two"
+    )
+    assert transport.deliver_one(again).ok
+    [written] = (tmp_path / "outbox").iterdir()
+    assert written.name == "20261124.1.abc_example.org.eml" and written.read_bytes() == b"two"
