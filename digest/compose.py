@@ -55,11 +55,21 @@ class PaperView:
     hf_url: str | None = None
 
     @property
+    def more_authors(self) -> bool:
+        """Too many authors to list them all."""
+        return len(self.authors) > FULL_AUTHOR_LIST
+
+    @property
+    def lead_authors(self) -> str:
+        """All authors when there are few; else the first three."""
+        return ", ".join(self.authors[:3] if self.more_authors else self.authors)
+
+    @property
     def short_authors(self) -> str:
         """All authors when there are few; else the first three and how many in all."""
-        if len(self.authors) <= FULL_AUTHOR_LIST:
-            return ", ".join(self.authors)
-        return f"{', '.join(self.authors[:3])} et al. ({len(self.authors)} authors)"
+        if not self.more_authors:
+            return self.lead_authors
+        return f"{self.lead_authors} et al. ({len(self.authors)} authors)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,11 +191,12 @@ def select(
     trending_papers: int,
 ) -> Selection:
     """Drop papers sent before from ``picks`` (ranked with ``profile.limit`` plus ``len(excluded)``
-    slots), keep the profile's limit, and add up to ``trending_papers`` of the most trending others."""
+    slots), keep the profile's limit, and add up to ``trending_papers`` of the most trending others
+    (only to a digest that has papers of its own: trending alone is no reason to mail)."""
     limit = profile.limit
     main = [pick for pick in picks if index.docs[pick.doc].id not in excluded][:limit]
     trending: list[scoring.Pick] = []
-    if trending_papers and profile.lines:
+    if trending_papers and profile.lines and main:
         taken = {pick.doc for pick in main}
         for doc in index.order.tolist():
             if len(trending) >= trending_papers:

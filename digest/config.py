@@ -109,7 +109,7 @@ class Settings(BaseSettings):
         24.0, gt=0, description="Hours a temporarily failed digest is retried before it is given up."
     )
     retry_delay: float = Field(
-        300.0, ge=0, description="Seconds before the first retry of a failed digest; doubles, at most 1 h."
+        300.0, ge=1, description="Seconds before the first retry of a failed digest; doubles, at most 1 h."
     )
     max_hard_bounces: int = Field(
         3, ge=1, description="Permanent failures in a row after which a subscriber is suspended (bounced)."

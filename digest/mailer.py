@@ -347,12 +347,17 @@ class RateLimiter:
             time.sleep(start - now)
 
 
+IDLE_CHECK_AFTER = 5.0
+GIVE_UP_AFTER_CONNECT_FAILURES = 3
+
+
 class SmtpTransport(Transport):
     """Sends over ``connections`` persistent SMTP connections at once, each in a thread of its own.
 
     Every socket operation has ``timeout``; a connection that fails is dropped and opened again for
-    the next message. 4xx replies and connection errors are temporary failures, 5xx permanent. One
-    message's failure never stops the next.
+    the next message. A recipient's 5xx (at RCPT or DATA) is permanent; 4xx replies, connection and
+    login errors and a refused sender are temporary. One message's failure never stops the next, but
+    after three failed connection attempts in a row the rest of the run is failed without trying.
     """
 
     name = "smtp"
@@ -371,7 +376,10 @@ class SmtpTransport(Transport):
         self.connections = connections
         self.limiter = RateLimiter(rate)
         self.helo = helo or socket.gethostname() or "localhost"
-        self._idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
+        self._idle: queue.SimpleQueue[tuple[smtplib.SMTP, float]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._connect_failures = 0
+        self._broken: str | None = None
 
     def connect(self) -> smtplib.SMTP:
         """Open, greet, secure and log in. Raises OSError or smtplib.SMTPException."""
@@ -402,10 +410,19 @@ class SmtpTransport(Transport):
         return client
 
     def deliver_one(self, message: Outgoing) -> Outcome:
+        if self._broken is not None:
+            return Outcome(message.key, False, error=f"not tried: {self._broken}")
+        self.limiter.wait()
         client = self._checkout()
-        outcome, client = self._send(client, message)
-        if client is not None:
-            self._idle.put(client)
+        if client is None:
+            try:
+                client = self.connect()
+            except (smtplib.SMTPException, OSError) as exc:
+                return self._cannot_connect(message, exc)
+            self._connect_failures = 0
+        outcome, kept = self._send(client, message)
+        if kept is not None:
+            self._idle.put((kept, time.monotonic()))
         return outcome
 
     def deliver(self, messages: Iterable[Outgoing]) -> Iterator[Outcome]:
@@ -427,32 +444,57 @@ class SmtpTransport(Transport):
                 yield future.result()
 
     def _checkout(self) -> smtplib.SMTP | None:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            return None
+        """An open connection from the pool; one idle for a while is checked with NOOP first, since
+        servers close idle connections."""
+        while True:
+            try:
+                client, since = self._idle.get_nowait()
+            except queue.Empty:
+                return None
+            if time.monotonic() - since < IDLE_CHECK_AFTER:
+                return client
+            try:
+                if client.noop()[0] == 250:
+                    return client
+            except (smtplib.SMTPException, OSError):
+                pass
+            _close(client)
 
-    def _send(self, client: smtplib.SMTP | None, message: Outgoing) -> tuple[Outcome, smtplib.SMTP | None]:
-        """Send on ``client`` (connecting first if None); returns the outcome and the connection to
-        keep (None when it is no longer usable)."""
-        self.limiter.wait()
+    def _cannot_connect(self, message: Outgoing, exc: BaseException) -> Outcome:
+        """Connecting or logging in failed: our side or the server's, never the recipient's, so a
+        temporary failure. After a few in a row the rest of this run is not tried."""
+        reason = _reason(exc)
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            reason = f"login refused ({reason}); check the user and password in DIGEST_SMTP_URL"
+        error = f"cannot send through the SMTP server {self._where}: {reason}"
+        with self._lock:
+            self._connect_failures += 1
+            if self._connect_failures >= GIVE_UP_AFTER_CONNECT_FAILURES:
+                self._broken = error
+        return Outcome(message.key, False, error=error)
+
+    def _send(self, client: smtplib.SMTP, message: Outgoing) -> tuple[Outcome, smtplib.SMTP | None]:
+        """Send on ``client``; returns the outcome and the connection to keep (None when it is no
+        longer usable). Only the recipient's refusal (RCPT, or DATA) is permanent."""
         try:
-            if client is None:
-                client = self.connect()
             client.sendmail(message.sender, [message.recipient], message.data)
             return Outcome(message.key, True, code=250), client
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             return _failure(message, code, reply, "recipient refused"), _usable(client, code)
+        except smtplib.SMTPSenderRefused as exc:
+            error = (
+                f"the SMTP server refused the sender {exc.sender}: {exc.smtp_code} {_text(exc.smtp_error)}; "
+                "check DIGEST_MAIL_FROM and the server's sending rules"
+            )
+            return Outcome(message.key, False, code=exc.smtp_code, error=error), _usable(
+                client, exc.smtp_code
+            )
         except smtplib.SMTPResponseException as exc:
             return _failure(message, exc.smtp_code, exc.smtp_error, "refused"), _usable(client, exc.smtp_code)
-        except smtplib.SMTPNotSupportedError as exc:
-            _close(client)
-            return Outcome(message.key, False, error=f"SMTP server {self._where}: {exc}"), None
         except (smtplib.SMTPException, OSError) as exc:
             _close(client)
-            reason = "timed out" if isinstance(exc, TimeoutError) else (str(exc) or type(exc).__name__)
-            return Outcome(message.key, False, error=f"SMTP server {self._where}: {reason}"), None
+            return Outcome(message.key, False, error=f"SMTP server {self._where}: {_reason(exc)}"), None
 
     @property
     def _where(self) -> str:
@@ -461,7 +503,7 @@ class SmtpTransport(Transport):
     def close(self) -> None:
         while True:
             try:
-                client = self._idle.get_nowait()
+                client, _since = self._idle.get_nowait()
             except queue.Empty:
                 return
             try:
@@ -470,10 +512,22 @@ class SmtpTransport(Transport):
                 _close(client)
 
 
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    return str(exc) or type(exc).__name__
+
+
 def _failure(message: Outgoing, code: int, reply: bytes | str, what: str) -> Outcome:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    permanent = code >= 500
-    return Outcome(message.key, False, permanent=permanent, code=code, error=f"{what}: {code} {text}".strip())
+    """A refusal of this message: permanent (a bounce) for 5xx, temporary for 4xx."""
+    error = f"{what}: {code} {_text(reply)}".strip()
+    return Outcome(message.key, False, permanent=code >= 500, code=code, error=error)
 
 
 def _usable(client: smtplib.SMTP | None, code: int) -> smtplib.SMTP | None:

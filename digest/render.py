@@ -15,11 +15,15 @@ from typing import Any
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from digest.compose import Digest, Item, subject
 from digest.resources import resource_dir
 
 TEXT_WIDTH = 78
+PREHEADER_CHARS = 140
+# <mark> comes from the snippet, after the stylesheet was inlined into the template: style it here.
+MARK = '<mark style="background-color: #fef08a; color: #18181b; padding: 0 1px;">'
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
@@ -56,7 +60,13 @@ def environment(folder: str = "email") -> Environment:
         auto_reload=False,
     )
     env.filters["wrap"] = wrap
+    env.filters["marked"] = marked
     return env
+
+
+def marked(snippet_html: str) -> Markup:
+    """A snippet (already escaped and marked by scoring) with its <mark>s styled inline."""
+    return Markup(snippet_html.replace("<mark>", MARK))
 
 
 def wrap(text: str, indent: str = "", first: str | None = None, width: int = TEXT_WIDTH) -> str:
@@ -77,6 +87,13 @@ def _fill(text: str, lead: str, rest: str, width: int) -> str:
         break_long_words=False,
         break_on_hyphens=False,
     )
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis if cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 class Renderer:
@@ -103,7 +120,7 @@ class Renderer:
             "kicker": kicker,
             "sections": shown,
             "site_name": self.site_name,
-            "preheader": " · ".join(titles)[:150],
+            "preheader": _shorten(" · ".join(titles), PREHEADER_CHARS),
         }
 
     def render(self, digest: Digest) -> Rendered:

@@ -568,7 +568,8 @@ def _contains(stems: list[str], phrase: tuple[str, ...]) -> bool:
 def _snippet(abstract: str, wanted: set[tuple[str, ...]]) -> tuple[str, str]:
     """(html, text) of about SNIPPET_WORDS words of the abstract around the densest run of matches.
 
-    Matched words are wrapped in <mark> (html) or *…* (text); everything else is escaped.
+    Matched words are wrapped in <mark> (html) or *…* (text), a run of neighbours in one; everything
+    else is escaped.
     """
     positions = text.spans(abstract)
     if not positions:
@@ -588,17 +589,23 @@ def _snippet(abstract: str, wanted: set[tuple[str, ...]]) -> tuple[str, str]:
     last = min(len(positions), first + SNIPPET_WORDS)
     begin = 0 if first == 0 else positions[first][0]
     end = len(abstract) if last == len(positions) else positions[last - 1][1]
-    html_parts, text_parts = [], []
-    cursor = begin
+    runs: list[list[int]] = []  # [start, stop] of marked words, neighbours apart only by spaces joined
     for i in range(first, last):
         start, stop, _ = positions[i]
         if not marked[i]:
             continue
+        if runs and marked[i - 1] and not abstract[runs[-1][1] : start].strip():
+            runs[-1][1] = stop
+        else:
+            runs.append([start, stop])
+    html_parts, text_parts = [], []
+    cursor = begin
+    for start, stop in runs:
         html_parts.append(html.escape(abstract[cursor:start]))
         text_parts.append(abstract[cursor:start])
-        word = abstract[start:stop]
-        html_parts.append(f"<mark>{html.escape(word)}</mark>")
-        text_parts.append(f"*{word}*")
+        words = abstract[start:stop]
+        html_parts.append(f"<mark>{html.escape(words)}</mark>")
+        text_parts.append(f"*{words}*")
         cursor = stop
     html_parts.append(html.escape(abstract[cursor:end]))
     text_parts.append(abstract[cursor:end])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from tests.conftest import DATA, FIXTURES
 HF_PAGE = FIXTURES / "hf_papers_page_2024-08-01.html"
 HF_JSON = FIXTURES / "hf_daily_papers_api_2026-06-12_raw.json"
 GOLDEN = DATA / "golden" / "digest_2024-08-01.txt"
+UPDATE_GOLDEN = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"  # read before the tests clear DIGEST_*
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 INTERESTS = '"language model"\ndiffusion video\nagents'
 
@@ -285,18 +287,12 @@ def test_the_digest_of_a_fixture_day_renders_the_golden_text(tmp_path, monkeypat
     assert runner.invoke(cli, args, env=env).exit_code == 0
     result = runner.invoke(cli, ["preview", "ada@example.org", "--date", "2024-08-01"], env=env)
     assert result.exit_code == 0, result.output
-    if GOLDEN.exists() and not _update_golden():
+    if GOLDEN.exists() and not UPDATE_GOLDEN:
         assert result.output == GOLDEN.read_text(encoding="utf-8")
     else:
         GOLDEN.write_text(result.output, encoding="utf-8")
     assert "Llama 3 Herd" in result.output
     assert all(len(line) <= 78 for line in result.output.splitlines() if "://" not in line)
-
-
-def _update_golden() -> bool:
-    import os
-
-    return os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"
 
 
 def test_a_subscriber_with_broken_stored_interests_is_told_not_skipped_silently(

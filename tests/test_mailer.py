@@ -179,6 +179,15 @@ def test_the_html_part_carries_its_styles_inline_and_keeps_dark_mode() -> None:
     assert "https://digest.example.org/unsubscribe/T0K" in html and "View in browser" in html
 
 
+def test_every_paper_sits_inside_the_mail_in_order() -> None:
+    papers = [item(f"Paper number {number}") for number in range(4)]
+    page = BeautifulSoup(RENDERER.render(digest(*papers)).html, "lxml")
+    [sheet] = page.select("table.sheet")
+    assert [title.get_text() for title in sheet.select("p.title")] == [f"Paper number {n}" for n in range(4)]
+    assert len(sheet.select("div.rule")) == 3  # a rule between papers, none before the first
+    assert not [text for text in page.find_all(string=True) if "{%" in text or "{{" in text]
+
+
 def test_the_text_part_is_wrapped_at_78_columns_with_links_listed() -> None:
     long_title = "Scaling " + "very " * 30 + "large language models"
     text = RENDERER.render(digest(item(long_title, abstract="word " * 80))).text

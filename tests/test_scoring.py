@@ -139,11 +139,11 @@ def test_the_explanation_names_the_line_and_marks_exactly_the_matched_words() ->
     assert why.line == '"video generation" -audio'
     assert why.matched == ['"video generation"']
     marked = why.snippet_html.count("<mark>")
-    assert marked >= 2 and marked % 2 == 0
+    assert marked >= 1
     for start in range(marked):
-        word = why.snippet_html.split("<mark>")[start + 1].split("</mark>")[0].lower()
-        assert word in ("video", "generation")
-    assert why.snippet_text.count("*") == 2 * marked
+        words = why.snippet_html.split("<mark>")[start + 1].split("</mark>")[0].lower()
+        assert words == "video generation"
+    assert why.snippet_text.count("*video generation*") == marked
 
 
 def test_the_snippet_is_escaped_before_it_is_marked() -> None:

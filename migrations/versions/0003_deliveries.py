@@ -51,9 +51,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index(op.f("ix_deliveries_digest_date"), "deliveries", ["digest_date"])
-    op.create_index(
-        op.f("ix_deliveries_status_next_attempt_at"), "deliveries", ["status", "next_attempt_at"]
-    )
+    op.create_index(op.f("ix_deliveries_status_next_attempt_at"), "deliveries", ["status", "next_attempt_at"])
     op.create_table(
         "delivery_papers",
         sa.Column("delivery_id", sa.Integer(), nullable=False),
@@ -87,7 +85,10 @@ def upgrade() -> None:
         sa.Column("expires_at", TIMESTAMP, nullable=True),
         sa.Column("used_at", TIMESTAMP, nullable=True),
         sa.ForeignKeyConstraint(
-            ["delivery_id"], ["deliveries.id"], name=op.f("fk_tokens_delivery_id_deliveries"), ondelete="CASCADE"
+            ["delivery_id"],
+            ["deliveries.id"],
+            name=op.f("fk_tokens_delivery_id_deliveries"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["subscriber_id"],
