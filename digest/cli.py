@@ -1358,6 +1358,65 @@ def bench_score(subscribers: int, papers: int, baseline_sample: int, as_json: bo
     _print_figures(figures, as_json)
 
 
+@bench_group.command("render")
+@click.option("--messages", type=click.IntRange(min=10), default=5_000, show_default=True)
+@click.option(
+    "--baseline-sample",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Messages the naive renderer makes.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object of the figures.")
+def bench_render(messages: int, baseline_sample: int, as_json: bool) -> None:
+    """Rendering speed: whole messages (HTML, text, MIME) per second beside a naive renderer.
+
+    Digests of up to 10 papers and 3 trending ones are composed from synthetic papers and
+    subscribers (as `bench score` makes them). The naive renderer uses the same templates but inlines
+    the stylesheet and wraps text anew for every message and builds each with EmailMessage.
+
+    \b
+    Example:
+      digest bench render --json
+    """
+    from digest.bench_mail import bench_render as run
+
+    _print_figures(run(messages=messages, baseline_sample=baseline_sample, progress=err.print), as_json)
+
+
+@bench_group.command("send")
+@click.option("--messages", type=click.IntRange(min=10), default=10_000, show_default=True)
+@click.option(
+    "--connections",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="SMTP connections at once.",
+)
+@click.option(
+    "--baseline-sample",
+    type=click.IntRange(min=1),
+    default=1_000,
+    show_default=True,
+    help="Messages sent with a new connection each.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object of the figures.")
+def bench_send(messages: int, connections: int, baseline_sample: int, as_json: bool) -> None:
+    """Sending speed: messages of about 30 KB per second over loopback to a fast SMTP sink that the
+    benchmark starts in a process of its own, beside one new connection per message.
+
+    \b
+    Example:
+      digest bench send --connections 2 --json
+    """
+    from digest.bench_mail import bench_send as run
+
+    figures = run(
+        messages=messages, connections=connections, baseline_sample=baseline_sample, progress=err.print
+    )
+    _print_figures(figures, as_json)
+
+
 def _print_figures(figures: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(figures))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from digest import scoring
 from digest.interests import InterestLine
@@ -87,6 +88,16 @@ class Item:
     snippet_html: str
     snippet_text: str
 
+    @property
+    def keywords(self) -> list[str]:
+        """What matched, for display: quotes dropped."""
+        return [atom.replace('"', "") for atom in self.matched]
+
+    @property
+    def why(self) -> str:
+        """E.g. 'Matched "video generation", diffusion in abstract and title'."""
+        return f"Matched {', '.join(self.matched)} in {' and '.join(self.where)}"
+
 
 @dataclass(frozen=True, slots=True)
 class Links:
@@ -122,6 +133,7 @@ class Digest:
         return seen
 
 
+@lru_cache(maxsize=16_384)
 def topic_label(line: str | None) -> str:
     """A short human name for an interest line: its words, phrases, authors and categories, unquoted,
     without exclusions and weights."""

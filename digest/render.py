@@ -1,30 +1,32 @@
 """Digest -> subject, plain text and HTML, from the Jinja2 templates in templates/email. No I/O after start.
 
-HTML autoescapes. The stylesheet of the HTML template is inlined into its elements once, when the
-template is loaded (css-inline), not per message: the template's Jinja tags sit where an HTML parser
-keeps text (inside cells and paragraphs), so inlining the source inlines every mail made from it.
-Media queries (narrow screens, dark mode) stay in a <style> block. Plain text is wrapped at 78.
+HTML autoescapes. The stylesheet (email/digest.css) is inlined into the elements once, when a
+template is loaded (css-inline), not per message: the templates' Jinja tags sit where an HTML
+parser keeps text (inside cells and paragraphs), so inlining the source inlines every mail made
+from it. Media queries (narrow screens, dark mode) stay in the <style> block of digest.html. A
+paper's own blocks (paper_head, paper_links) are rendered once per paper and reused in every mail
+that holds it; only the explanation is rendered per subscriber. Plain text is wrapped at 78 columns.
 """
 
 from __future__ import annotations
 
-import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
-from digest.compose import Digest, Item, subject
+from digest.compose import Digest, Item, PaperView, subject
 from digest.resources import resource_dir
 
 TEXT_WIDTH = 78
 PREHEADER_CHARS = 140
 # <mark> comes from the snippet, after the stylesheet was inlined into the template: style it here.
 MARK = '<mark style="background-color: #fef08a; color: #18181b; padding: 0 1px;">'
-_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+FRAGMENT_CACHE = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,19 +43,27 @@ class Section:
 
 
 class InliningLoader(FileSystemLoader):
-    """Loads templates; an .html template comes with its <style> rules inlined into style attributes."""
+    """Loads templates; an .html one comes with the folder's stylesheet inlined into style attributes
+    (a whole document keeps its own <style> at-rules; a fragment is inlined as a fragment)."""
 
     def get_source(self, environment: Environment, template: str) -> tuple[str, str | None, Any]:
         source, filename, uptodate = super().get_source(environment, template)
-        if template.endswith(".html"):
-            source = _INLINER.inline(source)
-        return source, filename, uptodate
+        if not template.endswith(".html"):
+            return source, filename, uptodate
+        css, _, _ = super().get_source(environment, template.rsplit("/", 1)[0] + "/digest.css")
+        if source.lstrip().lower().startswith("<!doctype"):
+            inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False, extra_css=css)
+            inlined = inliner.inline(source)
+        else:
+            inlined = css_inline.inline_fragment(source, css)
+        return _references(inlined), filename, uptodate  # the inliner wrote &middot; back as "·"
 
 
-def environment(folder: str = "email") -> Environment:
-    """The Jinja2 environment of one template folder: autoescape for HTML, ``wrap`` for text."""
+def environment(loader: FileSystemLoader | None = None) -> Environment:
+    """The Jinja2 environment of the templates (by default with the stylesheet inlined at load):
+    autoescape for HTML, and the ``wrap``, ``marked`` and ``ascii`` filters."""
     env = Environment(
-        loader=InliningLoader(str(resource_dir("templates") / folder)),
+        loader=loader or InliningLoader(str(resource_dir("templates"))),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
@@ -61,12 +71,23 @@ def environment(folder: str = "email") -> Environment:
     )
     env.filters["wrap"] = wrap
     env.filters["marked"] = marked
+    env.filters["ascii"] = ascii_html
     return env
 
 
 def marked(snippet_html: str) -> Markup:
     """A snippet (already escaped and marked by scoring) with its <mark>s styled inline."""
-    return Markup(snippet_html.replace("<mark>", MARK))
+    return Markup(_references(snippet_html.replace("<mark>", MARK)))
+
+
+def ascii_html(text: str) -> Markup:
+    """``text`` escaped, with characters beyond ASCII as character references, so that a mail whose
+    papers are all ASCII has an HTML part that needs no transfer encoding."""
+    return Markup(_references(str(escape(text))))
+
+
+def _references(html: str) -> str:
+    return html if html.isascii() else html.encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
 def wrap(text: str, indent: str = "", first: str | None = None, width: int = TEXT_WIDTH) -> str:
@@ -74,19 +95,25 @@ def wrap(text: str, indent: str = "", first: str | None = None, width: int = TEX
     later ones then with as many spaces). Long words such as URLs are not broken."""
     lead = indent if first is None else first
     rest = indent if first is None else " " * len(first)
-    return _fill(" ".join(str(text).split()), lead, rest, width)
+    return _fill(str(text), lead, rest, width)
 
 
 @lru_cache(maxsize=65_536)
 def _fill(text: str, lead: str, rest: str, width: int) -> str:
-    return textwrap.fill(
-        text,
-        width=width,
-        initial_indent=lead,
-        subsequent_indent=rest,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
+    """Greedy fill at runs of white space: what textwrap.fill does without breaking words, faster."""
+    words = text.split()
+    if not words:
+        return ""
+    lines: list[str] = []
+    line = lead + words[0]
+    for word in words[1:]:
+        if len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = rest + word
+        else:
+            line = f"{line} {word}"
+    lines.append(line)
+    return "\n".join(lines)
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -96,14 +123,32 @@ def _shorten(text: str, limit: int) -> str:
     return text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
+def _cached(env: Environment, name: str, *extra: str) -> Callable[..., Markup | str]:
+    """A paper's fragment from template ``name``, rendered once per paper (and ``extra`` values)."""
+    template = env.get_template(name)
+    safe = Markup if name.endswith(".html") else str
+
+    @lru_cache(FRAGMENT_CACHE)
+    def fragment(paper: PaperView, *values: Any) -> Markup | str:
+        return safe(template.render(paper=paper, **dict(zip(extra, values, strict=True))))
+
+    return fragment
+
+
 class Renderer:
     """Renders digests; build once (templates are loaded and inlined here) and reuse."""
 
     def __init__(self, site_name: str = "Paper digest") -> None:
-        env = environment("email")
+        env = environment()
+        env.filters.update(
+            paper_head=_cached(env, "email/paper_head.html"),
+            paper_links=_cached(env, "email/paper_links.html"),
+            paper_head_text=_cached(env, "email/paper_head.txt", "number"),
+            paper_links_text=_cached(env, "email/paper_links.txt"),
+        )
         self.site_name = site_name
-        self._html = env.get_template("digest.html")
-        self._text = env.get_template("digest.txt")
+        self._html = env.get_template("email/digest.html")
+        self._text = env.get_template("email/digest.txt")
 
     def context(self, digest: Digest) -> dict[str, Any]:
         day = digest.digest_date.strftime("%A %d %B %Y").replace(" 0", " ")

@@ -5,17 +5,21 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import json
 import subprocess
+import textwrap
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dkim
 import pytest
 from bs4 import BeautifulSoup
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest import mailer
+from digest import mailer, render
+from digest.cli import cli
 from digest.compose import Digest, Item, Links, PaperView
 from digest.render import Renderer
 
@@ -237,3 +241,34 @@ def test_the_outbox_replaces_a_message_sent_again_instead_of_adding_one(tmp_path
     assert transport.deliver_one(again).ok
     [written] = (tmp_path / "outbox").iterdir()
     assert written.name == "20261124.1.abc_example.org.eml" and written.read_bytes() == b"two"
+
+
+WRAP_PIECES = ["a", "bb", " ", "\t", "é", "x" * 90, "https://e.org/" + "y" * 70]
+
+
+@given(st.lists(st.sampled_from(WRAP_PIECES)).map("".join))
+def test_wrapping_matches_textwrap_without_breaking_words(text: str) -> None:
+    normal = " ".join(text.split())
+    for indent, first in (("", None), ("   ", None), ("", "12. ")):
+        expected = textwrap.fill(
+            normal,
+            width=78,
+            initial_indent=first or indent,
+            subsequent_indent=" " * len(first) if first else indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        assert render.wrap(text, indent, first) == expected
+
+
+@pytest.mark.parametrize("kind", ["render", "send"])
+def test_the_mail_benchmarks_report_rate_baseline_and_ratio(kind: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["bench", kind, "--messages", "40", "--baseline-sample", "10", "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert figures["messages"] >= 10 and figures["baseline_messages"] == 10
+    assert figures["messages_per_s"] > 0 and figures["baseline_messages_per_s"] > 0
+    ratio = figures["messages_per_s"] / figures["baseline_messages_per_s"]
+    assert figures["ratio"] == pytest.approx(ratio, abs=0.06)  # the figure is rounded to 0.1

@@ -35,7 +35,9 @@ class ScriptedServer:
     reply "drop" closes the connection, "stall" sleeps STALL seconds first) and names addresses to
     refuse; with nothing queued every command is accepted and the message recorded."""
 
-    def __init__(self) -> None:
+    def __init__(self, pipelining: bool = False) -> None:
+        self.pipelining = pipelining
+        self.contents: list[bytes] = []
         self.next: dict[str, list[str]] = {"MAIL": [], "RCPT": [], "DATA": []}
         self.refuse: dict[str, str] = {}
         self.received: list[tuple[str, str]] = []  # (recipient, Message-ID)
@@ -53,6 +55,8 @@ class ScriptedServer:
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list):
         self.connections += 1  # smtplib says EHLO once per connection (no STARTTLS offered here)
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: list):
@@ -76,6 +80,7 @@ class ScriptedServer:
             await asyncio.sleep(STALL)
         elif reply:
             return reply
+        self.contents.append(envelope.original_content)
         message_id = email.message_from_bytes(envelope.content)["Message-ID"]
         self.received.extend((recipient, message_id) for recipient in envelope.rcpt_tos)
         return "250 OK"
@@ -91,9 +96,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    handler = ScriptedServer()
+@pytest.fixture(params=["one command at a time", "pipelining"])
+def server(request: pytest.FixtureRequest) -> Iterator[ScriptedServer]:
+    """The server, once without and once with PIPELINING (then MAIL, RCPT and DATA go in one write)."""
+    handler = ScriptedServer(pipelining=request.param == "pipelining")
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     handler.port = controller.port
@@ -364,3 +370,11 @@ def test_one_run_tries_a_refused_digest_once_even_with_the_shortest_retry_delay(
     summary = send(mail_settings.model_copy(update={"retry_delay": 1.0}), sessions)
     row = ledger(sessions)["ann@example.org", 24]
     assert summary.failed_temporary == 1 and row.attempts == 1 and row.next_attempt_at > NOW
+
+
+def test_lines_starting_with_a_dot_arrive_unchanged(server: ScriptedServer) -> None:
+    target = SmtpTarget.from_url(f"smtp://127.0.0.1:{server.port}")
+    body = b"Message-ID: <1.test@example.org>\r\nSubject: dots\r\n\r\n.hidden\r\n..two\r\n.\r\nend\r\n"
+    with SmtpTransport(target, timeout=2) as transport:
+        [outcome] = transport.deliver([Outgoing(1, "digest@example.org", "ann@example.org", "<1>", body)])
+    assert outcome.ok and server.contents == [body]

@@ -1,0 +1,335 @@
+"""Mail benchmarks behind ``digest bench render`` and ``digest bench send``.
+
+Digests are composed as the sender composes them, from synthetic papers made of the captured
+fixture text and subscribers with fixture-drawn interests (see ``digest.bench``). Each figure is
+measured beside a naive baseline in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import random
+import secrets
+import smtplib
+import textwrap
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+import css_inline
+from jinja2 import FileSystemLoader
+from markupsafe import Markup
+
+from digest import bench, compose, mailer, render, scoring
+from digest.interests import parse_interests
+from digest.resources import resource_dir
+
+SENDER = mailer.Sender("digest@example.org", "Paper digest", "Paper digest", "example.org")
+BASE = "https://digest.example.org"
+SEND_PAPERS = 6  # with 3 trending ones: messages of about 30 KB, as the send goal names
+
+
+def sample_digests(
+    count: int, *, papers: int = 1_000, limit: int = 10, seed: int = 11
+) -> list[compose.Digest]:
+    """``count`` digests of up to ``limit`` papers and 3 trending ones, each with its explanations."""
+    rng = random.Random(seed)
+    docs = bench.synthetic_docs(papers, rng)
+    vocabulary = bench.interest_vocabulary(bench.fixture_papers())
+    profiles = [
+        scoring.Profile(parse_interests(bench.synthetic_interests(vocabulary, rng)), limit=limit)
+        for _ in range(count)
+    ]
+    corpus = scoring.corpus_from((doc.title, doc.abstract) for doc in docs)
+    profile_set = scoring.ProfileSet.build(profiles)
+    index = scoring.build_index(docs, corpus, scoring.Weights(), profile_set.atoms)
+    ranking = scoring.rank(index, profile_set)
+    views = {doc.id: _view(doc, rng) for doc in docs}
+    digests = []
+    for number, profile in enumerate(profiles):
+        chosen = compose.select(index, ranking[number], profile, set(), 3)
+        token = secrets.token_urlsafe(24)
+        digests.append(
+            compose.Digest(
+                email=f"reader{number}@example.org",
+                digest_date=date(2026, 11, 24),
+                frequency="daily",
+                items=compose.items(index, chosen.main, profile, views),
+                trending=compose.items(index, chosen.trending, profile, views),
+                links=compose.Links(
+                    f"{BASE}/d/{token}", f"{BASE}/preferences/{token}", f"{BASE}/unsubscribe/{token}"
+                ),
+            )
+        )
+    return [digest for digest in digests if not digest.empty]
+
+
+def _view(doc: scoring.Doc, rng: random.Random) -> compose.PaperView:
+    return compose.PaperView(
+        id=doc.id,
+        title=doc.title,
+        url=f"https://arxiv.org/abs/{doc.id}",
+        authors=doc.authors + tuple(f"Author {n}" for n in range(rng.randrange(8))),
+        upvotes=doc.upvotes,
+        comments=doc.comments,
+        pdf_url=f"https://arxiv.org/pdf/{doc.id}",
+        code_url=f"https://github.com/example/{doc.id}" if rng.random() < 0.3 else None,
+        hf_url=f"https://huggingface.co/papers/{doc.id}",
+    )
+
+
+def _envelope(digest: compose.Digest, number: int) -> mailer.Envelope:
+    return mailer.Envelope(
+        digest.email, f"<20261124.{number}.bench@example.org>", datetime.now(UTC), digest.links.unsubscribe
+    )
+
+
+def fast_message(renderer: render.Renderer, digest: compose.Digest, number: int) -> bytes:
+    rendered = renderer.render(digest)
+    return mailer.build_message(
+        SENDER, _envelope(digest, number), rendered.subject, rendered.text, rendered.html
+    )
+
+
+class NaiveRenderer:
+    """The straightforward way: the same templates, the stylesheet inlined into every message by
+    css-inline, text wrapped by textwrap on every call (as Jinja's wordwrap filter does), and a fresh
+    EmailMessage serialised per message."""
+
+    def __init__(self) -> None:
+        folder = resource_dir("templates")
+        env = render.environment(FileSystemLoader(str(folder)))
+        env.filters["wrap"] = _naive_wrap
+        env.filters.update(
+            (name, _uncached(env.get_template(f"email/{template}")))
+            for name, template in (
+                ("paper_head", "paper_head.html"),
+                ("paper_links", "paper_links.html"),
+                ("paper_head_text", "paper_head.txt"),
+                ("paper_links_text", "paper_links.txt"),
+            )
+        )
+        self.html = env.get_template("email/digest.html")
+        self.text = env.get_template("email/digest.txt")
+        self.context = render.Renderer().context
+        self.inliner = css_inline.CSSInliner(
+            keep_at_rules=True,
+            load_remote_stylesheets=False,
+            extra_css=(folder / "email" / "digest.css").read_text(encoding="utf-8"),
+        )
+
+    def message(self, digest: compose.Digest, number: int) -> bytes:
+        context = self.context(digest)
+        html = self.inliner.inline(self.html.render(context))
+        text = self.text.render(context)
+        message = EmailMessage()
+        message["From"] = "Paper digest <digest@example.org>"
+        message["To"] = digest.email
+        message["Subject"] = context["subject"]
+        message["Date"] = format_datetime(datetime.now(UTC))
+        message["Message-ID"] = f"<20261124.{number}.bench@example.org>"
+        message["List-Id"] = "Paper digest <digest.example.org>"
+        message["List-Unsubscribe"] = f"<{digest.links.unsubscribe}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message.set_content(text)
+        message.add_alternative(html, subtype="html")
+        return message.as_bytes()
+
+
+def _uncached(template: Any) -> Callable[..., str]:
+    safe = Markup if template.name.endswith(".html") else str
+
+    def fragment(paper: compose.PaperView, number: int | None = None) -> str:
+        return safe(template.render(paper=paper, number=number))
+
+    return fragment
+
+
+def _naive_wrap(text: str, indent: str = "", first: str | None = None, width: int = render.TEXT_WIDTH) -> str:
+    lead = indent if first is None else first
+    rest = indent if first is None else " " * len(first)
+    return textwrap.fill(
+        " ".join(str(text).split()),
+        width=width,
+        initial_indent=lead,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def bench_render(
+    *, messages: int = 5_000, baseline_sample: int = 500, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Messages per second rendered (HTML, text, MIME) beside the naive renderer."""
+    progress(f"composing {messages:,} digests from synthetic papers")
+    digests = sample_digests(messages)
+    renderer = render.Renderer()
+    naive = NaiveRenderer()
+    for number, digest in enumerate(digests[:20]):  # warm both paths' template caches
+        fast_message(renderer, digest, number)
+        naive.message(digest, number)
+    renderer = render.Renderer()  # fresh caches: no message of the run was rendered before
+    render._fill.cache_clear()
+    progress(f"rendering {len(digests):,} messages")
+    start = time.perf_counter()
+    sizes = [len(fast_message(renderer, digest, number)) for number, digest in enumerate(digests)]
+    fast_s = time.perf_counter() - start
+    sample = digests[:baseline_sample]
+    progress(f"rendering {len(sample):,} messages the naive way")
+    start = time.perf_counter()
+    for number, digest in enumerate(sample):
+        naive.message(digest, number)
+    naive_s = time.perf_counter() - start
+    rate, baseline = len(digests) / fast_s, len(sample) / naive_s
+    return {
+        "messages": len(digests),
+        "papers_per_message": round(sum(len(d.items) + len(d.trending) for d in digests) / len(digests), 1),
+        "average_message_kb": round(sum(sizes) / len(sizes) / 1024, 1),
+        "messages_per_s": round(rate, 1),
+        "baseline_messages": len(sample),
+        "baseline_messages_per_s": round(baseline, 1),
+        "ratio": round(rate / baseline, 1),
+    }
+
+
+# --- a fast SMTP sink, in a process of its own --------------------------------------------------
+
+
+class _SinkProtocol(asyncio.Protocol):
+    """Just enough SMTP to accept mail as fast as the client sends it; counts messages."""
+
+    def __init__(self, counter: Any) -> None:
+        self.counter = counter
+        self.buffer = b""
+        self.in_data = False
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.write(b"220 sink ESMTP\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            if self.in_data:
+                end = self.buffer.find(b"\r\n.\r\n")
+                if end < 0:
+                    return
+                self.buffer = self.buffer[end + 5 :]
+                self.in_data = False
+                with self.counter.get_lock():
+                    self.counter.value += 1
+                self.transport.write(b"250 OK queued\r\n")
+                continue
+            end = self.buffer.find(b"\r\n")
+            if end < 0:
+                return
+            line, self.buffer = self.buffer[:end], self.buffer[end + 2 :]
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                self.transport.write(b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n")
+            elif verb == b"DATA":
+                self.in_data = True
+                self.transport.write(b"354 go ahead\r\n")
+            elif verb == b"QUIT":
+                self.transport.write(b"221 bye\r\n")
+                self.transport.close()
+                return
+            else:
+                self.transport.write(b"250 OK\r\n")
+
+
+def _run_sink(port: Any, counter: Any, ready: Any) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: _SinkProtocol(counter), "127.0.0.1", 0)
+        port.value = server.sockets[0].getsockname()[1]
+        ready.set()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+class Sink:
+    """A fast SMTP sink on loopback in a child process; ``received`` counts accepted messages."""
+
+    def __enter__(self) -> Sink:
+        context = multiprocessing.get_context("spawn")
+        self._port = context.Value("i", 0)
+        self._counter = context.Value("q", 0)
+        ready = context.Event()
+        self._process = context.Process(
+            target=_run_sink, args=(self._port, self._counter, ready), daemon=True
+        )
+        self._process.start()
+        if not ready.wait(30):
+            raise RuntimeError("the benchmark's SMTP sink did not start")
+        return self
+
+    @property
+    def port(self) -> int:
+        return int(self._port.value)
+
+    @property
+    def received(self) -> int:
+        return int(self._counter.value)
+
+    def __exit__(self, *_exc: object) -> None:
+        self._process.terminate()
+        self._process.join(5)
+
+
+def bench_send(
+    *,
+    messages: int = 10_000,
+    connections: int = 2,
+    baseline_sample: int = 1_000,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Messages per second sent over loopback to a fast sink: persistent pooled connections beside
+    one new connection per message."""
+    progress("rendering the messages to send")
+    digests = sample_digests(min(messages, 1_000), limit=SEND_PAPERS)
+    renderer = render.Renderer()
+    bodies = [fast_message(renderer, digest, number) for number, digest in enumerate(digests)]
+    outgoing = [
+        mailer.Outgoing(
+            number, SENDER.address, digests[number % len(digests)].email, "", bodies[number % len(bodies)]
+        )
+        for number in range(messages)
+    ]
+    size = sum(len(message.data) for message in outgoing) / len(outgoing)
+    with Sink() as sink:
+        target = mailer.SmtpTarget("127.0.0.1", sink.port, False, None, None)
+        progress(f"sending {messages:,} messages over {connections} connections")
+        with mailer.SmtpTransport(target, timeout=30, connections=connections, helo="bench") as transport:
+            start = time.perf_counter()
+            failed = sum(not outcome.ok for outcome in transport.deliver(outgoing))
+            fast_s = time.perf_counter() - start
+        accepted = sink.received
+        sample = outgoing[:baseline_sample]
+        progress(f"sending {len(sample):,} messages with a new connection each")
+        start = time.perf_counter()
+        for message in sample:
+            client = smtplib.SMTP("127.0.0.1", sink.port, local_hostname="bench", timeout=30)
+            client.sendmail(message.sender, [message.recipient], message.data)
+            client.quit()
+        naive_s = time.perf_counter() - start
+        baseline_accepted = sink.received - accepted
+    if failed or accepted != messages or baseline_accepted != len(sample):
+        raise RuntimeError(f"the sink accepted {accepted} of {messages} messages ({failed} failed)")
+    rate, baseline = messages / fast_s, len(sample) / naive_s
+    return {
+        "messages": messages,
+        "average_message_kb": round(size / 1024, 1),
+        "connections": connections,
+        "messages_per_s": round(rate, 1),
+        "megabytes_per_s": round(rate * size / 1e6, 1),
+        "baseline_messages": len(sample),
+        "baseline_messages_per_s": round(baseline, 1),
+        "ratio": round(rate / baseline, 1),
+    }
