@@ -1162,7 +1162,7 @@ def run_command(app: App, now_text: str | None) -> None:
         app.settings.transport, ""
     )
     if summary.sent:
-        out.print(f"{summary.sent} digests delivered{where}.")
+        out.print(f"{summary.sent} {'digest' if summary.sent == 1 else 'digests'} delivered{where}.")
     if summary.failed or (reports and all(report.status == "error" for report in reports)):
         sys.exit(1)
 
