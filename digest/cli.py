@@ -20,7 +20,7 @@ from rich.table import Table
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import __version__, db, delivery, ingest, mailer, queries, scoring
+from digest import __version__, composer, db, delivery, ingest, mailer, queries, scoring
 from digest import subscribers as subscriber_records
 from digest.config import DEFAULT_CONTACT_URL, Settings, load_settings
 from digest.errors import DigestError, UsageError
@@ -858,7 +858,7 @@ def subscribers_export(app: App) -> None:
 
 def load_docs(session: Session, day: date | None) -> list[scoring.Doc]:
     """The papers to score (one date's, or all) with their latest metrics, as scoring reads them."""
-    return delivery.load_docs(session, queries.listed_papers(session, day))
+    return composer.load_docs(session, queries.listed_papers(session, day))
 
 
 @cli.command("score")
@@ -907,7 +907,7 @@ def score_command(
         corpus = scoring.corpus_from(queries.paper_texts(session))
     profile = scoring.Profile(lines, limit=limit or max_papers, min_score=min_score)
     profiles = scoring.ProfileSet.build([profile])
-    index = scoring.build_index(docs, corpus, delivery.weights(app.settings), profiles.atoms)
+    index = scoring.build_index(docs, corpus, composer.weights(app.settings), profiles.atoms)
     picks = scoring.rank(index, profiles)[0]
     rows = []
     for pick in picks:
@@ -945,7 +945,7 @@ def parse_now(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return delivery.utc(datetime.fromisoformat(value))
+        return composer.utc(datetime.fromisoformat(value))
     except ValueError:
         raise UsageError(
             f"--now {value!r} is not a date and time; use ISO 8601, e.g. --now 2026-11-24T07:30:00+01:00."
@@ -1002,7 +1002,7 @@ def preview_command(
                 min_score=0.0,
                 trending_section=True,
             )
-        result = delivery.preview(app.settings, session, subscriber, digest_date)
+        result = composer.preview(app.settings, session, subscriber, digest_date)
     if result.composed.error:
         raise UsageError(result.composed.error)
     content = {"text": result.text, "html": result.html}.get(fmt)
@@ -1012,7 +1012,12 @@ def preview_command(
     if out is None:
         click.echo(data.decode("utf-8"), nl=False)
     else:
-        Path(out).write_bytes(data)
+        try:
+            Path(out).write_bytes(data)
+        except OSError as exc:
+            raise UsageError(
+                f"Cannot write {out}: {exc.strerror}. Give --out a path in a folder that exists."
+            ) from None
         err.print(f"Wrote {out}: {result.subject}")
         if open_it:
             click.launch(out)
@@ -1037,6 +1042,11 @@ def _print_send_summary(summary: delivery.Summary) -> None:
         )
     if summary.failed_permanent:
         out.print("See why with `digest deliveries list --status failed-permanent`.")
+    if summary.possible_duplicates:
+        out.print(
+            f"{len(summary.possible_duplicates)} digests were resent after a sender stopped mid-send; "
+            "if the server had accepted them, they went out twice (the log names them)."
+        )
 
 
 @cli.command("send")
@@ -1082,44 +1092,35 @@ def _send_without_ledger(app: App, now: datetime, only: str | None, test_to: str
         query = select(Subscriber).where(Subscriber.status == "active").order_by(Subscriber.email)
         if only:
             query = query.where(Subscriber.email == only)
+        chooser = composer.Composer(app.settings, session)
         due = []
-        for subscriber in session.scalars(query):
+        for subscriber in session.scalars(query).all():
             day = delivery.local_date_if_due(subscriber, now)
-            if (
-                day is not None
-                and session.scalar(
-                    select(Delivery.id).where(
-                        Delivery.subscriber_id == subscriber.id, Delivery.digest_date == day
-                    )
-                )
-                is None
-            ):
-                due.append((subscriber, day))
-        previews = [delivery.preview(app.settings, session, subscriber, day, now) for subscriber, day in due]
+            stored = select(Delivery.id).where(
+                Delivery.subscriber_id == subscriber.id, Delivery.digest_date == day
+            )
+            if day is not None and session.scalar(stored) is None:
+                result = composer.preview(app.settings, session, subscriber, day, now, chooser)
+                due.append((subscriber.email, day, result))
     table = Table("subscriber", "date", "papers", "subject", box=None)
-    for (subscriber, day), result in zip(due, previews, strict=True):
+    for email, day, result in due:
         papers = len(result.digest.items) + len(result.digest.trending)
-        table.add_row(
-            subscriber.email,
-            day.isoformat(),
-            str(papers),
-            "(nothing: skipped)" if result.digest.empty else result.subject,
-        )
+        subject = "(nothing: skipped)" if result.digest.empty else result.subject
+        table.add_row(email, day.isoformat(), str(papers), subject)
     out.print(table)
     if recipient is None:
         out.print(f"{len(due)} digests due (dry run: nothing sent or stored).")
         return
     sender = mailer.sender_for(app.settings)
     messages = []
-    for number, result in enumerate(previews):
-        envelope = mailer.Envelope(
-            recipient, mailer.new_message_id(sender.domain, "test"), now, result.digest.links.unsubscribe
-        )
+    for number, (_email, _day, result) in enumerate(due):
+        if result.digest.empty and not app.settings.send_empty_digest:
+            continue
+        message_id = mailer.new_message_id(sender.domain, "test")
+        envelope = mailer.Envelope(recipient, message_id, now, result.digest.links.unsubscribe)
         data = mailer.build_message(sender, envelope, "[test] " + result.subject, result.text, result.html)
         messages.append(
-            mailer.Outgoing(
-                number, sender.address, mailer.checked_address(recipient), envelope.message_id, data
-            )
+            mailer.Outgoing(number, sender.address, mailer.checked_address(recipient), message_id, data)
         )
     with mailer.transport_for(app.settings) as transport:
         outcomes = list(transport.deliver(messages))
@@ -1277,7 +1278,7 @@ def deliveries_show(app: App, delivery_id: int) -> None:
 @click.argument("delivery_id", type=int)
 @pass_app
 def deliveries_retry(app: App, delivery_id: int) -> None:
-    """Send a failed or skipped digest again on the next `digest send` (same papers, same Message-ID).
+    """Send a failed digest again with the next `digest send` (same papers, same Message-ID).
 
     \b
     Example:
@@ -1285,11 +1286,8 @@ def deliveries_retry(app: App, delivery_id: int) -> None:
     """
     with app.sessions() as session:
         row = _require_delivery(session, delivery_id)
-        if row.status in ("sent", "sending", "pending"):
-            raise UsageError(
-                f"Delivery {delivery_id} is {row.status}; only failed or skipped ones can be retried."
-            )
-        delivery.retry(session, delivery_id, datetime.now(UTC), app.settings.retry_deadline)
+        if not delivery.retry(session, delivery_id, datetime.now(UTC), app.settings.retry_deadline):
+            raise UsageError(f"Delivery {delivery_id} is {row.status}; only failed ones can be retried.")
     out.print(f"Delivery {delivery_id} will be sent by the next `digest send`.")
 
 

@@ -16,6 +16,7 @@ from digest import scoring
 from digest.interests import InterestLine
 
 MAX_TOPICS_IN_SUBJECT = 2
+WINDOW_OVERLAP = timedelta(hours=1)
 TOPIC_CHARS = 40
 FULL_AUTHOR_LIST = 4
 
@@ -29,15 +30,25 @@ class Window:
 
 
 def window_for(
-    at: datetime, until: datetime, frequency: str, previous_until: datetime | None, catch_up_days: int
+    at: datetime,
+    until: datetime,
+    frequency: str,
+    previous_until: datetime | None,
+    catch_up_days: int,
+    subscribed_at: datetime | None = None,
 ) -> Window:
-    """The window of a digest made at ``at``: papers first seen since the previous digest's, or for a
-    first digest in the last day (week, for weekly), and never more than ``catch_up_days`` back, so a
+    """The window of a digest made at ``at``: papers first seen since the previous digest's (less an
+    overlap, so a paper stored late, or stamped by a host whose clock is behind, is not missed; papers
+    already sent are left out anyway); for a first digest, since subscribing or in the last day (week,
+    for weekly), whichever is longer. Never more than ``catch_up_days`` back (a week for weekly), so a
     digest after downtime covers what was missed once. ``until`` is the newest first-seen time then."""
-    floor = at - timedelta(days=catch_up_days)
-    if previous_until is None:
-        previous_until = at - timedelta(days=7 if frequency == "weekly" else 1)
-    return Window(max(floor, previous_until), until)
+    period = timedelta(days=7 if frequency == "weekly" else 1)
+    floor = at - max(timedelta(days=catch_up_days), period)
+    if previous_until is not None:
+        start = previous_until - WINDOW_OVERLAP
+    else:
+        start = at - period if subscribed_at is None else min(at - period, subscribed_at)
+    return Window(max(floor, start), until)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,11 @@ from sqlalchemy.exc import ArgumentError
 
 from digest import __version__
 from digest.errors import ConfigError
+from digest.mailer import MessageError, checked_address
 
 CONFIG_ENV = "DIGEST_CONFIG"
 DEFAULT_CONTACT_URL = "https://github.com/digest-project/digest"
+MAX_NAME = 60
 _LOCAL_ADDRESS = re.compile(r"[A-Za-z0-9._+-]+@localhost")
 
 
@@ -158,15 +160,20 @@ class Settings(BaseSettings):
         if _LOCAL_ADDRESS.fullmatch(value):
             return value
         try:
-            return validate_email(value, check_deliverability=False, globally_deliverable=False).normalized
+            normal = validate_email(value, check_deliverability=False, globally_deliverable=False).normalized
+            return checked_address(normal)  # what a header can carry: ASCII, the domain in IDNA form
         except EmailNotValidError as exc:
             raise ValueError(f"not an email address ({exc})") from None
+        except MessageError:
+            raise ValueError("use an address whose part before the @ is ASCII") from None
 
     @field_validator("mail_from_name")
     @classmethod
     def _check_display_name(cls, value: str) -> str:
         if not value.strip() or any(not char.isprintable() for char in value):
             raise ValueError("give a name of printable characters, no line breaks")
+        if len(value) > MAX_NAME:
+            raise ValueError(f"give a name of at most {MAX_NAME} characters")
         return value.strip()
 
     @field_validator("base_url")

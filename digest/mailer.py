@@ -63,8 +63,9 @@ def encode_header(name: str, value: str) -> str:
     if value.isascii() and "=?" not in value:  # text shaped like an encoded word is encoded, not decoded
         return _fold(f"{name}: {value}")
     data, words = value.encode("utf-8"), []
+    room = (HEADER_WIDTH - len(name) - 2 - len("=?utf-8?b??=")) // 4 * 3  # the first line has the name
     while data:
-        cut = min(len(data), ENCODED_WORD_BYTES)
+        cut = min(len(data), room if not words else ENCODED_WORD_BYTES)
         while cut < len(data) and data[cut] & 0xC0 == 0x80:  # not inside a character
             cut -= 1
         words.append(base64.b64encode(data[:cut]).decode("ascii"))
@@ -627,6 +628,11 @@ def transport_for(settings: Any, stream: IO[str] | None = None) -> Transport:
     if settings.smtp_url is None:
         raise ConfigError("mail_transport is smtp but smtp_url is not set: set DIGEST_SMTP_URL.")
     target = SmtpTarget.from_url(settings.smtp_url.get_secret_value())
+    if settings.mail_domain == "localhost" and not target.loopback:
+        raise ConfigError(
+            f"mail_from is {settings.mail_from}: mail sent over SMTP needs an address of your domain "
+            "(Message-IDs and the List-Id are made from it). Set DIGEST_MAIL_FROM."
+        )
     if not settings.base_url.startswith("https://") and not target.loopback:
         raise ConfigError(
             f"base_url is {settings.base_url}: mail sent over SMTP must carry https links "
@@ -653,7 +659,7 @@ def sender_for(settings: Any) -> Sender:
                 f"Cannot read the DKIM key {settings.dkim_key_file}: {exc.strerror}. "
                 "Fix DIGEST_DKIM_KEY_FILE."
             ) from None
-    return Sender(
+    sender = Sender(
         address=settings.mail_from,
         name=settings.mail_from_name,
         list_name=settings.mail_from_name,
@@ -662,3 +668,12 @@ def sender_for(settings: Any) -> Sender:
         dkim_selector=settings.dkim_selector if key else None,
         dkim_key=key,
     )
+    if key is not None:
+        try:
+            dkim_sign(b"From: a@b.example\r\nSubject: key check\r\n\r\nbody\r\n", sender)
+        except Exception as exc:
+            raise ConfigError(
+                f"The DKIM key {settings.dkim_key_file} cannot sign ({exc}). Give a PEM RSA private key "
+                "in DIGEST_DKIM_KEY_FILE."
+            ) from None
+    return sender

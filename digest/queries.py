@@ -219,20 +219,39 @@ def newest_first_seen(session: Session, up_to: datetime) -> datetime | None:
 def previous_papers_until(
     session: Session, subscriber_ids: Sequence[int], before: date
 ) -> dict[int, datetime]:
-    """Per subscriber, the ``papers_until`` of their latest composed digest dated before ``before``."""
-    found: dict[int, datetime] = {}
+    """Per subscriber, where their next digest (dated ``before``) should start: the ``papers_until``
+    of their latest digest that was sent, skipped or is being sent, unless a later one failed for
+    good, whose papers the next digest then covers again (from that one's ``papers_after``)."""
+    ok_statuses = ("sent", "skipped", "sending")
+    rows: dict[int, list[tuple[date, str, datetime | None, datetime | None]]] = {}
     for chunk in chunked(subscriber_ids):
         query = (
-            select(Delivery.subscriber_id, func.max(Delivery.papers_until))
+            select(
+                Delivery.subscriber_id,
+                Delivery.digest_date,
+                Delivery.status,
+                Delivery.papers_after,
+                Delivery.papers_until,
+            )
             .where(
                 Delivery.subscriber_id.in_(chunk),
                 Delivery.digest_date < before,
                 Delivery.papers_until.is_not(None),
             )
-            .group_by(Delivery.subscriber_id)
+            .order_by(Delivery.subscriber_id, Delivery.digest_date)
         )
-        for subscriber_id, until in session.execute(query):
-            found[subscriber_id] = until
+        for subscriber_id, day, status, after, until in session.execute(query):
+            rows.setdefault(subscriber_id, []).append((day, status, after, until))
+    found: dict[int, datetime] = {}
+    for subscriber_id, history in rows.items():
+        resume: datetime | None = None
+        for _day, status, after, until in history:  # oldest first
+            if status in ok_statuses:
+                resume = until
+            elif status == "failed-permanent" and after is not None:
+                resume = after if resume is None else min(resume, after)
+        if resume is not None:
+            found[subscriber_id] = resume
     return found
 
 

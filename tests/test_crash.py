@@ -74,7 +74,7 @@ def test_sigkill_at_random_points_loses_no_digest(migrated_url: str, sessions, t
         "DIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}",
         "DIGEST_SMTP_CONNECTIONS": "1",
         "DIGEST_CLAIM_BATCH": "4",
-        "DIGEST_CLAIM_LEASE": "30",
+        "DIGEST_CLAIM_LEASE": "1",  # a killed run's claims are free by the time the next one looks
         "DIGEST_SEND_EMPTY_DIGEST": "true",
     }
     rng = random.Random(20261124)
@@ -103,10 +103,14 @@ def test_sigkill_at_random_points_loses_no_digest(migrated_url: str, sessions, t
     with sessions() as session:
         rows = session.scalars(select(Delivery)).all()
     days = {row.digest_date for row in rows}
-    assert len(rows) == SUBSCRIBERS * len(days) and {row.status for row in rows} == {"sent"}
-    assert len(days) > KILLS // 2
+    assert len(rows) == SUBSCRIBERS * len(days) and len(days) > KILLS // 2
+    # A day's digest that a kill kept from going out before the next day's was planned is covered
+    # by the next one ("superseded"); every other digest was sent, the last day's of everyone.
+    assert {row.status for row in rows} <= {"sent", "superseded"}
+    assert {row.status for row in rows if row.digest_date == max(days)} == {"sent"}
+    sent = {row.message_id for row in rows if row.status == "sent"}
     copies = Counter(message_id for message_id, _ in sink.received)
-    assert set(copies) == {row.message_id for row in rows}  # one Message-ID per digest, however often sent
+    assert set(copies) == sent  # one Message-ID per digest, however often sent
     logged = "\n".join(logs)
     for message_id, count in copies.items():
         if count > 1:

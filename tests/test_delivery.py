@@ -67,8 +67,9 @@ def add_subscriber(sessions: sessionmaker[Session], email_address: str = "ada@ex
         "trending_section": True,
         **fields,
     }
+    values.setdefault("created_at", utcnow())
     with sessions.begin() as session:
-        subscriber = Subscriber(email=email_address, created_at=utcnow(), updated_at=utcnow(), **values)
+        subscriber = Subscriber(email=email_address, updated_at=utcnow(), **values)
         session.add(subscriber)
         session.flush()
         return subscriber.id

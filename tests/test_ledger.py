@@ -1,0 +1,254 @@
+"""The ledger under stress: competing senders, interrupted batches, missed days, odd data."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+from pydantic import SecretStr
+from sqlalchemy import select, update
+
+from digest import delivery, mailer, render
+from digest.cli import cli
+from digest.models import Delivery, DeliveryPaper, Paper, Subscriber
+from tests.test_delivery import (
+    HF_JSON,
+    NOW,
+    add_subscriber,
+    ingest_fixture,
+    ledger,
+    mail_settings,
+    outbox,
+    send,
+)
+from tests.test_smtp import ScriptedServer, free_port
+
+__all__ = ["mail_settings"]  # a fixture used here
+
+
+class SlowServer(ScriptedServer):
+    async def handle_DATA(self, server, session, envelope) -> str:
+        time.sleep(0.25)  # blocks the server's loop: one message at a time, slowly
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_two_senders_with_a_lease_shorter_than_a_batch_send_each_digest_once(mail_settings, sessions) -> None:
+    handler = SlowServer()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    ingest_fixture(sessions)
+    for number in range(8):
+        add_subscriber(sessions, f"reader{number}@example.org", interests="")
+    settings = mail_settings.model_copy(
+        update={
+            "smtp_url": SecretStr(f"smtp://127.0.0.1:{controller.port}"),
+            "smtp_connections": 1,
+            "claim_batch": 8,
+            "claim_lease": 1.0,
+        }
+    )
+    now = NOW
+    results: list[delivery.Summary] = []
+
+    def later_sender() -> None:
+        time.sleep(1.3)  # past the first sender's original lease, mid-batch
+        results.append(send(settings, sessions, now))
+
+    second = threading.Thread(target=later_sender)
+    try:
+        second.start()
+        first = send(settings, sessions, now)
+        second.join(30)
+    finally:
+        controller.stop()
+    assert first.sent + results[0].sent == 8
+    assert sorted(handler.message_ids) == sorted({row.message_id for row in ledger(sessions)})
+    assert len(handler.message_ids) == 8
+
+
+def test_a_sender_that_lost_its_claim_records_nothing(mail_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    with mailer.transport_for(mail_settings) as transport:
+        stale = delivery.Sender(mail_settings, sessions, transport)
+        with sessions() as session:
+            delivery.plan(session, NOW)
+            [(row_id, _)] = delivery.claim(session, stale.claimant, NOW, 10, 60)
+            session.execute(update(Delivery).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+            session.commit()
+        assert send(mail_settings, sessions).sent == 1  # another sender takes the row over and sends it
+        with sessions() as session:
+            row = session.get(Delivery, row_id)
+            subscriber = session.get(Subscriber, row.subscriber_id)
+            outcome = mailer.Outcome(row_id, False, permanent=True, code=550, error="550 late news")
+            assert stale._finish(session, row, subscriber, NOW, outcome) is None
+            session.commit()
+    [row] = ledger(sessions)
+    assert row.status == "sent" and row.last_error is None
+
+
+def test_an_error_building_one_digest_does_not_stop_the_others(mail_settings, sessions, monkeypatch) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions, "ada@example.org")
+    add_subscriber(sessions, "bob@example.org")
+    original = render.Renderer.render
+
+    def broken_for_bob(self, digest):
+        if digest.email == "bob@example.org":
+            raise KeyError("a template bug")
+        return original(self, digest)
+
+    monkeypatch.setattr(render.Renderer, "render", broken_for_bob)
+    summary = send(mail_settings, sessions)
+    rows = {row.subscriber_id: row for row in ledger(sessions)}
+    assert (summary.sent, summary.failed_temporary) == (1, 1)
+    bob = rows[2]
+    assert bob.status == "failed-temporary" and "a template bug" in bob.last_error and bob.next_attempt_at
+
+
+class BreaksAfterOne(mailer.OutboxTransport):
+    def deliver(self, messages):
+        for number, message in enumerate(messages):
+            if number == 1:
+                raise RuntimeError("the transport fell over")
+            yield self.deliver_one(message)
+
+
+def test_an_interrupted_batch_gives_back_the_digests_it_never_handed_over(mail_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    for number in range(4):
+        add_subscriber(sessions, f"reader{number}@example.org")
+    transport = BreaksAfterOne(Path(mail_settings.outbox_dir))
+    with pytest.raises(RuntimeError):
+        delivery.Sender(mail_settings, sessions, transport).run(NOW)
+    statuses = [row.status for row in ledger(sessions)]
+    assert statuses == ["sent", "sending", "failed-temporary", "failed-temporary"]
+    assert "the sender stopped before sending it" in ledger(sessions)[2].last_error
+    later = send(mail_settings, sessions, NOW + timedelta(minutes=1))
+    assert later.sent == 2  # the released ones; the one in flight waits for its lease
+
+
+def test_a_digest_never_sent_is_covered_by_the_next_days(mail_settings, sessions) -> None:
+    ingest_fixture(sessions, seen=NOW - timedelta(days=1, hours=2))
+    add_subscriber(sessions, max_papers=50, trending_section=False, created_at=NOW - timedelta(days=3))
+    with sessions() as session:  # planned yesterday, then the sender died before claiming it
+        assert delivery.plan(session, NOW - timedelta(days=1)) == 1
+    ingest_fixture(sessions, HF_JSON)
+    summary = send(mail_settings, sessions)
+    yesterday, today = ledger(sessions)
+    assert (summary.sent, yesterday.status, today.status) == (1, "superseded", "sent")
+    with sessions() as session:
+        held = set(session.scalars(select(DeliveryPaper.paper_id)))
+    assert "2407.21783" in held and any(paper.startswith("2606.") for paper in held)
+
+
+def test_papers_of_a_digest_that_was_given_up_come_in_the_next_one(mail_settings, sessions, tmp_path) -> None:
+    ingest_fixture(sessions, seen=NOW - timedelta(hours=3))
+    add_subscriber(sessions, trending_section=False)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder")
+    broken = mail_settings.model_copy(update={"outbox_dir": blocked, "retry_deadline": 1.0})
+    send(broken, sessions)
+    send(broken, sessions, NOW + timedelta(hours=2))  # past the deadline: given up
+    assert ledger(sessions)[0].status == "failed-permanent"
+    assert send(mail_settings, sessions, NOW + timedelta(days=1)).sent == 1
+    [message] = outbox(mail_settings)
+    assert "Llama 3 Herd" in message.get_body(("plain",)).get_content()
+
+
+def test_a_retry_for_someone_who_left_is_not_sent(mail_settings, sessions, tmp_path) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder")
+    send(mail_settings.model_copy(update={"outbox_dir": blocked}), sessions)
+    with sessions.begin() as session:
+        session.execute(update(Subscriber).values(status="unsubscribed"))
+    summary = send(mail_settings, sessions, NOW + timedelta(hours=1))
+    [row] = ledger(sessions)
+    assert (summary.sent, summary.skipped, row.status) == (0, 1, "skipped")
+    assert row.last_error == "the subscriber is unsubscribed" and outbox(mail_settings) == []
+
+
+def test_a_weekly_subscriber_whose_day_was_missed_gets_it_the_day_after(mail_settings, sessions) -> None:
+    ingest_fixture(sessions, seen=NOW - timedelta(days=8))
+    add_subscriber(sessions, frequency="weekly", weekly_day="tue", interests="")
+    week_before = NOW - timedelta(days=7)  # a Tuesday, like NOW
+    assert send(mail_settings, sessions, week_before).sent == 1
+    ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(days=2))
+    assert send(mail_settings, sessions, NOW + timedelta(days=1)).sent == 1  # Wednesday: Tuesday was missed
+    assert send(mail_settings, sessions, NOW + timedelta(days=2)).planned == 0  # and only once
+    assert [row.digest_date.isoformat() for row in ledger(sessions)] == ["2026-11-17", "2026-11-25"]
+
+
+def test_a_paper_stored_late_with_an_earlier_stamp_is_not_missed(mail_settings, sessions) -> None:
+    ingest_fixture(sessions, seen=NOW - timedelta(hours=2))
+    add_subscriber(sessions, interests="", max_papers=50, trending_section=False)
+    send(mail_settings, sessions)
+    # Another process had stamped these papers before the digest was made but stored them after.
+    ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(minutes=30))
+    send(mail_settings, sessions, NOW + timedelta(days=1))
+    with sessions() as session:
+        held = set(session.scalars(select(DeliveryPaper.paper_id)))
+        late = set(session.scalars(select(Paper.id).where(Paper.id.like("2606.%"))))
+    assert late and late <= held
+
+
+def test_an_unknown_time_zone_stops_only_that_subscriber(mail_settings, sessions, caplog) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions, "ada@example.org")
+    add_subscriber(sessions, "bob@example.org")
+    with sessions.begin() as session:
+        session.execute(
+            update(Subscriber).where(Subscriber.email == "bob@example.org").values(timezone="Mars/Olympus")
+        )
+    assert send(mail_settings, sessions).sent == 1
+    assert "bob@example.org has an unknown time zone 'Mars/Olympus'" in caplog.text
+
+
+def test_send_dry_run_lists_every_due_subscriber(mail_settings, sessions, migrated_url) -> None:
+    ingest_fixture(sessions)
+    for name in ("ada", "bob", "cy"):
+        add_subscriber(sessions, f"{name}@example.org")
+    env = {"DIGEST_DATABASE_URL": migrated_url}
+    result = CliRunner().invoke(cli, ["send", "--dry-run", "--now", NOW.isoformat()], env=env)
+    assert result.exit_code == 0, result.output
+    assert all(f"{name}@example.org" in result.output for name in ("ada", "bob", "cy"))
+    assert "3 digests due" in result.output and ledger(sessions) == []
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"DIGEST_MAIL_FROM": "dïgest@example.org"}, "mail_from (DIGEST_MAIL_FROM)"),
+        ({"DIGEST_DKIM_SELECTOR": "s1", "DIGEST_DKIM_KEY_FILE": "{bad}"}, "cannot sign"),
+        (
+            {"DIGEST_SMTP_URL": "smtp://mail.example.org:587", "DIGEST_BASE_URL": "https://d.example.org"},
+            "needs an address of your domain",
+        ),
+        ({"DIGEST_SMTP_URL": "smtp://127.0.0.1:1"}, None),
+    ],
+)
+def test_bad_mail_settings_are_refused_before_anything_is_claimed(
+    sessions, migrated_url, tmp_path, env, expected
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key")
+    env = {key: value.replace("{bad}", str(bad)) for key, value in env.items()}
+    result = CliRunner().invoke(
+        cli, ["send", "--now", NOW.isoformat()], env={"DIGEST_DATABASE_URL": migrated_url, **env}
+    )
+    if expected is None:  # an unreachable server: a temporary failure, clearly reported
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert ledger(sessions)[0].status == "failed-temporary"
+        return
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    assert ledger(sessions) == []
