@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import email
 import socket
+import ssl
+import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -378,3 +381,97 @@ def test_lines_starting_with_a_dot_arrive_unchanged(server: ScriptedServer) -> N
     with SmtpTransport(target, timeout=2) as transport:
         [outcome] = transport.deliver([Outgoing(1, "digest@example.org", "ann@example.org", "<1>", body)])
     assert outcome.ok and server.contents == [body]
+
+
+@pytest.fixture
+def certificate(tmp_path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A self-signed certificate for 127.0.0.1 that this test's clients trust (SSL_CERT_FILE)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def _accept(logins: list[str]):
+    def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        encrypted = server.transport.get_extra_info("ssl_object") is not None
+        logins.append(f"{auth_data.login.decode()}:{auth_data.password.decode()}:{encrypted}")
+        return AuthResult(success=True)
+
+    return authenticate
+
+
+@pytest.mark.parametrize("scheme", ["smtp", "smtps"])
+def test_mail_goes_over_tls_and_logs_in_only_once_encrypted(certificate, scheme: str) -> None:
+    handler, logins = ScriptedServer(), []
+    options = (
+        {"tls_context": certificate, "require_starttls": True}
+        if scheme == "smtp"
+        else {
+            "ssl_context": certificate,
+            "auth_require_tls": False,
+        }  # aiosmtpd cannot tell TLS from the start
+    )
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), authenticator=_accept(logins), **options
+    )
+    controller.start()
+    try:
+        target = SmtpTarget.from_url(f"{scheme}://me%40example.org:s%3Acret@127.0.0.1:{controller.port}")
+        with SmtpTransport(target, timeout=5) as transport:
+            [outcome] = transport.deliver([outgoing(1)])
+    finally:
+        controller.stop()
+    assert outcome.ok, outcome.error
+    assert logins == ["me@example.org:s:cret:True"]
+    assert handler.message_ids == ["<1.test@example.org>"]
+
+
+def test_a_server_without_starttls_never_gets_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    handler, logins = ScriptedServer(), []
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), authenticator=_accept(logins), auth_require_tls=False
+    )
+    controller.start()
+    try:
+        target = SmtpTarget("127.0.0.1", controller.port, False, "me", "secret")
+        monkeypatch.setattr(SmtpTarget, "loopback", property(lambda self: False))  # as if it were remote
+        with SmtpTransport(target, timeout=5) as transport:
+            [outcome] = transport.deliver([outgoing(1)])
+    finally:
+        controller.stop()
+    assert not outcome.ok and "will not send the password in clear" in outcome.error
+    assert logins == [] and handler.received == []
+
+
+def test_the_rate_limit_spaces_messages_out(server: ScriptedServer) -> None:
+    target = SmtpTarget.from_url(f"smtp://127.0.0.1:{server.port}")
+    with SmtpTransport(target, timeout=5, rate=50) as transport:
+        start = time.monotonic()
+        outcomes = list(transport.deliver([outgoing(number) for number in range(11)]))
+        elapsed = time.monotonic() - start
+    assert all(outcome.ok for outcome in outcomes)
+    assert elapsed >= 10 / 50  # ten intervals of 1/50 s at least: a floor, not a speed
