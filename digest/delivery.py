@@ -331,12 +331,13 @@ class Sender:
             latest = max(d.digest_date for d, _ in fresh)
             previous = queries.previous_papers_until(session, [s.id for _, s in fresh], latest)
         jobs = [Job(s, d.digest_date, previous.get(s.id), d.id) for d, s in fresh]
-        composed = {result.job.delivery_id: result for result in composer.compose(jobs, now)}
+        chosen = composer.compose(jobs, now)  # in the order of the jobs
+        composed = {delivery.id: result for (delivery, _), result in zip(fresh, chosen, strict=True)}
         for delivery, subscriber in active:
             if delivery.papers_until is not None:
                 job = Job(subscriber, delivery.digest_date, None, delivery.id)
                 composed[delivery.id] = composer.recompose(job, delivery.papers)
-        return composed  # type: ignore[return-value]
+        return composed
 
     def _prepare(
         self,
