@@ -1095,7 +1095,11 @@ def _send_without_ledger(app: App, now: datetime, only: str | None, test_to: str
         chooser = composer.Composer(app.settings, session)
         due = []
         for subscriber in session.scalars(query).all():
-            day = delivery.local_date_if_due(subscriber, now)
+            try:
+                day = delivery.local_date_if_due(subscriber, now)
+            except (ValueError, KeyError):  # an unknown time zone: `send` leaves them out too
+                err.print(f"{subscriber.email}: unknown time zone {subscriber.timezone!r}, left out.")
+                continue
             stored = select(Delivery.id).where(
                 Delivery.subscriber_id == subscriber.id, Delivery.digest_date == day
             )

@@ -40,13 +40,14 @@ def window_for(
     """The window of a digest made at ``at``: papers first seen since the previous digest's (less an
     overlap, so a paper stored late, or stamped by a host whose clock is behind, is not missed; papers
     already sent are left out anyway); for a first digest, since subscribing or in the last day (week,
-    for weekly), whichever is longer. Never more than ``catch_up_days`` back (a week for weekly), so a
-    digest after downtime covers what was missed once. ``until`` is the newest first-seen time then."""
+    for weekly), whichever is longer. Never more than ``catch_up_days`` past the usual period back, so
+    a digest after downtime covers what was missed once. ``until`` is the newest first-seen time then."""
     period = timedelta(days=7 if frequency == "weekly" else 1)
-    floor = at - max(timedelta(days=catch_up_days), period)
+    catch_up = timedelta(days=catch_up_days)
     if previous_until is not None:
-        start = previous_until - WINDOW_OVERLAP
+        floor, start = at - period - catch_up, previous_until - WINDOW_OVERLAP
     else:
+        floor = at - max(catch_up, period)
         start = at - period if subscribed_at is None else min(at - period, subscribed_at)
     return Window(max(floor, start), until)
 

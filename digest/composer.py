@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from digest import compose, mailer, queries, scoring
 from digest.config import Settings
+from digest.errors import UsageError
 from digest.interests import Atom, InterestError, parse_interests
 from digest.models import DeliveryPaper, Paper, Subscriber
 from digest.render import Renderer
@@ -292,9 +293,16 @@ def preview(
 ) -> Preview:
     """What ``subscriber`` would get for ``digest_date`` (default: their local today), rendered with
     placeholder links. Reads the database, writes nothing. ``composer`` may be shared by several
-    previews of one run (it keeps the corpus and the windows' indexes)."""
+    previews of one run (it keeps the corpus and the windows' indexes). Raises UsageError for an
+    unknown time zone."""
     now = utc(now or datetime.now(UTC))
-    here = zone(subscriber.timezone)
+    try:
+        here = zone(subscriber.timezone)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        raise UsageError(
+            f"{subscriber.email} has an unknown time zone {subscriber.timezone!r}; "
+            "fix it with `digest subscribers edit --tz`."
+        ) from None
     today = now.astimezone(here).date()
     day = digest_date or today
     at = now if day >= today else datetime.combine(day + timedelta(days=1), datetime.min.time(), here)

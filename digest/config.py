@@ -105,7 +105,7 @@ class Settings(BaseSettings):
         3, ge=0, le=20, description="Papers in the 'trending today' section (for those who want it)."
     )
     catch_up_days: int = Field(
-        7, ge=1, le=60, description="How far back a first digest, or one after downtime, looks for papers."
+        7, ge=1, le=60, description="Days of missed papers a late digest may hold beyond its usual period."
     )
     retry_deadline: float = Field(
         24.0, gt=0, description="Hours a temporarily failed digest is retried before it is given up."

@@ -46,6 +46,7 @@ STATUSES = (
 )
 MAX_RETRY_DELAY = 3600.0
 WEEK = 7
+WAITING: Any = object()  # a row whose papers are chosen once the subscriber's earlier digest is sent
 
 
 def local_date_if_due(subscriber: Subscriber, now: datetime, last: date | None = None) -> date | None:
@@ -125,7 +126,7 @@ def plan(session: Session, now: datetime, only: str | None = None) -> int:
             select(Delivery.subscriber_id, Delivery.digest_date).where(Delivery.digest_date.in_(dates))
         ).all()
     )
-    new = [(subscriber_id, day) for subscriber_id, day in due if (subscriber_id, day) not in existing]
+    new = sorted((sid, day) for sid, day in due if (sid, day) not in existing)  # one lock order for all
     for chunk in queries.chunked(new):
         rows = [
             {
@@ -172,10 +173,17 @@ def _claimable(now: datetime, clock: datetime) -> ColumnElement[bool]:
 
 
 def claim(
-    session: Session, claimant: str, now: datetime, batch: int, lease: float, only: str | None = None
+    session: Session,
+    claimant: str,
+    now: datetime,
+    batch: int,
+    lease: float,
+    deadline: float,
+    only: str | None = None,
 ) -> list[tuple[int, str]]:
     """Claim up to ``batch`` rows (pending, due for a retry at ``now``, or abandoned by a sender whose
-    lease ran out on the real clock) for ``claimant``; returns (id, status before) of each. Commits.
+    lease ran out on the real clock) for ``claimant``, giving each ``deadline`` hours from its first
+    claim to go out; returns (id, status before) of each. Commits.
     Safe with several senders: PostgreSQL skips rows another sender has locked, and the update
     re-checks that each row is still free."""
     clock = datetime.now(UTC)
@@ -198,6 +206,7 @@ def claim(
             claimed_by=claimant,
             lease_until=clock + timedelta(seconds=lease),
             attempts=Delivery.attempts + 1,
+            give_up_at=func.coalesce(Delivery.give_up_at, now + timedelta(hours=deadline)),
             updated_at=now,
         )
         .returning(Delivery.id)
@@ -236,7 +245,6 @@ class Sender:
         self.renderer = renderer or Renderer(settings.mail_from_name)
         self.sender = mailer.sender_for(settings)
         self.claimant = new_claimant()
-        self._deadlines: dict[int, datetime] = {}
         self.progress = progress or (lambda _message: None)
 
     def run(self, now: datetime | None = None, only: str | None = None) -> Summary:
@@ -250,8 +258,15 @@ class Sender:
         with self.sessions() as session:
             summary.planned = plan(session, now, only)
             composer = Composer(self.settings, session)
+            settings = self.settings
             while claimed := claim(
-                session, self.claimant, now, self.settings.claim_batch, self.settings.claim_lease, only
+                session,
+                self.claimant,
+                now,
+                settings.claim_batch,
+                settings.claim_lease,
+                settings.retry_deadline,
+                only,
             ):
                 pending = {row_id for row_id, _ in claimed}
                 try:
@@ -302,22 +317,31 @@ class Sender:
                 pending.discard(delivery.id)
                 summary.count(status)
         session.commit()
-        renewed = time.monotonic()
-        for outcome in self.transport.deliver(self._handing_over(outgoing, pending)):
+        for outcome in self.transport.deliver(self._handing_over(session, outgoing, pending)):
             delivery, subscriber = by_id[outcome.key]
             status = self._finish(session, delivery, subscriber, now, outcome)
             session.commit()
             if status is not None:
                 summary.count(status)
             self.progress(f"sent {summary.sent}, failed {summary.failed}")
-            if time.monotonic() - renewed > self.settings.claim_lease / 3:
-                self._renew(session, [message.key for message in outgoing])
-                renewed = time.monotonic()
 
-    @staticmethod
-    def _handing_over(outgoing: list[mailer.Outgoing], pending: set[int]) -> Iterator[mailer.Outgoing]:
-        for message in outgoing:
+    def _handing_over(
+        self, session: Session, outgoing: list[mailer.Outgoing], pending: set[int]
+    ) -> Iterator[mailer.Outgoing]:
+        """The batch's messages, each handed over only while its row is still this sender's: the
+        lease of the rows not yet handed over is renewed first, and again every third of a lease."""
+        mine: set[int] = set()
+        renewed = -float("inf")
+        for number, message in enumerate(outgoing):
+            if time.monotonic() - renewed > self.settings.claim_lease / 3:
+                mine = self._renew(session, [later.key for later in outgoing[number:]])
+                renewed = time.monotonic()
             pending.discard(message.key)
+            if message.key not in mine:
+                log.warning(
+                    "delivery %d was taken over by another sender before it was sent; left to it", message.key
+                )
+                continue
             yield message
 
     def _compose(
@@ -326,6 +350,8 @@ class Sender:
         """Each active row's papers: chosen now for a new row, read back for one chosen before."""
         active = [(d, s) for d, s in rows if s.status == "active"]
         fresh = [(d, s) for d, s in active if d.papers_until is None]
+        waiting = queries.sending_before(session, [(d.id, s.id, d.digest_date) for d, s in fresh])
+        fresh = [(d, s) for d, s in fresh if d.id not in waiting]
         previous: dict[int, datetime] = {}
         if fresh:
             latest = max(d.digest_date for d, _ in fresh)
@@ -337,6 +363,7 @@ class Sender:
             if delivery.papers_until is not None:
                 job = Job(subscriber, delivery.digest_date, None, delivery.id)
                 composed[delivery.id] = composer.recompose(job, delivery.papers)
+        composed.update(dict.fromkeys(waiting, WAITING))
         return composed
 
     def _prepare(
@@ -352,6 +379,9 @@ class Sender:
         ends here (skipped, failed) instead of going to the transport."""
         if result is None:
             return self._close(session, delivery, now, "skipped", f"the subscriber is {subscriber.status}")
+        if result is WAITING:
+            error = "waits until the subscriber's earlier digest, still being sent, is done"
+            return self._close(session, delivery, now, "failed-temporary", error, retry=True)
         if result.error is not None:
             return self._close(session, delivery, now, "failed-permanent", result.error)
         if delivery.papers_until is None and not self._store_picks(session, delivery, result, now):
@@ -390,7 +420,10 @@ class Sender:
             "lease_until": None,
             "updated_at": now,
         }
-        if retry:
+        if retry and delivery.give_up_at is not None and now >= delivery.give_up_at:
+            values["status"] = status = "failed-permanent"
+            values["last_error"] = f"gave up after {self.settings.retry_deadline:g} h of retries: {error}"
+        elif retry:
             values["next_attempt_at"] = now + timedelta(seconds=retry_delay(self.settings, delivery.attempts))
         changed = session.execute(update(Delivery).where(self._mine(delivery.id)).values(**values))
         return status if changed.rowcount else None
@@ -439,15 +472,13 @@ class Sender:
         message_id = delivery.message_id or mailer.new_message_id(
             self.sender.domain, f"{delivery.digest_date:%Y%m%d}.{delivery.id}"
         )
-        give_up = delivery.give_up_at or now + timedelta(hours=self.settings.retry_deadline)
         envelope = mailer.Envelope(subscriber.email, message_id, now, digest.links.unsubscribe)
         data = mailer.build_message(self.sender, envelope, rendered.subject, rendered.text, rendered.html)
         session.execute(
             update(Delivery)
             .where(self._mine(delivery.id))
-            .values(message_id=message_id, subject=rendered.subject, give_up_at=give_up)
+            .values(message_id=message_id, subject=rendered.subject)
         )
-        self._deadlines[delivery.id] = give_up
         return mailer.Outgoing(
             delivery.id, self.sender.address, mailer.checked_address(subscriber.email), message_id, data
         )
@@ -467,7 +498,7 @@ class Sender:
             values.update(status="sent", sent_at=now, last_error=None, next_attempt_at=None)
         elif outcome.permanent:
             values.update(status="failed-permanent", last_error=outcome.error)
-        elif now >= self._deadlines.get(delivery.id, now + timedelta(days=1)):
+        elif delivery.give_up_at is not None and now >= delivery.give_up_at:
             error = f"gave up after {self.settings.retry_deadline:g} h of retries: {outcome.error}"
             values.update(status="failed-permanent", last_error=error)
         else:
@@ -484,35 +515,65 @@ class Sender:
             )
             return None
         if outcome.ok:
-            subscriber.hard_bounces = 0
+            session.execute(
+                update(Subscriber)
+                .where(Subscriber.id == subscriber.id, Subscriber.hard_bounces > 0)
+                .values(hard_bounces=0)
+                .execution_options(synchronize_session=False)
+            )
         elif outcome.permanent and outcome.code is not None:
-            self._bounce(subscriber, outcome, now)
+            self._bounce(session, subscriber, outcome, now)
         return values["status"]
 
-    def _bounce(self, subscriber: Subscriber, outcome: mailer.Outcome, now: datetime) -> None:
-        subscriber.hard_bounces += 1
-        if subscriber.hard_bounces >= self.settings.max_hard_bounces and subscriber.status == "active":
-            subscriber.status = "bounced"
-            subscriber.updated_at = now
+    def _bounce(
+        self, session: Session, subscriber: Subscriber, outcome: mailer.Outcome, now: datetime
+    ) -> None:
+        """Count a hard bounce and suspend an active subscriber who has too many, in single statements
+        (another sender, or the subscriber unsubscribing, may change the row meanwhile)."""
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.id == subscriber.id)
+            .values(hard_bounces=Subscriber.hard_bounces + 1)
+            .execution_options(synchronize_session=False)
+        )
+        suspended = session.execute(
+            update(Subscriber)
+            .where(
+                Subscriber.id == subscriber.id,
+                Subscriber.status == "active",
+                Subscriber.hard_bounces >= self.settings.max_hard_bounces,
+            )
+            .values(status="bounced", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if suspended.rowcount:
             log.warning(
                 "%s suspended after %d hard bounces in a row; last: %s",
                 subscriber.email,
-                subscriber.hard_bounces,
+                self.settings.max_hard_bounces,
                 outcome.error,
             )
 
-    def _renew(self, session: Session, ids: list[int]) -> None:
-        """Extend the lease of this batch's rows that are still being sent."""
+    def _renew(self, session: Session, ids: list[int]) -> set[int]:
+        """Extend the lease of these rows where they are still this sender's; returns those."""
         lease_until = datetime.now(UTC) + timedelta(seconds=self.settings.claim_lease)
+        kept: set[int] = set()
         for chunk in queries.chunked(ids):
-            session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id.in_(chunk), Delivery.claimed_by == self.claimant, Delivery.status == "sending"
+            kept.update(
+                session.scalars(
+                    update(Delivery)
+                    .where(
+                        Delivery.id.in_(chunk),
+                        Delivery.claimed_by == self.claimant,
+                        Delivery.status == "sending",
+                    )
+                    .values(lease_until=lease_until)
+                    .returning(Delivery.id)
+                    .execution_options(synchronize_session=False)
                 )
-                .values(lease_until=lease_until)
             )
         session.commit()
+        return kept
 
     def _release(self, session: Session, ids: set[int], now: datetime, exc: BaseException) -> None:
         """Give back claimed rows that never reached the transport, for a later retry."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select, update
@@ -22,6 +22,7 @@ from digest.models import (
 )
 
 CHUNK = 500
+HISTORY_DAYS = 90  # how far back a digest's start is looked for; windows never reach past it
 PAPER_FIELDS = (
     "version",
     "title",
@@ -236,6 +237,7 @@ def previous_papers_until(
             .where(
                 Delivery.subscriber_id.in_(chunk),
                 Delivery.digest_date < before,
+                Delivery.digest_date >= before - timedelta(days=HISTORY_DAYS),
                 Delivery.papers_until.is_not(None),
             )
             .order_by(Delivery.subscriber_id, Delivery.digest_date)
@@ -253,6 +255,28 @@ def previous_papers_until(
         if resume is not None:
             found[subscriber_id] = resume
     return found
+
+
+def sending_before(session: Session, rows: Sequence[tuple[int, int, date]]) -> set[int]:
+    """The delivery ids among ``rows`` ((id, subscriber id, digest date) triples) whose subscriber has
+    an earlier digest still being sent: their papers are chosen once that one is done."""
+    dates: dict[int, list[tuple[int, date]]] = {}
+    for row_id, subscriber_id, day in rows:
+        dates.setdefault(subscriber_id, []).append((row_id, day))
+    waiting: set[int] = set()
+    for chunk in chunked(list(dates)):
+        query = (
+            select(Delivery.subscriber_id, func.min(Delivery.digest_date))
+            .where(
+                Delivery.subscriber_id.in_(chunk),
+                Delivery.status == "sending",
+                Delivery.papers_until.is_not(None),
+            )
+            .group_by(Delivery.subscriber_id)
+        )
+        for subscriber_id, earliest in session.execute(query):
+            waiting.update(row_id for row_id, day in dates[subscriber_id] if earliest < day)
+    return waiting
 
 
 def sent_pairs(

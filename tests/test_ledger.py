@@ -78,7 +78,7 @@ def test_a_sender_that_lost_its_claim_records_nothing(mail_settings, sessions) -
         stale = delivery.Sender(mail_settings, sessions, transport)
         with sessions() as session:
             delivery.plan(session, NOW)
-            [(row_id, _)] = delivery.claim(session, stale.claimant, NOW, 10, 60)
+            [(row_id, _)] = delivery.claim(session, stale.claimant, NOW, 10, 60, 24)
             session.execute(update(Delivery).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
             session.commit()
         assert send(mail_settings, sessions).sent == 1  # another sender takes the row over and sends it
@@ -252,3 +252,116 @@ def test_bad_mail_settings_are_refused_before_anything_is_claimed(
     assert result.exit_code == 2, result.output
     assert expected in result.output and "Traceback" not in result.output
     assert ledger(sessions) == []
+
+
+class Counting(mailer.Transport):
+    """Accepts everything and counts deliveries by Message-ID; can take a while to get going."""
+
+    def __init__(self, received: list[str], start_delay: float = 0.0) -> None:
+        self.received, self.start_delay = received, start_delay
+
+    def deliver(self, messages):
+        time.sleep(self.start_delay)  # a slow connect, TLS handshake or login
+        yield from super().deliver(messages)
+
+    def deliver_one(self, message):
+        self.received.append(message.message_id)
+        return mailer.Outcome(message.key, True, code=250)
+
+
+def test_a_sender_slow_to_start_sending_hands_over_nothing_another_took(mail_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    for number in range(4):
+        add_subscriber(sessions, f"reader{number}@example.org", interests="")
+    settings = mail_settings.model_copy(update={"claim_lease": 1.0})
+    received: list[str] = []
+    summaries: list[delivery.Summary] = []
+
+    def run(start_delay: float, wait: float) -> None:
+        time.sleep(wait)
+        summaries.append(delivery.Sender(settings, sessions, Counting(received, start_delay)).run(NOW))
+
+    slow = threading.Thread(target=run, args=(1.6, 0))
+    slow.start()
+    run(0, 1.1)  # after the slow sender's lease, before it sends
+    slow.join(30)
+    rows = ledger(sessions)
+    assert {row.status for row in rows} == {"sent"} and len(rows) == 4
+    assert sorted(received) == sorted(row.message_id for row in rows)  # each once
+
+
+def test_a_weekly_digest_a_day_late_still_holds_the_papers_of_the_week(mail_settings, sessions) -> None:
+    add_subscriber(
+        sessions, frequency="weekly", weekly_day="tue", interests="", created_at=NOW - timedelta(days=30)
+    )
+    ingest_fixture(sessions, seen=NOW - timedelta(days=8))
+    assert send(mail_settings, sessions, NOW - timedelta(days=7)).sent == 1  # Tuesday 17th, 08:00
+    ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(days=7) + timedelta(hours=4))  # that noon
+    assert send(mail_settings, sessions, NOW + timedelta(days=1)).sent == 1  # Tuesday 24th missed
+    with sessions() as session:
+        last = max(ledger(sessions), key=lambda row: row.id)
+        held = set(
+            session.scalars(select(DeliveryPaper.paper_id).where(DeliveryPaper.delivery_id == last.id))
+        )
+    assert held and all(paper.startswith("2606.") for paper in held)
+
+
+def test_a_new_digest_waits_while_the_subscribers_earlier_one_is_being_sent(mail_settings, sessions) -> None:
+    ingest_fixture(sessions, seen=NOW - timedelta(hours=2))
+    add_subscriber(sessions)
+    with sessions() as session:  # yesterday's digest, composed and in the hands of another sender
+        delivery.plan(session, NOW - timedelta(days=1))
+        [(row_id, _)] = delivery.claim(session, "another:1:x", NOW - timedelta(days=1), 10, 600, 24)
+        session.execute(update(Delivery).values(papers_until=NOW - timedelta(days=1)))
+        session.commit()
+    waiting = send(mail_settings, sessions)
+    today = max(ledger(sessions), key=lambda row: row.id)
+    assert waiting.sent == 0 and today.status == "failed-temporary" and "still being sent" in today.last_error
+    with sessions.begin() as session:
+        session.execute(update(Delivery).where(Delivery.id == row_id).values(status="sent"))
+    assert send(mail_settings, sessions, NOW + timedelta(hours=1)).sent == 1
+
+
+def test_a_bounce_never_undoes_an_unsubscription(mail_settings, sessions) -> None:
+    add_subscriber(sessions)
+    with mailer.transport_for(mail_settings) as transport, sessions() as session:
+        sender = delivery.Sender(
+            mail_settings.model_copy(update={"max_hard_bounces": 1}), sessions, transport
+        )
+        subscriber = session.scalars(select(Subscriber)).one()  # loaded while still active
+        with sessions.begin() as other:
+            other.execute(update(Subscriber).values(status="unsubscribed"))
+        sender._bounce(session, subscriber, mailer.Outcome(1, False, True, 550, "550 gone"), NOW)
+        session.commit()
+    with sessions() as session:
+        stored = session.scalars(select(Subscriber)).one()
+    assert (stored.status, stored.hard_bounces) == ("unsubscribed", 1)
+
+
+def test_a_digest_that_cannot_be_built_is_given_up_after_the_deadline(
+    mail_settings, sessions, monkeypatch
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    monkeypatch.setattr(render.Renderer, "render", lambda self, digest: {}["a template bug"])
+    settings = mail_settings.model_copy(update={"retry_deadline": 1.0})
+    send(settings, sessions)
+    assert ledger(sessions)[0].status == "failed-temporary"
+    send(settings, sessions, NOW + timedelta(hours=2))
+    [row] = ledger(sessions)
+    assert row.status == "failed-permanent" and row.last_error.startswith("gave up after 1 h")
+
+
+def test_preview_and_dry_run_name_an_unknown_time_zone_instead_of_failing(sessions, migrated_url) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions, "ada@example.org")
+    add_subscriber(sessions, "bob@example.org")
+    with sessions.begin() as session:
+        session.execute(
+            update(Subscriber).where(Subscriber.email == "bob@example.org").values(timezone="Mars/Base")
+        )
+    env = {"DIGEST_DATABASE_URL": migrated_url}
+    preview = CliRunner().invoke(cli, ["preview", "bob@example.org"], env=env)
+    assert preview.exit_code == 2 and "unknown time zone 'Mars/Base'" in preview.output
+    dry = CliRunner().invoke(cli, ["send", "--dry-run", "--now", NOW.isoformat()], env=env)
+    assert dry.exit_code == 0 and "ada@example.org" in dry.output and "1 digests due" in dry.output

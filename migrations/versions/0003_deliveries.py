@@ -51,7 +51,10 @@ def upgrade() -> None:
         ),
     )
     op.create_index(op.f("ix_deliveries_digest_date"), "deliveries", ["digest_date"])
-    op.create_index(op.f("ix_deliveries_status_next_attempt_at"), "deliveries", ["status", "next_attempt_at"])
+    claimable = sa.text("status IN ('pending', 'failed-temporary', 'sending')")
+    op.create_index(
+        "ix_deliveries_claimable", "deliveries", ["id"], postgresql_where=claimable, sqlite_where=claimable
+    )
     op.create_table(
         "delivery_papers",
         sa.Column("delivery_id", sa.Integer(), nullable=False),
