@@ -46,6 +46,8 @@ STATUSES = (
 )
 MAX_RETRY_DELAY = 3600.0
 WEEK = 7
+# Row updates leave the loaded objects alone: they are read before and never written through the ORM.
+NO_SYNC = {"synchronize_session": False}
 WAITING: Any = object()  # a row whose papers are chosen once the subscriber's earlier digest is sent
 
 
@@ -425,7 +427,9 @@ class Sender:
             values["last_error"] = f"gave up after {self.settings.retry_deadline:g} h of retries: {error}"
         elif retry:
             values["next_attempt_at"] = now + timedelta(seconds=retry_delay(self.settings, delivery.attempts))
-        changed = session.execute(update(Delivery).where(self._mine(delivery.id)).values(**values))
+        changed = session.execute(
+            update(Delivery).where(self._mine(delivery.id)).values(**values), execution_options=NO_SYNC
+        )
         return status if changed.rowcount else None
 
     def _store_picks(self, session: Session, delivery: Delivery, result: Composed, now: datetime) -> bool:
@@ -435,7 +439,8 @@ class Sender:
             .where(self._mine(delivery.id), Delivery.papers_until.is_(None))
             .values(
                 papers_after=window.after if window else None, papers_until=window.until if window else now
-            )
+            ),
+            execution_options=NO_SYNC,
         )
         if not changed.rowcount:
             return False
@@ -477,7 +482,8 @@ class Sender:
         session.execute(
             update(Delivery)
             .where(self._mine(delivery.id))
-            .values(message_id=message_id, subject=rendered.subject)
+            .values(message_id=message_id, subject=rendered.subject),
+            execution_options=NO_SYNC,
         )
         return mailer.Outgoing(
             delivery.id, self.sender.address, mailer.checked_address(subscriber.email), message_id, data
@@ -504,7 +510,9 @@ class Sender:
         else:
             retry_at = now + timedelta(seconds=retry_delay(self.settings, delivery.attempts))
             values.update(status="failed-temporary", last_error=outcome.error, next_attempt_at=retry_at)
-        changed = session.execute(update(Delivery).where(self._mine(delivery.id)).values(**values))
+        changed = session.execute(
+            update(Delivery).where(self._mine(delivery.id)).values(**values), execution_options=NO_SYNC
+        )
         if not changed.rowcount:
             log.warning(
                 "delivery %d (%s) was taken over by another sender while this one sent it; "

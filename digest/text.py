@@ -52,8 +52,10 @@ def analyze(text: str) -> list[str]:
     return _stemmer.stemWords([piece for _, _, piece in _pieces(text)])
 
 
-def spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, stem) of every position of ``analyze(text)``, as offsets into ``text``: for marking."""
+@lru_cache(maxsize=8192)
+def spans(text: str) -> tuple[tuple[int, int, str], ...]:
+    """(start, end, stem) of every position of ``analyze(text)``, as offsets into ``text``: for marking.
+    Cached: a day's abstracts are marked for many subscribers."""
     found = list(_pieces(text))
     stems = _stemmer.stemWords([piece for _, _, piece in found])
-    return [(start, end, stem) for (start, end, _), stem in zip(found, stems, strict=True)]
+    return tuple((start, end, stem) for (start, end, _), stem in zip(found, stems, strict=True))
