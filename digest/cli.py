@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import __version__, composer, db, delivery, ingest, mailer, queries, scoring
@@ -1095,8 +1095,11 @@ def _send_without_ledger(app: App, now: datetime, only: str | None, test_to: str
         chooser = composer.Composer(app.settings, session)
         due = []
         for subscriber in session.scalars(query).all():
+            last = session.scalar(
+                select(func.max(Delivery.digest_date)).where(Delivery.subscriber_id == subscriber.id)
+            )
             try:
-                day = delivery.local_date_if_due(subscriber, now)
+                day = delivery.local_date_if_due(subscriber, now, last)
             except (ValueError, KeyError):  # an unknown time zone: `send` leaves them out too
                 err.print(f"{subscriber.email}: unknown time zone {subscriber.timezone!r}, left out.")
                 continue
