@@ -1042,6 +1042,8 @@ def _print_send_summary(summary: delivery.Summary) -> None:
         )
     if summary.failed_permanent:
         out.print("See why with `digest deliveries list --status failed-permanent`.")
+    if summary.deferred:
+        out.print(f"{summary.deferred} digests wait for the subscriber's earlier one, still being sent.")
     if summary.possible_duplicates:
         out.print(
             f"{len(summary.possible_duplicates)} digests were resent after a sender stopped mid-send; "

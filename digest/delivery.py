@@ -44,6 +44,7 @@ STATUSES = (
     "failed-temporary",
     "failed-permanent",
 )
+CLAIMABLE_STATUSES = ("pending", "failed-temporary", "sending")
 MAX_RETRY_DELAY = 3600.0
 WEEK = 7
 # Row updates leave the loaded objects alone: they are read before and never written through the ORM.
@@ -74,6 +75,7 @@ class Summary:
     skipped: int = 0
     failed_temporary: int = 0
     failed_permanent: int = 0
+    deferred: int = 0
     possible_duplicates: list[str] = field(default_factory=list)
 
     @property
@@ -81,9 +83,13 @@ class Summary:
         return self.failed_temporary + self.failed_permanent
 
     def count(self, status: str) -> None:
-        name = {"sent": "sent", "skipped": "skipped", "failed-temporary": "failed_temporary"}.get(
-            status, "failed_permanent"
-        )
+        names = {
+            "sent": "sent",
+            "skipped": "skipped",
+            "failed-temporary": "failed_temporary",
+            "deferred": "deferred",
+        }
+        name = names.get(status, "failed_permanent")
         setattr(self, name, getattr(self, name) + 1)
 
 
@@ -190,7 +196,10 @@ def claim(
     re-checks that each row is still free."""
     clock = datetime.now(UTC)
     query = (
-        select(Delivery.id, Delivery.status).where(_claimable(now, clock)).order_by(Delivery.id).limit(batch)
+        select(Delivery.id, Delivery.status)
+        .where(Delivery.status.in_(CLAIMABLE_STATUSES), _claimable(now, clock))  # so SQLite uses the index
+        .order_by(Delivery.id)
+        .limit(batch)
     )
     if only is not None:
         query = query.join(Subscriber).where(Subscriber.email == only)
@@ -247,6 +256,8 @@ class Sender:
         self.renderer = renderer or Renderer(settings.mail_from_name)
         self.sender = mailer.sender_for(settings)
         self.claimant = new_claimant()
+        self._waiting: dict[int, str | None] = {}
+        self._deferred: set[int] = set()
         self.progress = progress or (lambda _message: None)
 
     def run(self, now: datetime | None = None, only: str | None = None) -> Summary:
@@ -352,8 +363,8 @@ class Sender:
         """Each active row's papers: chosen now for a new row, read back for one chosen before."""
         active = [(d, s) for d, s in rows if s.status == "active"]
         fresh = [(d, s) for d, s in active if d.papers_until is None]
-        waiting = queries.sending_before(session, [(d.id, s.id, d.digest_date) for d, s in fresh])
-        fresh = [(d, s) for d, s in fresh if d.id not in waiting]
+        self._waiting = queries.sending_before(session, [(d.id, s.id, d.digest_date) for d, s in fresh])
+        fresh = [(d, s) for d, s in fresh if d.id not in self._waiting]
         previous: dict[int, datetime] = {}
         if fresh:
             latest = max(d.digest_date for d, _ in fresh)
@@ -365,7 +376,7 @@ class Sender:
             if delivery.papers_until is not None:
                 job = Job(subscriber, delivery.digest_date, None, delivery.id)
                 composed[delivery.id] = composer.recompose(job, delivery.papers)
-        composed.update(dict.fromkeys(waiting, WAITING))
+        composed.update(dict.fromkeys(self._waiting, WAITING))
         return composed
 
     def _prepare(
@@ -382,8 +393,7 @@ class Sender:
         if result is None:
             return self._close(session, delivery, now, "skipped", f"the subscriber is {subscriber.status}")
         if result is WAITING:
-            error = "waits until the subscriber's earlier digest, still being sent, is done"
-            return self._close(session, delivery, now, "failed-temporary", error, retry=True)
+            return self._wait(session, delivery, now)
         if result.error is not None:
             return self._close(session, delivery, now, "failed-permanent", result.error)
         if delivery.papers_until is None and not self._store_picks(session, delivery, result, now):
@@ -400,6 +410,27 @@ class Sender:
                 session, delivery, now, "failed-temporary", f"cannot build the message: {exc!r}", retry=True
             )
         return None
+
+    def _wait(self, session: Session, delivery: Delivery, now: datetime) -> str | None:
+        """Put a row back until the subscriber's earlier digest is done: at once when this sender is
+        the one sending that (its next batch takes the row up), else after a retry delay."""
+        own = self._waiting.get(delivery.id) == self.claimant and delivery.id not in self._deferred
+        self._deferred.add(delivery.id)
+        retry_at = now if own else now + timedelta(seconds=retry_delay(self.settings, delivery.attempts))
+        changed = session.execute(
+            update(Delivery)
+            .where(self._mine(delivery.id))
+            .values(
+                status="failed-temporary",
+                last_error="waits until the subscriber's earlier digest, still being sent, is done",
+                next_attempt_at=retry_at,
+                attempts=Delivery.attempts - 1,  # waiting is not an attempt
+                lease_until=None,
+                updated_at=now,
+            ),
+            execution_options=NO_SYNC,
+        )
+        return "deferred" if changed.rowcount else None
 
     def _mine(self, delivery_id: int) -> ColumnElement[bool]:
         return and_(

@@ -257,26 +257,28 @@ def previous_papers_until(
     return found
 
 
-def sending_before(session: Session, rows: Sequence[tuple[int, int, date]]) -> set[int]:
+def sending_before(session: Session, rows: Sequence[tuple[int, int, date]]) -> dict[int, str | None]:
     """The delivery ids among ``rows`` ((id, subscriber id, digest date) triples) whose subscriber has
-    an earlier digest still being sent: their papers are chosen once that one is done."""
+    an earlier digest still being sent, each with who is sending that one: their papers are chosen
+    once it is done."""
     dates: dict[int, list[tuple[int, date]]] = {}
     for row_id, subscriber_id, day in rows:
         dates.setdefault(subscriber_id, []).append((row_id, day))
-    waiting: set[int] = set()
+    earliest: dict[int, tuple[date, str | None]] = {}
     for chunk in chunked(list(dates)):
-        query = (
-            select(Delivery.subscriber_id, func.min(Delivery.digest_date))
-            .where(
-                Delivery.subscriber_id.in_(chunk),
-                Delivery.status == "sending",
-                Delivery.papers_until.is_not(None),
-            )
-            .group_by(Delivery.subscriber_id)
+        query = select(Delivery.subscriber_id, Delivery.digest_date, Delivery.claimed_by).where(
+            Delivery.subscriber_id.in_(chunk), Delivery.status == "sending"
         )
-        for subscriber_id, earliest in session.execute(query):
-            waiting.update(row_id for row_id, day in dates[subscriber_id] if earliest < day)
-    return waiting
+        for subscriber_id, day, claimant in session.execute(query):
+            if subscriber_id not in earliest or day < earliest[subscriber_id][0]:
+                earliest[subscriber_id] = (day, claimant)
+    return {
+        row_id: earliest[subscriber_id][1]
+        for subscriber_id, days in dates.items()
+        if subscriber_id in earliest
+        for row_id, day in days
+        if earliest[subscriber_id][0] < day
+    }
 
 
 def sent_pairs(

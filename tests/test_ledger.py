@@ -365,3 +365,23 @@ def test_preview_and_dry_run_name_an_unknown_time_zone_instead_of_failing(sessio
     assert preview.exit_code == 2 and "unknown time zone 'Mars/Base'" in preview.output
     dry = CliRunner().invoke(cli, ["send", "--dry-run", "--now", NOW.isoformat()], env=env)
     assert dry.exit_code == 0 and "ada@example.org" in dry.output and "1 digests due" in dry.output
+
+
+def test_a_digest_taken_over_from_a_dead_sender_and_the_next_days_both_go_out_in_one_run(
+    mail_settings, sessions
+) -> None:
+    ingest_fixture(sessions, seen=NOW - timedelta(days=1, hours=3))
+    add_subscriber(sessions, trending_section=False)
+    yesterday = NOW - timedelta(days=1)
+    with sessions() as session:  # yesterday's digest was claimed by a sender that then died
+        delivery.plan(session, yesterday)
+        delivery.claim(session, "dead:1:x", yesterday, 10, 600, 24)
+        session.execute(update(Delivery).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+        session.commit()
+    ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(hours=2))
+    summary = send(mail_settings, sessions)
+    rows = ledger(sessions)
+    assert [row.status for row in rows] == ["sent", "sent"] and summary.sent == 2
+    with sessions() as session:
+        papers = session.scalars(select(DeliveryPaper.paper_id)).all()
+    assert len(papers) == len(set(papers))  # the two digests share no paper
