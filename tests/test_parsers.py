@@ -629,6 +629,12 @@ def test_mutated_fixture_gives_papers_or_parse_error(data: st.DataObject, name: 
     papers_or_parse_error(bytes(content), kind)
 
 
+def test_a_namespace_feedparser_cannot_split_gives_a_parse_error() -> None:
+    content = bytearray(load("arxiv_api_atom_2016_id_list_1111.2011v2.xml"))
+    content[718:718] = b"\xa0"  # found by the test above: it breaks a namespace URI in two for expat
+    papers_or_parse_error(bytes(content), "auto")
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
     lambda children: (

@@ -137,7 +137,10 @@ def _load_feed(content: bytes, expected: str) -> Any:
     if _starts_like_json(content):
         raise ParseError(f"Expected {expected}, found {describe_document(content)}.")
     ensure_safe_xml(content)
-    parsed = feedparser.parse(io.BytesIO(content), sanitize_html=False, resolve_relative_uris=False)
+    try:
+        parsed = feedparser.parse(io.BytesIO(content), sanitize_html=False, resolve_relative_uris=False)
+    except ValueError as exc:  # feedparser's strict parser trips on some malformed namespaces
+        raise ParseError(f"Expected {expected}, found XML feedparser cannot read ({exc}).") from None
     if not parsed.entries and (parsed.get("bozo") or not parsed.get("version")):
         raise ParseError(f"Expected {expected}, found {describe_document(content)}.")
     return parsed
