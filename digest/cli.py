@@ -1271,9 +1271,12 @@ def deliveries_show(app: App, delivery_id: int) -> None:
         row = _require_delivery(session, delivery_id)
         email = session.get(Subscriber, row.subscriber_id).email
         data = _delivery_json(row, email)
+        held = [paper.paper_id for paper in row.papers]
+        titles = dict(session.execute(select(Paper.id, Paper.title).where(Paper.id.in_(held))).all())
         data["papers"] = [
             {
                 "id": paper.paper_id,
+                "title": titles.get(paper.paper_id),
                 "section": paper.section,
                 "score": round(paper.score, 4),
                 "line": paper.line,

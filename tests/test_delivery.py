@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import json
 import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -322,3 +323,19 @@ def test_a_hundred_subscribers_get_one_digest_each(mail_settings, sessions) -> N
     assert len(messages) == summary.sent and len({m["Message-ID"] for m in messages}) == summary.sent
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Delivery)) == 100
+
+
+def test_deliveries_list_and_show_tell_what_was_sent_to_whom(mail_settings, sessions, migrated_url) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    send(mail_settings, sessions)
+    env = {"DIGEST_DATABASE_URL": migrated_url}
+    listed = CliRunner().invoke(cli, ["deliveries", "list", "--status", "sent", "--json"], env=env)
+    [row] = [json.loads(line) for line in listed.output.splitlines()]
+    assert (row["email"], row["date"], row["status"]) == ("ada@example.org", "2026-11-24", "sent")
+    shown = json.loads(CliRunner().invoke(cli, ["deliveries", "show", str(row["id"])], env=env).output)
+    assert shown["message_id"] == row["message_id"] and len(shown["papers"]) == 8  # 5 and 3 trending
+    titles = {paper["id"]: paper["title"] for paper in shown["papers"]}
+    assert titles["2407.21783"] == "The Llama 3 Herd of Models"
+    missing = CliRunner().invoke(cli, ["deliveries", "show", "999"], env=env)
+    assert missing.exit_code == 2 and "No delivery 999" in missing.output
