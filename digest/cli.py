@@ -98,11 +98,13 @@ def print_json_lines(rows: Iterable[dict[str, Any]]) -> None:
 @click.version_option(__version__, prog_name="digest")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
-    """digest: fetch new research papers from Hugging Face, arXiv and any feed into one database.
+    """digest: new research papers from Hugging Face, arXiv and any feed, ranked for each subscriber's
+    interests and mailed once a day (to ./outbox until DIGEST_SMTP_URL is set). Settings come from
+    DIGEST_* variables and --config; the database and outbox are in the current folder by default.
 
     \b
     First run:
-      digest db upgrade && digest scrape
+      digest db upgrade && digest run
     """
     ctx.obj = App(config_path)
 
@@ -615,10 +617,10 @@ def _interest_options(command: Any) -> Any:
             type=click.Path(exists=True, dir_okay=False),
             help="Read the interests from a file.",
         ),
-        click.option("--tz", "timezone", help="IANA time zone, e.g. Europe/Paris."),
-        click.option("--hour", "send_hour", type=int, help="Local hour (0-23) to send at."),
-        click.option("--max", "max_papers", type=int, help="Most papers per digest (1-100)."),
-        click.option("--min-score", type=float, help="Leave out papers scoring below this."),
+        click.option("--tz", "timezone", help="IANA time zone, e.g. Europe/Paris (new subscribers: UTC)."),
+        click.option("--hour", "send_hour", type=int, help="Local hour (0-23) to send at (new: 7)."),
+        click.option("--max", "max_papers", type=int, help="Most papers per digest, 1-100 (new: 10)."),
+        click.option("--min-score", type=float, help="Leave out papers scoring below this (new: 0)."),
         click.option("--weekly", "weekly_day", help="Weekly on this day (mon..sun) instead of daily."),
         click.option("--daily", is_flag=True, help="Back to a daily digest."),
         click.option(
@@ -960,15 +962,19 @@ def parse_now(value: str | None) -> datetime | None:
     "--format",
     "fmt",
     type=click.Choice(["text", "html", "eml"]),
-    default="text",
-    show_default=True,
-    help="The plain-text part, the HTML part, or the whole message.",
+    help="The plain-text part (the default), the HTML part (the default with --open), or the whole message.",
 )
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write to this file.")
 @click.option("--open", "open_it", is_flag=True, help="Open the result in a browser (HTML) or viewer.")
 @pass_app
 def preview_command(
-    app: App, email: str | None, adhoc: str | None, day: str | None, fmt: str, out: str | None, open_it: bool
+    app: App,
+    email: str | None,
+    adhoc: str | None,
+    day: str | None,
+    fmt: str | None,
+    out: str | None,
+    open_it: bool,
 ) -> None:
     """Render a digest as it would be sent, without sending or storing anything.
 
@@ -1005,10 +1011,12 @@ def preview_command(
         result = composer.preview(app.settings, session, subscriber, digest_date)
     if result.composed.error:
         raise UsageError(result.composed.error)
+    fmt = fmt or ("html" if open_it else "text")
     content = {"text": result.text, "html": result.html}.get(fmt)
     data = result.message if content is None else content.encode("utf-8")
     if out is None and open_it:
-        out = str(Path(tempfile.mkdtemp(prefix="digest-preview-")) / f"preview.{fmt}")
+        suffix = {"text": "txt"}.get(fmt, fmt)
+        out = str(Path(tempfile.mkdtemp(prefix="digest-preview-")) / f"preview.{suffix}")
     if out is None:
         click.echo(data.decode("utf-8"), nl=False)
     else:
@@ -1026,7 +1034,7 @@ def preview_command(
 
 
 def _print_send_summary(summary: delivery.Summary) -> None:
-    table = Table("due", "sent", "skipped", "failed temporary", "failed permanent", box=None)
+    table = Table("newly due", "sent", "skipped", "failed temporary", "failed permanent", box=None)
     table.add_row(
         str(summary.planned),
         str(summary.sent),
@@ -1111,7 +1119,7 @@ def _send_without_ledger(app: App, now: datetime, only: str | None, test_to: str
             if day is not None and session.scalar(stored) is None:
                 result = composer.preview(app.settings, session, subscriber, day, now, chooser)
                 due.append((subscriber.email, day, result))
-    table = Table("subscriber", "date", "papers", "subject", box=None)
+    table = Table("subscriber", "date", "papers (with trending)", "subject", box=None)
     for email, day, result in due:
         papers = len(result.digest.items) + len(result.digest.trending)
         subject = "(nothing: skipped)" if result.digest.empty else result.subject

@@ -22,6 +22,7 @@ MAX_WEIGHT = 10.0
 _CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[a-z][a-z-]*)?")
 _WEIGHT = re.compile(r"\^(\d+(?:\.\d+)?)?")
 _FIELD = re.compile(r"([A-Za-z]+):(?=\S)")
+_EMPTY_FIELD = re.compile(r"(author|cat):(?=\s|$)", re.IGNORECASE)
 
 AtomKind = Literal["term", "phrase", "author", "cat"]
 
@@ -122,6 +123,12 @@ def _parse_line(raw: str, number: int) -> tuple[Atom, ...]:
 
 
 def _parse_atom(raw: str, position: int, number: int, exclude: bool) -> tuple[Atom, int]:
+    empty = _EMPTY_FIELD.match(raw, position)
+    if empty:
+        example = 'author:"Yann LeCun"' if empty.group(1).lower() == "author" else "cat:cs.CV"
+        raise InterestError(
+            number, position + 1, f"{empty.group(0)} needs a value right after it, e.g. {example}"
+        )
     field = _FIELD.match(raw, position)
     if field:
         name = field.group(1).lower()

@@ -506,6 +506,13 @@ class SmtpTransport(Transport):
         reason = _reason(exc)
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             reason = f"login refused ({reason}); check the user and password in DIGEST_SMTP_URL"
+        elif isinstance(exc, smtplib.SMTPNotSupportedError) and "AUTH" in str(exc):
+            reason = (
+                "the server offers no login; drop the user and password from DIGEST_SMTP_URL, or use the "
+                "server's submission port (587 or 465)"
+            )
+        elif not isinstance(exc, smtplib.SMTPNotSupportedError):
+            reason += "; check the host and port in DIGEST_SMTP_URL and that the server is running"
         error = f"cannot send through the SMTP server {self._where}: {reason}"
         with self._lock:
             self._connect_failures += 1

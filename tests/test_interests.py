@@ -113,3 +113,9 @@ def test_grammar_fragments_never_crash_the_parser(fragments: list[str]) -> None:
         parse_interests(source)
     except InterestError as error:
         assert error.line >= 1 and error.column >= 1
+
+
+@pytest.mark.parametrize("line", ["author:", "diffusion cat: cs.CV", "AUTHOR: Hinton"])
+def test_a_field_without_its_value_is_refused_where_it_stands(line: str) -> None:
+    with pytest.raises(InterestError, match="needs a value right after it"):
+        parse_interests(line)

@@ -247,7 +247,11 @@ def test_bad_mail_settings_are_refused_before_anything_is_claimed(
     )
     if expected is None:  # an unreachable server: a temporary failure, clearly reported
         assert result.exit_code == 1 and "Traceback" not in result.output
-        assert ledger(sessions)[0].status == "failed-temporary"
+        [row] = ledger(sessions)
+        assert (
+            row.status == "failed-temporary"
+            and "check the host and port in DIGEST_SMTP_URL" in row.last_error
+        )
         return
     assert result.exit_code == 2, result.output
     assert expected in result.output and "Traceback" not in result.output
