@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest import __version__, composer, db, delivery, ingest, mailer, queries, scoring
 from digest import subscribers as subscriber_records
 from digest.config import DEFAULT_CONTACT_URL, Settings, load_settings
-from digest.errors import DigestError, UsageError
+from digest.errors import DigestError, FetchError, UsageError
 from digest.interests import parse_interests
 from digest.models import Delivery, Paper, Source, Subscriber, utcnow
 from digest.sources import parse_document
@@ -237,7 +237,12 @@ def parse_command(app: App, location: str, kind: str, as_json: bool) -> None:
       digest parse https://huggingface.co/api/daily_papers --json
     """
     with Fetcher(app.settings) as fetcher:
-        result = fetcher.fetch(location)
+        try:
+            result = fetcher.fetch(location)
+        except FetchError as exc:
+            if is_local(location):  # a bad input file, not a failed operation
+                raise UsageError(str(exc)) from None
+            raise
     papers = parse_document(result.content or b"", kind)
     if as_json:
         print_json_lines(paper.to_json() for paper in papers)

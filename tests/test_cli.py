@@ -221,3 +221,8 @@ def test_bench_parse_reports_its_figures_as_json() -> None:
     for key in ("hf_page_ms", "rss_items_per_s", "ingest_per_s", "ingest_baseline_per_s", "ingest_ratio"):
         assert figures[key] > 0
     assert figures["hf_page_papers"] == 13
+
+
+def test_parsing_a_file_that_is_not_there_is_bad_input(tmp_path: Path) -> None:
+    result = digest("parse", str(tmp_path / "missing.html"))
+    assert result.exit_code == 2 and "No such file" in result.output and "Traceback" not in result.output
