@@ -28,7 +28,7 @@ from digest import bench, compose, mailer, render, scoring
 from digest.interests import parse_interests
 from digest.resources import resource_dir
 
-SENDER = mailer.Sender("digest@example.org", "Paper digest", "Paper digest", "example.org")
+SENDER = mailer.Sender("digest@example.org", "Paper digest", "example.org")
 BASE = "https://digest.example.org"
 SEND_PAPERS = 6  # with 3 trending ones: messages of about 30 KB, as the send goal names
 

@@ -999,7 +999,6 @@ def preview_command(
     with app.sessions() as session:
         if email is not None:
             subscriber = _require_subscriber(session, email)
-            session.expunge(subscriber)
         else:
             text = subscriber_records.check_interests(adhoc or "")
             subscriber = Subscriber(
@@ -1118,10 +1117,12 @@ def _send_without_ledger(app: App, now: datetime, only: str | None, test_to: str
             except (ValueError, KeyError):  # an unknown time zone: `send` leaves them out too
                 err.print(f"{subscriber.email}: unknown time zone {subscriber.timezone!r}, left out.")
                 continue
+            if day is None:
+                continue
             stored = select(Delivery.id).where(
                 Delivery.subscriber_id == subscriber.id, Delivery.digest_date == day
             )
-            if day is not None and session.scalar(stored) is None:
+            if last is None or last < day or session.scalar(stored) is None:  # no row for that day
                 result = composer.preview(app.settings, session, subscriber, day, now, chooser)
                 due.append((subscriber.email, day, result))
     table = Table("subscriber", "date", "papers (with trending)", "subject", box=None)

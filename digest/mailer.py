@@ -121,11 +121,11 @@ class Envelope:
 
 @dataclass(frozen=True, slots=True)
 class Sender:
-    """The constant part of every message: who sends it, the list it belongs to, optional DKIM."""
+    """The constant part of every message: who sends it (the name is the list's name too), optional
+    DKIM."""
 
     address: str
     name: str
-    list_name: str
     domain: str
     unsubscribe_mailto: str | None = None
     dkim_selector: str | None = None
@@ -137,7 +137,7 @@ class Sender:
 
     @property
     def list_id(self) -> str:
-        return "List-Id: " + formataddr((header_text(self.list_name), f"digest.{self.domain}"), "utf-8")
+        return "List-Id: " + formataddr((header_text(self.name), f"digest.{self.domain}"), "utf-8")
 
 
 DKIM_HEADERS = (
@@ -669,7 +669,6 @@ def sender_for(settings: Any) -> Sender:
     sender = Sender(
         address=settings.mail_from,
         name=settings.mail_from_name,
-        list_name=settings.mail_from_name,
         domain=settings.mail_domain,
         unsubscribe_mailto=settings.unsubscribe_mailto,
         dkim_selector=settings.dkim_selector if key else None,

@@ -28,7 +28,7 @@ LINKS = Links(
     "https://digest.example.org/preferences/T0K",
     "https://digest.example.org/unsubscribe/T0K",
 )
-SENDER = mailer.Sender("digest@example.org", "Paper digest", "Paper digest", "example.org")
+SENDER = mailer.Sender("digest@example.org", "Paper digest", "example.org")
 EXPECTED_HEADERS = [
     "From",
     "To",
@@ -122,7 +122,7 @@ RENDERER = Renderer()
 def test_outside_text_never_adds_a_header_or_a_recipient(
     topic: str, title: str, author: str, name: str
 ) -> None:
-    sender = mailer.Sender("digest@example.org", name or "x", name or "x", "example.org")
+    sender = mailer.Sender("digest@example.org", name or "x", "example.org")
     parsed = message(digest(item(title, (author,)), line=topic or "diffusion"), sender)
     assert list(parsed.keys()) == EXPECTED_HEADERS
     assert parsed["To"] == "ada@example.org" and parsed.get_all("To") == ["ada@example.org"]
@@ -207,7 +207,6 @@ def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers() -> None:
     ).stdout
     sender = mailer.Sender(
         "digest@example.org",
-        "Paper digest",
         "Paper digest",
         "example.org",
         dkim_selector="s1",
