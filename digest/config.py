@@ -121,6 +121,38 @@ class Settings(BaseSettings):
         600.0, gt=0, description="Seconds a claim lasts; a crashed sender's claims are taken over after it."
     )
 
+    confirm_hours: float = Field(
+        72.0, gt=0, description="Hours a sign-up confirmation link stays valid (it works once)."
+    )
+    link_days: int = Field(
+        90, ge=1, description="Days the preferences, unsubscribe and view links in a mail keep working."
+    )
+    signup_per_client: int = Field(
+        10, ge=1, description="Sign-ups a client (IP address) may make per hour on the web front."
+    )
+    preview_per_client: int = Field(
+        60, ge=1, description="Previews a client (IP address) may ask for per hour on the web front."
+    )
+    signup_per_address: int = Field(
+        3, ge=1, le=20, description="Confirmation or manage mails one email address may get per day."
+    )
+    listen_host: str = Field("127.0.0.1", description="Address `digest serve` listens on.")
+    listen_port: int = Field(8000, ge=1, le=65535, description="Port `digest serve` listens on.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-For/-Proto are trusted (comma-separated IPs, or *).",
+    )
+    metrics_enabled: bool = Field(False, description="Serve Prometheus metrics at /metrics.")
+    fetch_interval: float = Field(
+        3600.0, ge=60, description="Seconds between two fetches of a source by `digest serve`."
+    )
+    send_interval: float = Field(
+        120.0, ge=1, description="Seconds between two runs of the sender in `digest serve`."
+    )
+    fetch_log_days: int = Field(
+        90, ge=1, description="Days of fetch log kept; the daily clean-up drops older."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

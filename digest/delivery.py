@@ -16,6 +16,7 @@ import os
 import random
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import mailer, queries
+from digest import mailer, metrics, queries
 from digest.composer import Composed, Composer, Job, digest_of, utc, zone
 from digest.config import Settings
 from digest.models import Delivery, DeliveryPaper, Subscriber, Token
@@ -249,6 +250,7 @@ class Sender:
         *,
         renderer: Renderer | None = None,
         progress: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -259,12 +261,14 @@ class Sender:
         self._waiting: dict[int, str | None] = {}
         self._deferred: set[int] = set()
         self.progress = progress or (lambda _message: None)
+        self.stop = stop or threading.Event()
 
     def run(self, now: datetime | None = None, only: str | None = None) -> Summary:
         """Send everything due at ``now`` (default: the current time). Returns the counts.
 
         If anything unexpected stops the run, the rows it claimed but never handed to the transport
         are released for a retry (failed-temporary, with the error) before the error propagates.
+        Setting ``stop`` ends the run early the same way, once the messages in flight are recorded.
         """
         now = utc(now or datetime.now(UTC))
         summary = Summary()
@@ -272,22 +276,26 @@ class Sender:
             summary.planned = plan(session, now, only)
             composer = Composer(self.settings, session)
             settings = self.settings
-            while claimed := claim(
-                session,
-                self.claimant,
-                now,
-                settings.claim_batch,
-                settings.claim_lease,
-                settings.retry_deadline,
-                only,
+            while not self.stop.is_set() and (
+                claimed := claim(
+                    session,
+                    self.claimant,
+                    now,
+                    settings.claim_batch,
+                    settings.claim_lease,
+                    settings.retry_deadline,
+                    only,
+                )
             ):
                 pending = {row_id for row_id, _ in claimed}
                 try:
                     self._batch(session, composer, claimed, pending, now, summary)
                 except BaseException as exc:
                     session.rollback()
-                    self._release(session, pending, now, exc)
+                    self._release(session, pending, now, repr(exc))
                     raise
+                if self.stop.is_set():
+                    self._release(session, pending, now, "the sender was asked to stop")
         return summary
 
     def _batch(
@@ -330,7 +338,10 @@ class Sender:
                 pending.discard(delivery.id)
                 summary.count(status)
         session.commit()
-        for outcome in self.transport.deliver(self._handing_over(session, outgoing, pending)):
+        handed: dict[int, float] = {}
+        for outcome in self.transport.deliver(self._handing_over(session, outgoing, pending, handed)):
+            metrics.SEND_SECONDS.observe(time.perf_counter() - handed.pop(outcome.key))
+            metrics.mail("digest", outcome.ok)
             delivery, subscriber = by_id[outcome.key]
             status = self._finish(session, delivery, subscriber, now, outcome)
             session.commit()
@@ -339,13 +350,16 @@ class Sender:
             self.progress(f"sent {summary.sent}, failed {summary.failed}")
 
     def _handing_over(
-        self, session: Session, outgoing: list[mailer.Outgoing], pending: set[int]
+        self, session: Session, outgoing: list[mailer.Outgoing], pending: set[int], handed: dict[int, float]
     ) -> Iterator[mailer.Outgoing]:
         """The batch's messages, each handed over only while its row is still this sender's: the
-        lease of the rows not yet handed over is renewed first, and again every third of a lease."""
+        lease of the rows not yet handed over is renewed first, and again every third of a lease.
+        ``handed`` gets the time each was handed over; none is after ``stop`` is set."""
         mine: set[int] = set()
         renewed = -float("inf")
         for number, message in enumerate(outgoing):
+            if self.stop.is_set():
+                return
             if time.monotonic() - renewed > self.settings.claim_lease / 3:
                 mine = self._renew(session, [later.key for later in outgoing[number:]])
                 renewed = time.monotonic()
@@ -355,6 +369,7 @@ class Sender:
                     "delivery %d was taken over by another sender before it was sent; left to it", message.key
                 )
                 continue
+            handed[message.key] = time.perf_counter()
             yield message
 
     def _compose(
@@ -501,6 +516,7 @@ class Sender:
                 subscriber_id=subscriber.id,
                 delivery_id=delivery.id,
                 created_at=now,
+                expires_at=now + timedelta(days=self.settings.link_days),
             )
         )
         digest = digest_of(result, self.settings, token)
@@ -614,11 +630,11 @@ class Sender:
         session.commit()
         return kept
 
-    def _release(self, session: Session, ids: set[int], now: datetime, exc: BaseException) -> None:
+    def _release(self, session: Session, ids: set[int], now: datetime, why: str) -> None:
         """Give back claimed rows that never reached the transport, for a later retry."""
         if not ids:
             return
-        error = f"the sender stopped before sending it: {exc!r}"[:500]
+        error = f"the sender stopped before sending it: {why}"[:500]
         for chunk in queries.chunked(sorted(ids)):
             session.execute(
                 update(Delivery)

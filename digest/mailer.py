@@ -116,7 +116,7 @@ class Envelope:
     to: str
     message_id: str
     date: datetime
-    unsubscribe_url: str
+    unsubscribe_url: str | None  # None for a mail about the subscription itself: no list headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,11 +165,6 @@ def build_message(sender: Sender, envelope: Envelope, subject: str, text: str, h
     Raises MessageError for an address or URL that cannot go into a header safely.
     """
     to = checked_address(envelope.to)
-    unsubscribe = [_header_url(envelope.unsubscribe_url)]
-    if sender.unsubscribe_mailto:
-        unsubscribe.append(
-            f"mailto:{checked_address(sender.unsubscribe_mailto)}?subject={quote('unsubscribe ' + to)}"
-        )
     boundary = f"=_digest_{secrets.token_hex(12)}"
     headers = [
         sender.from_header,
@@ -177,12 +172,19 @@ def build_message(sender: Sender, envelope: Envelope, subject: str, text: str, h
         encode_header("Subject", subject),
         f"Date: {format_datetime(envelope.date)}",
         f"Message-ID: {_message_id(envelope.message_id)}",
-        sender.list_id,
-        "List-Unsubscribe: " + ",\r\n ".join(f"<{url}>" for url in unsubscribe),
-        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-        "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]
+    if envelope.unsubscribe_url is not None:
+        unsubscribe = [_header_url(envelope.unsubscribe_url)]
+        if sender.unsubscribe_mailto:
+            unsubscribe.append(
+                f"mailto:{checked_address(sender.unsubscribe_mailto)}?subject={quote('unsubscribe ' + to)}"
+            )
+        headers += [
+            sender.list_id,
+            "List-Unsubscribe: " + ",\r\n ".join(f"<{url}>" for url in unsubscribe),
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        ]
+    headers += ["MIME-Version: 1.0", f'Content-Type: multipart/alternative; boundary="{boundary}"']
     parts = [
         f"--{boundary}\r\n".encode(),
         _part("text/plain", text),

@@ -252,7 +252,8 @@ class DeliveryPaper(Base):
 
 
 class Token(Base):
-    """A link token; only its SHA-256 is stored. Digest mails carry a ``manage`` token of their delivery."""
+    """A link token; only its SHA-256 is stored. Digest mails carry a ``manage`` token of their delivery;
+    a ``confirm`` token (single use) carries in ``payload`` the preferences its sign-up asked for."""
 
     __tablename__ = "tokens"
 
@@ -264,5 +265,6 @@ class Token(Base):
         ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime]
-    expires_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
     used_at: Mapped[datetime | None]
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)

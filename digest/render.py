@@ -171,3 +171,48 @@ class Renderer:
     def render(self, digest: Digest) -> Rendered:
         context = self.context(digest)
         return Rendered(context["subject"], self._text.render(context), self._html.render(context))
+
+
+NOTICES = {
+    "confirm": (
+        "Confirm your subscription to {site}",
+        "One click to confirm",
+        "Someone, probably you, asked to get {site} at this address. Confirm within {hours} hours "
+        "and the first digest comes at the hour you chose.",
+        "Confirm my subscription",
+        "If you did not ask for this, ignore this mail: nothing will be sent without your click.",
+    ),
+    "manage": (
+        "Your {site} subscription",
+        "You are already subscribed",
+        "Someone, probably you, tried to sign this address up to {site} again. It already gets the "
+        "digest; change your interests, the hour or how often it comes on your preferences page.",
+        "Open my preferences",
+        "If you did not ask for this, ignore this mail: nothing has changed.",
+    ),
+}
+
+
+class NoticeRenderer:
+    """Renders the mails about a subscription (confirm it, manage it); build once and reuse."""
+
+    def __init__(self, site_name: str = "Paper digest") -> None:
+        env = environment()
+        self.site_name = site_name
+        self._html = env.get_template("email/notice.html")
+        self._text = env.get_template("email/notice.txt")
+
+    def render(self, kind: str, link: str, confirm_hours: float) -> Rendered:
+        """The ``kind`` (confirm or manage) mail with its one ``link``."""
+        subject_line, heading, lead, action, footer = (
+            part.format(site=self.site_name, hours=f"{confirm_hours:g}") for part in NOTICES[kind]
+        )
+        context = {
+            "subject": subject_line,
+            "heading": heading,
+            "lead": lead,
+            "action": action,
+            "link": link,
+            "footer": footer,
+        }
+        return Rendered(subject_line, self._text.render(context), self._html.render(context))

@@ -100,3 +100,11 @@ def settings(migrated_url: str) -> Settings:
         fetch_deadline=10,
         respect_robots_txt=True,
     )
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, tmp_path: Path) -> Settings:
+    """Settings whose mail goes to a file outbox of the test's own, with https links."""
+    return settings.model_copy(
+        update={"outbox_dir": tmp_path / "outbox", "base_url": "https://digest.example.org"}
+    )

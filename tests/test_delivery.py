@@ -11,7 +11,6 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -74,13 +73,6 @@ def add_subscriber(sessions: sessionmaker[Session], email_address: str = "ada@ex
         session.add(subscriber)
         session.flush()
         return subscriber.id
-
-
-@pytest.fixture
-def mail_settings(settings: Settings, tmp_path: Path) -> Settings:
-    return settings.model_copy(
-        update={"outbox_dir": tmp_path / "outbox", "base_url": "https://digest.example.org"}
-    )
 
 
 def send(settings: Settings, sessions: sessionmaker[Session], now: datetime = NOW) -> delivery.Summary:

@@ -22,13 +22,10 @@ from tests.test_delivery import (
     add_subscriber,
     ingest_fixture,
     ledger,
-    mail_settings,
     outbox,
     send,
 )
 from tests.test_smtp import ScriptedServer, free_port
-
-__all__ = ["mail_settings"]  # a fixture used here
 
 
 class SlowServer(ScriptedServer):

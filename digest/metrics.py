@@ -1,0 +1,68 @@
+"""Prometheus metrics (prometheus-client): what this process did, and the due backlog, read from the
+database when /metrics is scraped. Recording is cheap and always on; serving is a setting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.models import Delivery
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+FETCHES = Counter(
+    "digest_fetches", "Fetches of sources, by source and outcome.", ["source", "status"], registry=REGISTRY
+)
+PAPERS = Counter("digest_papers_ingested", "New papers stored.", ["source"], registry=REGISTRY)
+MAILS = Counter(
+    "digest_mails",
+    "Mails handed to the transport, by kind (digest, confirm, manage) and outcome (sent, failed).",
+    ["kind", "status"],
+    registry=REGISTRY,
+)
+SEND_SECONDS = Histogram(
+    "digest_send_seconds",
+    "Seconds from handing a digest to the transport to its outcome.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+
+
+def mail(kind: str, ok: bool) -> None:
+    MAILS.labels(kind, "sent" if ok else "failed").inc()
+
+
+class Backlog(Collector):
+    """``digest_due_backlog``: digests due now and not yet sent (pending, or failed and due for retry)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def collect(self) -> Iterator[Metric]:
+        now = datetime.now(UTC)
+        with self.sessions() as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(
+                    or_(
+                        Delivery.status == "pending",
+                        (Delivery.status == "failed-temporary") & (Delivery.next_attempt_at <= now),
+                    )
+                )
+            )
+        yield GaugeMetricFamily(
+            "digest_due_backlog", "Digests due and not yet sent (pending or due for a retry).", value=count
+        )
+
+
+def exposition(sessions: sessionmaker[Session]) -> bytes:
+    """The metrics in the Prometheus text format, the backlog read now."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(Backlog(sessions))
+    return generate_latest(REGISTRY) + generate_latest(registry)

@@ -1,0 +1,443 @@
+"""The web front through its HTTP interface, on SQLite and PostgreSQL, mail to the file outbox."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest import accounts, db
+from digest.config import Settings
+from digest.models import Delivery, FetchLog, Source, Subscriber, Token, utcnow
+from digest.web import Web, create_app
+from tests.test_delivery import NOW, add_subscriber, ingest_fixture, outbox, send
+
+BASE = "https://digest.example.org"
+FORM = {
+    "interests": '"language model"\nagents',
+    "timezone": "Europe/Paris",
+    "send_hour": "8",
+    "frequency": "daily",
+    "weekly_day": "mon",
+    "max_papers": "5",
+    "trending_section": "yes",
+}
+
+
+class Clock:
+    """The time the app believes it is; tests move it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def web_settings(mail_settings: Settings) -> Settings:
+    return mail_settings.model_copy(update={"metrics_enabled": True})
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def make_client(
+    web_settings: Settings, sessions: sessionmaker[Session], clock: Clock
+) -> Iterator[Callable[..., TestClient]]:
+    clients: list[TestClient] = []
+
+    def make(**changes: Any) -> TestClient:
+        settings = web_settings.model_copy(update=changes)
+        client = TestClient(create_app(Web(settings, sessions, clock=clock)), base_url=BASE)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+def csrf_of(client: TestClient, path: str = "/") -> str:
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+def sign_up(client: TestClient, address: str, **fields: str) -> Any:
+    return client.post(
+        "/", data={**FORM, "email": address, "csrf": csrf_of(client), **fields}, follow_redirects=False
+    )
+
+
+def links_in(settings: Settings, kind: str, to: str | None = None) -> list[str]:
+    """The links of a kind (confirm, preferences) in the outbox's mails (to ``to`` only, if given)."""
+    found = []
+    for message in outbox(settings):
+        if to is not None and message["To"] != to:
+            continue
+        text = message.get_body(("plain",)).get_content()
+        found += re.findall(rf"{re.escape(BASE)}/{kind}/[A-Za-z0-9_-]+", text)
+    return [link.removeprefix(BASE) for link in found]
+
+
+def subscriber(sessions: sessionmaker[Session], address: str) -> Subscriber | None:
+    with sessions() as session:
+        return session.scalar(select(Subscriber).where(Subscriber.email == address))
+
+
+def confirm(client: TestClient, path: str) -> Any:
+    """Press the confirm button of ``path`` (with the form token any page gives)."""
+    return client.post(path, data={"csrf": csrf_of(client)}, follow_redirects=False)
+
+
+def test_sign_up_mails_a_link_and_confirming_starts_the_subscription_with_the_chosen_preferences(
+    client, web_settings, sessions
+) -> None:
+    answer = sign_up(client, "Grace@Example.org")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/sent")
+    assert "Check your inbox" in client.get("/sent").text
+    assert subscriber(sessions, "grace@example.org").status == "pending"
+    [message] = outbox(web_settings)
+    assert message["To"] == "grace@example.org" and "Confirm your subscription" in message["Subject"]
+    assert message["List-Unsubscribe"] is None  # a mail about the subscription, not a list mail
+    [link] = links_in(web_settings, "confirm")
+    assert "Confirm my subscription" in client.get(link).text
+    assert subscriber(sessions, "grace@example.org").status == "pending"  # a GET changes nothing
+    done = confirm(client, link)
+    assert done.status_code == 303 and done.headers["location"].startswith("/preferences/")
+    assert "You are subscribed" in client.get(done.headers["location"]).text
+    grace = subscriber(sessions, "grace@example.org")
+    assert (grace.status, grace.timezone, grace.send_hour, grace.max_papers) == (
+        "active",
+        "Europe/Paris",
+        8,
+        5,
+    )
+    assert grace.interests == '"language model"\nagents' and grace.confirmed_at is not None
+
+
+def test_a_known_and_an_unknown_address_get_the_same_answer(client, web_settings, sessions) -> None:
+    add_subscriber(sessions, "known@example.org")
+    answers = [sign_up(client, address) for address in ("known@example.org", "unknown@example.org")]
+    assert [a.status_code for a in answers] == [303, 303]
+    assert (
+        answers[0].content == answers[1].content
+        and answers[0].headers["location"] == answers[1].headers["location"]
+    )
+    subjects = {message["To"]: message["Subject"] for message in outbox(web_settings)}
+    assert subjects == {
+        "known@example.org": "Your Paper digest subscription",
+        "unknown@example.org": "Confirm your subscription to Paper digest",
+    }
+    assert subscriber(sessions, "known@example.org").interests != FORM["interests"]  # nothing changed
+
+
+def test_a_manage_mail_leads_to_the_preferences_of_a_current_subscriber(
+    client, web_settings, sessions
+) -> None:
+    add_subscriber(sessions, "known@example.org")
+    sign_up(client, "known@example.org")
+    [link] = links_in(web_settings, "preferences")
+    page = client.get(link)
+    assert page.status_code == 200 and "known@example.org" in page.text
+
+
+def test_confirmation_links_work_once_expire_and_cannot_be_guessed(
+    client, web_settings, sessions, clock
+) -> None:
+    sign_up(client, "a@example.org")
+    sign_up(client, "b@example.org")
+    [first] = links_in(web_settings, "confirm", "a@example.org")
+    [second] = links_in(web_settings, "confirm", "b@example.org")
+    assert confirm(client, first).status_code == 303
+    replay = confirm(client, first)
+    assert replay.status_code == 404 and "was used already" in replay.text
+    clock.now = NOW + timedelta(hours=web_settings.confirm_hours, seconds=1)
+    expired = confirm(client, second)
+    assert expired.status_code == 404 and "does not work" in expired.text
+    assert subscriber(sessions, "b@example.org").status == "pending"
+    for guess in ("/confirm/" + "A" * 32, "/preferences/x", "/unsubscribe/" + "-" * 43, "/d/preview"):
+        assert client.get(guess).status_code == 404
+
+
+def test_a_manage_link_stops_working_after_link_days(client, web_settings, sessions, clock) -> None:
+    add_subscriber(sessions, "known@example.org")
+    sign_up(client, "known@example.org")
+    [link] = links_in(web_settings, "preferences")
+    clock.now = NOW + timedelta(days=web_settings.link_days) - timedelta(seconds=1)
+    assert client.get(link).status_code == 200
+    clock.now = NOW + timedelta(days=web_settings.link_days)
+    assert client.get(link).status_code == 404
+
+
+def digest_links(settings: Settings, sessions: sessionmaker[Session]) -> dict[str, str]:
+    """Send the due digest and return its links: unsubscribe (from List-Unsubscribe), view, preferences."""
+    assert send(settings, sessions).sent == 1
+    [message] = outbox(settings)
+    unsubscribe = re.search(r"<(https://[^>]+)>", message["List-Unsubscribe"]).group(1)
+    html = message.get_body(("html",)).get_content()
+    view = re.search(rf'href="({re.escape(BASE)}/d/[^"]+)"', html).group(1)
+    preferences = re.search(rf'href="({re.escape(BASE)}/preferences/[^"]+)"', html).group(1)
+    return {
+        name: url.removeprefix(BASE)
+        for name, url in (("unsubscribe", unsubscribe), ("view", view), ("preferences", preferences))
+    }
+
+
+def test_getting_the_unsubscribe_link_a_thousand_times_changes_nothing(
+    client, web_settings, sessions
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    link = digest_links(web_settings, sessions)["unsubscribe"]
+    pages = {client.get(link).status_code for _ in range(1000)}
+    assert pages == {200}
+    assert subscriber(sessions, "ada@example.org").status == "active"
+
+
+def test_one_click_unsubscribe_needs_no_cookie_and_stops_the_mail(
+    web_settings, sessions, make_client
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    link = digest_links(web_settings, sessions)["unsubscribe"]
+    fresh = make_client()  # a mail client: no cookie, no CSRF token, no Origin
+    answer = fresh.post(
+        link,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 200 and not fresh.cookies
+    assert subscriber(sessions, "ada@example.org").status == "unsubscribed"
+    assert send(web_settings, sessions, NOW + timedelta(days=1)).sent == 0
+
+
+def test_the_unsubscribe_button_needs_the_forms_token(client, web_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    link = digest_links(web_settings, sessions)["unsubscribe"]
+    assert client.post(link, data={"csrf": "x" * 43}).status_code == 403
+    assert subscriber(sessions, "ada@example.org").status == "active"
+    answer = client.post(link, data={"csrf": csrf_of(client, link)})
+    assert answer.status_code == 200 and "You are unsubscribed" in answer.text
+    assert subscriber(sessions, "ada@example.org").status == "unsubscribed"
+
+
+def test_forms_without_the_token_or_from_another_site_are_refused(client, sessions, web_settings) -> None:
+    csrf_of(client)  # the cookie is set
+    missing = client.post("/", data={**FORM, "email": "a@example.org"})
+    wrong = client.post("/", data={**FORM, "email": "a@example.org", "csrf": "y" * 43})
+    token = csrf_of(client)
+    elsewhere = client.post(
+        "/",
+        data={**FORM, "email": "a@example.org", "csrf": token},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert [missing.status_code, wrong.status_code, elsewhere.status_code] == [403, 403, 403]
+    assert subscriber(sessions, "a@example.org") is None and outbox(web_settings) == []
+
+
+def test_a_filled_honeypot_looks_like_success_and_does_nothing(client, sessions, web_settings) -> None:
+    answer = sign_up(client, "bot@example.org", website="https://spam.example")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/sent")
+    assert subscriber(sessions, "bot@example.org") is None and outbox(web_settings) == []
+
+
+def test_an_address_gets_at_most_three_mails_a_day(make_client, sessions, web_settings, clock) -> None:
+    client = make_client(signup_per_client=100)
+    answers = {sign_up(client, "c@example.org").status_code for _ in range(5)}
+    assert answers == {303} and len(outbox(web_settings)) == 3
+    clock.now = NOW + timedelta(days=1, seconds=1)
+    sign_up(client, "c@example.org")
+    assert len(outbox(web_settings)) == 4
+
+
+def test_a_client_over_its_hourly_sign_up_budget_is_told_to_wait(make_client, web_settings) -> None:
+    client = make_client(signup_per_client=2)
+    codes = [sign_up(client, f"p{number}@example.org").status_code for number in range(3)]
+    assert codes == [303, 303, 429]
+    assert len(outbox(web_settings)) == 2
+
+
+def test_bad_input_is_shown_on_the_form_and_nothing_is_stored(client, sessions, web_settings) -> None:
+    bad_interests = sign_up(client, "d@example.org", interests='"unclosed phrase')
+    bad_address = sign_up(client, "not-an-address")
+    bad_zone = sign_up(client, "e@example.org", timezone="Mars/Olympus")
+    assert [bad_interests.status_code, bad_address.status_code, bad_zone.status_code] == [400, 400, 400]
+    assert "line 1, column" in bad_interests.text and "&#34;unclosed phrase" in bad_interests.text
+    assert "not a valid email address" in bad_address.text
+    assert "Unknown time zone" in bad_zone.text
+    assert subscriber(sessions, "d@example.org") is None and outbox(web_settings) == []
+
+
+def test_preview_before_signing_up_shows_matching_papers_and_stores_nothing(
+    client, sessions, web_settings
+) -> None:
+    ingest_fixture(sessions)
+    answer = sign_up(client, "", action="preview", interests='"language model"')
+    assert answer.status_code == 200
+    assert "new papers on language model" in answer.text and 'class="keyword">language model<' in answer.text
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
+    assert outbox(web_settings) == []
+
+
+def test_preferences_change_interests_pause_and_show_past_digests(client, web_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    links = digest_links(web_settings, sessions)
+    page = client.get(links["preferences"])
+    assert "ada@example.org" in page.text and "Past digests" in page.text
+    past = re.search(r'href="(/preferences/[^"]+/digests/\d+)"', page.text).group(1)
+    shown = client.get(past)
+    assert shown.status_code == 200 and "new papers on" in shown.text
+    assert "'unsafe-inline'" in shown.headers["content-security-policy"]
+    token = csrf_of(client, links["preferences"])
+    preview = client.post(
+        links["preferences"], data={**FORM, "interests": "robot", "action": "preview", "csrf": token}
+    )
+    assert preview.status_code == 200 and 'class="keyword">robot' in preview.text
+    assert subscriber(sessions, "ada@example.org").interests != "robot"  # a preview saves nothing
+    saved = client.post(
+        links["preferences"],
+        data={
+            **FORM,
+            "interests": "robot",
+            "frequency": "weekly",
+            "weekly_day": "fri",
+            "paused": "yes",
+            "csrf": token,
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303 and "Saved." in client.get(saved.headers["location"]).text
+    ada = subscriber(sessions, "ada@example.org")
+    assert (ada.interests, ada.frequency, ada.weekly_day, ada.status) == ("robot", "weekly", "fri", "paused")
+
+
+def test_view_in_browser_shows_the_mailed_digest_and_no_one_elses(client, web_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    links = digest_links(web_settings, sessions)
+    [message] = outbox(web_settings)
+    view = client.get(links["view"])
+    assert view.status_code == 200 and message["Subject"].split(" · ")[0] in view.text
+    other = add_subscriber(sessions, "other@example.org")
+    with sessions.begin() as session:
+        foreign = Delivery(
+            subscriber_id=other, digest_date=NOW.date(), status="sent", created_at=NOW, updated_at=NOW
+        )
+        session.add(foreign)
+        session.flush()
+        foreign_id = foreign.id
+    assert client.get(links["preferences"] + f"/digests/{foreign_id}").status_code == 404
+
+
+def test_every_page_carries_the_security_headers(client, make_client) -> None:
+    for path in ("/", "/sent", "/healthz", "/no-such-page", "/confirm/nothing"):
+        headers = client.get(path).headers
+        assert headers["x-frame-options"] == "DENY", path
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+        assert headers["referrer-policy"] == "no-referrer", path
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["strict-transport-security"].startswith("max-age="), path
+    cookie = make_client().get("/").headers["set-cookie"]
+    assert cookie.startswith("__Host-digest_csrf=") and "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_large_or_unsized_posts_are_refused(client) -> None:
+    assert (
+        client.post(
+            "/", content=b"x" * 70_000, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        ).status_code
+        == 413
+    )
+
+
+def test_health_readiness_and_metrics(client, make_client, web_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ok", "database": "ok"}
+    send(web_settings, sessions)
+    metrics = client.get("/metrics").text
+    assert 'digest_mails_total{kind="digest",status="sent"}' in metrics
+    assert "digest_due_backlog 0.0" in metrics and "digest_send_seconds_bucket" in metrics
+    assert make_client(metrics_enabled=False).get("/metrics").status_code == 404
+
+
+def test_readiness_fails_on_an_old_schema(client, migrated_url) -> None:
+    db.downgrade(db.make_engine(migrated_url), "0003")
+    answer = client.get("/readyz")
+    assert answer.status_code == 503 and "digest db upgrade" in answer.json()["database"]
+
+
+def test_clean_up_drops_expired_tokens_and_old_fetch_logs(web_settings, sessions) -> None:
+    add_subscriber(sessions)
+    with sessions.begin() as session:
+        source = Source(name="s", kind="rss", url="file:///x", created_at=utcnow())
+        session.add(source)
+        session.flush()
+        old = NOW - timedelta(days=web_settings.fetch_log_days + 1)
+        session.add_all(
+            [
+                FetchLog(source_id=source.id, url="u", started_at=old, status="ok"),
+                FetchLog(source_id=source.id, url="u", started_at=NOW, status="ok"),
+                Token(
+                    token_hash="a" * 64,
+                    purpose="confirm",
+                    subscriber_id=1,
+                    created_at=old,
+                    expires_at=NOW - timedelta(seconds=1),
+                ),
+                Token(
+                    token_hash="b" * 64,
+                    purpose="manage",
+                    subscriber_id=1,
+                    created_at=NOW,
+                    expires_at=NOW + timedelta(days=1),
+                ),
+            ]
+        )
+    with sessions() as session:
+        assert accounts.clean_up(session, NOW, web_settings) == {"tokens": 1, "fetch_log": 1}
+        assert session.scalars(select(Token.token_hash)).all() == ["b" * 64]
+
+
+def test_an_unsubscribed_address_signing_up_again_is_asked_to_confirm(client, web_settings, sessions) -> None:
+    add_subscriber(sessions, "back@example.org", status="unsubscribed", hard_bounces=3)
+    sign_up(client, "back@example.org")
+    assert subscriber(sessions, "back@example.org").status == "unsubscribed"
+    [link] = links_in(web_settings, "confirm")
+    confirm(client, link)
+    back = subscriber(sessions, "back@example.org")
+    assert (back.status, back.hard_bounces, back.timezone) == ("active", 0, "Europe/Paris")
+
+
+def test_a_digest_link_token_made_before_expiry_was_stored_still_expires(
+    client, web_settings, sessions, clock
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    link = digest_links(web_settings, sessions)["preferences"]
+    with sessions.begin() as session:
+        session.execute(update(Token).values(expires_at=None))
+    assert client.get(link).status_code == 200
+    clock.now = datetime.now(UTC) + timedelta(days=web_settings.link_days + 1)
+    assert client.get(link).status_code == 404
