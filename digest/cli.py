@@ -1320,6 +1320,75 @@ def deliveries_retry(app: App, delivery_id: int) -> None:
 # --- bench ------------------------------------------------------------------------------------
 
 
+@cli.command("serve")
+@click.option("--host", help="Address to listen on (default: listen_host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: listen_port, 8000).")
+@click.option("--no-web", is_flag=True, help="Run only the scheduler (fetch, send, clean up).")
+@click.option("--no-scheduler", is_flag=True, help="Run only the web front.")
+@pass_app
+def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no_scheduler: bool) -> None:
+    """The service: the web front (sign-up, preferences, unsubscribe) and the scheduler, which
+    fetches each enabled source every fetch_interval, sends what is due every send_interval and
+    cleans up daily. SIGTERM or Ctrl-C finishes the message in flight and exits.
+
+    On SQLite one scheduler may run (start others with --no-scheduler); on PostgreSQL any number.
+
+    \b
+    Examples:
+      digest serve
+      digest serve --host 0.0.0.0 --port 8080 --no-scheduler
+      digest serve --no-web
+    """
+    from digest.scheduler import Scheduler, run_until_signalled
+
+    if no_web and no_scheduler:
+        raise UsageError("--no-web and --no-scheduler together leave nothing to run; drop one of them.")
+    settings = app.settings
+    sessions = app.sessions
+    mailer.transport_for(settings).close()  # a mail setting at fault stops us now, not at the first send
+    service = None if no_scheduler else Scheduler(settings, sessions)
+    if no_web:
+        assert service is not None
+        err.print("digest: scheduler running (no web front); Ctrl-C or SIGTERM stops it.")
+        run_until_signalled(service)
+        return
+    import uvicorn
+
+    from digest.web import Web, create_app
+
+    if service is not None:
+        service.claim()  # on SQLite, refuse a second scheduler before listening
+    web_app = create_app(Web(settings, sessions, service))
+    uvicorn.run(
+        web_app,
+        host=host or settings.listen_host,
+        port=port or settings.listen_port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+        server_header=False,
+        access_log=False,
+    )
+
+
+@cli.command("clean-up")
+@pass_app
+def clean_up_command(app: App) -> None:
+    """Delete expired link tokens and fetch log entries older than fetch_log_days (what `digest
+    serve` does daily; for running without it, from cron or a timer).
+
+    \b
+    Example:
+      digest clean-up
+    """
+    from digest import accounts
+
+    with app.sessions() as session:
+        counts = accounts.clean_up(session, datetime.now(UTC), app.settings)
+    out.print(f"Deleted {counts['tokens']} expired tokens and {counts['fetch_log']} old fetch log entries.")
+
+
 @cli.group("bench")
 def bench_group() -> None:
     """Measure speed; each prints a table, or one JSON object with --json.

@@ -1,0 +1,284 @@
+"""APScheduler wiring for `digest serve`: fetch each enabled source on its interval, send what is due
+every few minutes, clean up daily.
+
+Jobs never overlap themselves (one instance, missed runs coalesced). Fetches run in a pool of their
+own, so a source that never answers holds one fetch thread, never the sender. Exactly-once sending
+comes from the ledger, not from here: any number of schedulers on one PostgreSQL share the sending;
+a fetch takes an advisory lock per source and skips a source fetched within its interval. On SQLite
+one scheduler may run, held by a lock file beside the database.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest import accounts, delivery, ingest, mailer, metrics
+from digest.config import Settings
+from digest.errors import DigestError
+from digest.models import FetchLog, Source
+from digest.sources.http import Fetcher
+
+log = logging.getLogger(__name__)
+FETCH_THREADS = 4
+SOURCES_EVERY = 300.0  # seconds between looks for sources added, enabled or disabled
+STOP_WAIT = 120.0  # seconds a stop waits for the message in flight to be recorded
+ADVISORY_KEY = 0x64696765  # "dige": the first half of each source's advisory lock key
+
+
+class AlreadyRunning(DigestError):
+    """Another scheduler holds this SQLite database."""
+
+    exit_code = 4
+
+
+class Scheduler:
+    """The service's jobs. ``clock`` gives the time the sender acts at (tests move it)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.stopping = threading.Event()
+        self._sending = threading.Lock()
+        self._fetching = 0
+        self._count_lock = threading.Lock()
+        self._lock_file: IO[str] | None = None
+        self.scheduler = BackgroundScheduler(
+            executors={
+                "default": ThreadPoolExecutor(2),
+                "send": ThreadPoolExecutor(1),
+                "fetch": ThreadPoolExecutor(FETCH_THREADS),
+            },
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=UTC,
+        )
+
+    @property
+    def dialect(self) -> str:
+        return self.sessions.kw["bind"].dialect.name
+
+    def claim(self) -> None:
+        """On SQLite, become the one scheduler of the database; raises AlreadyRunning naming the
+        process that is. Nothing to do on PostgreSQL."""
+        if self.dialect != "sqlite" or self._lock_file is not None:
+            return
+        database = self.sessions.kw["bind"].url.database or "digest.db"
+        path = Path(f"{database}.scheduler.lock")
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise AlreadyRunning(
+                f"Another digest scheduler (pid {holder}) is running on the SQLite database {database}; "
+                "on SQLite only one may run. Stop it, start this one with --no-scheduler (web only), "
+                "or move to PostgreSQL to run several."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    def start(self) -> None:
+        """Claim the database (SQLite), add the jobs and start; the sender runs at once."""
+        self.claim()
+        now = datetime.now(UTC)
+        send_every = self.settings.send_interval
+        self.scheduler.add_job(
+            self.send,
+            IntervalTrigger(seconds=send_every),
+            id="send",
+            executor="send",
+            next_run_time=now,
+            misfire_grace_time=max(1, int(send_every)),
+        )
+        self.scheduler.add_job(
+            self.sync_sources,
+            IntervalTrigger(seconds=SOURCES_EVERY),
+            id="sources",
+            next_run_time=now,
+            misfire_grace_time=int(SOURCES_EVERY),
+        )
+        self.scheduler.add_job(
+            self.clean_up,
+            CronTrigger(hour=3, minute=17, timezone=UTC),
+            id="clean-up",
+            misfire_grace_time=6 * 3600,
+        )
+        self.scheduler.start()
+        log.info(
+            "scheduler started: sending every %gs, fetching every %gs",
+            send_every,
+            self.settings.fetch_interval,
+        )
+
+    def fetching(self) -> int:
+        """How many fetches are running now."""
+        with self._count_lock:
+            return self._fetching
+
+    def running(self) -> bool:
+        return bool(self.scheduler.running) and not self.stopping.is_set()
+
+    def stop(self) -> None:
+        """Stop: no new job starts; a send in progress finishes the messages in flight, records them
+        and gives back the rest; then the lock file (SQLite) is released. A fetch in progress is left
+        to end within its deadline."""
+        self.stopping.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._sending.acquire(timeout=STOP_WAIT):
+            self._sending.release()
+        else:
+            log.warning(
+                "the sender did not stop within %gs; its claims are taken over after their lease", STOP_WAIT
+            )
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+        log.info("scheduler stopped")
+
+    # -- jobs --------------------------------------------------------------------------------------
+
+    def send(self) -> delivery.Summary | None:
+        """Send what is due now (the ledger makes this safe to run anywhere, any number of times)."""
+        with self._sending:
+            if self.stopping.is_set():
+                return None
+            with mailer.transport_for(self.settings) as transport:
+                sender = delivery.Sender(self.settings, self.sessions, transport, stop=self.stopping)
+                summary = sender.run(self.clock())
+            if summary.sent or summary.failed:
+                log.info("sent %d digests, %d failed", summary.sent, summary.failed)
+            return summary
+
+    def sync_sources(self) -> None:
+        """Keep one fetch job per enabled source: add new ones, drop removed or disabled ones."""
+        with self.sessions() as session:
+            enabled = {
+                source.id: source.name for source in session.scalars(select(Source).where(Source.enabled))
+            }
+        jobs = {job.id: job for job in self.scheduler.get_jobs() if job.id.startswith("fetch:")}
+        wanted = {f"fetch:{source_id}": name for source_id, name in enabled.items()}
+        for job_id in jobs.keys() - wanted.keys():
+            self.scheduler.remove_job(job_id)
+        every = self.settings.fetch_interval
+        for job_id in wanted.keys() - jobs.keys():
+            self.scheduler.add_job(
+                self.fetch,
+                IntervalTrigger(seconds=every, jitter=min(60, every / 10)),
+                args=[int(job_id.split(":")[1])],
+                id=job_id,
+                name=f"fetch {wanted[job_id]}",
+                executor="fetch",
+                next_run_time=datetime.now(UTC),
+                misfire_grace_time=max(1, int(every / 2)),
+            )
+
+    def fetch(self, source_id: int) -> ingest.SourceReport | None:
+        """Fetch one source, unless it was fetched within its interval or another scheduler is
+        fetching it (PostgreSQL advisory lock)."""
+        with self.sessions() as session:
+            source = session.get(Source, source_id)
+            if source is None or not source.enabled or self.stopping.is_set():
+                return None
+            last = session.scalar(
+                select(func.max(FetchLog.started_at)).where(FetchLog.source_id == source_id)
+            )
+            session.expunge(source)
+        if last is not None and last > datetime.now(UTC) - timedelta(
+            seconds=0.9 * self.settings.fetch_interval
+        ):
+            return None
+        with self._source_lock(source_id) as mine:
+            if not mine:
+                return None
+            with self._count_lock:
+                self._fetching += 1
+            try:
+                with Fetcher(self.settings) as fetcher:
+                    [report] = ingest.scrape(self.sessions, fetcher, [source])
+            finally:
+                with self._count_lock:
+                    self._fetching -= 1
+        metrics.FETCHES.labels(report.name, report.status).inc()
+        metrics.PAPERS.labels(report.name).inc(report.new)
+        if report.status == "error":
+            log.warning("fetching %s failed: %s", report.name, report.error)
+        return report
+
+    @contextmanager
+    def _source_lock(self, source_id: int) -> Iterator[bool]:
+        if self.dialect != "postgresql":
+            yield True
+            return
+        engine = self.sessions.kw["bind"]
+        with engine.connect() as connection:
+            got = connection.scalar(
+                text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": ADVISORY_KEY, "b": source_id}
+            )
+            connection.commit()
+            try:
+                yield bool(got)
+            finally:
+                if got:
+                    connection.execute(
+                        text("SELECT pg_advisory_unlock(:a, :b)"), {"a": ADVISORY_KEY, "b": source_id}
+                    )
+                    connection.commit()
+
+    def clean_up(self) -> dict[str, int]:
+        """Delete expired tokens and old fetch log entries."""
+        with self.sessions() as session:
+            counts = accounts.clean_up(session, datetime.now(UTC), self.settings)
+        log.info(
+            "clean-up: %d expired tokens, %d old fetch log entries deleted",
+            counts["tokens"],
+            counts["fetch_log"],
+        )
+        return counts
+
+
+def run_until_signalled(service: Scheduler) -> None:
+    """Run ``service`` in this thread until SIGTERM or SIGINT, then stop it."""
+    stopped = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_args: stopped.set())
+    service.start()
+    try:
+        while not stopped.wait(1.0):
+            pass
+    finally:
+        service.stop()
+    if service.fetching():
+        # What a fetch stored is committed; one still waiting for a source is dropped, not awaited.
+        log.warning(
+            "exiting with %d fetches unfinished; they are tried again at the next start", service.fetching()
+        )
+        logging.shutdown()
+        os._exit(0)

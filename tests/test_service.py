@@ -1,0 +1,276 @@
+"""`digest serve`'s scheduler: restarts, replicas, hung sources, SIGTERM; with real processes where
+the behaviour is about processes, a real SMTP server on loopback, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from click.testing import CliRunner
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.cli import cli
+from digest.config import Settings
+from digest.models import Delivery, FetchLog, Source, utcnow
+from digest.scheduler import Scheduler
+from tests.loopback import LoopbackServer, Reply
+from tests.test_delivery import NOW, add_subscriber, ingest_fixture, ledger, outbox
+from tests.test_smtp import ScriptedServer, free_port
+
+DIGEST = [sys.executable, "-m", "digest"]
+WAIT = 60.0  # seconds any awaited event may take before the test fails
+
+
+class Runs:
+    """Counts the scheduler's finished runs of each job."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.done: dict[str, int] = {}
+        self.changed = threading.Condition()
+        scheduler.scheduler.add_listener(self._seen, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+
+    def _seen(self, event: JobExecutionEvent) -> None:
+        assert event.exception is None, event.traceback
+        with self.changed:
+            self.done[event.job_id] = self.done.get(event.job_id, 0) + 1
+            self.changed.notify_all()
+
+    def wait(self, job_id: str, count: int = 1) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.done.get(job_id, 0) >= count, WAIT), self.done
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {WAIT:g} s for {what}"
+        time.sleep(0.05)
+
+
+def no_network_sources(sessions: sessionmaker[Session]) -> None:
+    """Only the test's own sources: the built-in hf-daily would try the internet."""
+    with sessions.begin() as session:
+        session.execute(update(Source).where(Source.name == "hf-daily").values(enabled=False))
+
+
+@pytest.fixture
+def sink() -> Iterator[ScriptedServer]:
+    handler = ScriptedServer(pipelining=True)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    try:
+        yield handler
+    finally:
+        controller.stop()
+
+
+def run_scheduler(settings: Settings, sessions: sessionmaker[Session], at: datetime) -> None:
+    """Start a scheduler whose clock says ``at``, let its first send run, stop it."""
+    service = Scheduler(settings, sessions, clock=lambda: at)
+    runs = Runs(service)
+    service.start()
+    try:
+        runs.wait("send")
+    finally:
+        service.stop()
+
+
+def test_stopped_across_the_send_hour_and_restarted_each_subscriber_gets_one_digest(
+    mail_settings, sessions
+) -> None:
+    no_network_sources(sessions)
+    ingest_fixture(sessions)
+    for number in range(5):
+        add_subscriber(sessions, f"s{number}@example.org", send_hour=8)
+    run_scheduler(mail_settings, sessions, NOW - timedelta(minutes=30))  # 07:30: nobody due yet
+    assert outbox(mail_settings) == []
+    run_scheduler(mail_settings, sessions, NOW + timedelta(hours=2))  # down from 07:30 to 10:00
+    run_scheduler(mail_settings, sessions, NOW + timedelta(hours=3))
+    sent = outbox(mail_settings)
+    assert sorted(message["To"] for message in sent) == [f"s{number}@example.org" for number in range(5)]
+    assert {row.status for row in ledger(sessions)} == {"sent"} and len(ledger(sessions)) == 5
+
+
+def test_a_source_that_never_answers_does_not_delay_sending(mail_settings, sessions) -> None:
+    no_network_sources(sessions)
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    settings = mail_settings.model_copy(
+        update={"respect_robots_txt": False, "read_timeout": 600, "fetch_deadline": 600}
+    )
+    answer = threading.Event()
+
+    def silent(_handler: object) -> Reply:
+        answer.wait(WAIT * 2)  # until the test is done
+        return Reply(503)
+
+    with LoopbackServer() as server:
+        server.routes["/never"] = silent
+        with sessions.begin() as session:
+            session.add(Source(name="silent", kind="rss", url=server.url("/never"), created_at=utcnow()))
+        service = Scheduler(settings, sessions, clock=lambda: NOW)
+        runs = Runs(service)
+        service.start()
+        try:
+            runs.wait("send")
+            wait_until(lambda: server.requests_to("/never"), "the fetch of the silent source")
+            assert len(outbox(mail_settings)) == 1  # sent while the fetch still hangs:
+            with sessions() as session:
+                assert (
+                    session.scalar(
+                        select(func.count()).select_from(FetchLog).join(Source).where(Source.name == "silent")
+                    )
+                    == 0
+                )
+        finally:
+            answer.set()
+            service.stop()
+
+
+def serve(url: str, sink: ScriptedServer, *args: str, **env: str) -> subprocess.Popen[str]:
+    """`digest serve` in a process of its own, mailing to ``sink``."""
+    environment = {
+        **os.environ,
+        "DIGEST_DATABASE_URL": url,
+        "DIGEST_SMTP_URL": f"smtp://127.0.0.1:{sink.port}",
+        "DIGEST_SEND_INTERVAL": "1",
+        "DIGEST_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    return subprocess.Popen([*DIGEST, "serve", *args], env=environment, stderr=subprocess.PIPE, text=True)
+
+
+def stop(process: subprocess.Popen[str], code: int = 0) -> str:
+    """SIGTERM, then the process must exit with ``code``; returns what it wrote to stderr."""
+    process.send_signal(signal.SIGTERM)
+    _, errors = process.communicate(timeout=WAIT)
+    assert process.returncode == code, errors
+    return errors
+
+
+def due_now(sessions: sessionmaker[Session], count: int) -> None:
+    """``count`` subscribers due at any hour, and papers stored two hours ago."""
+    no_network_sources(sessions)
+    ingest_fixture(sessions, seen=datetime.now(UTC) - timedelta(hours=2))
+    for number in range(count):
+        add_subscriber(sessions, f"r{number:03d}@example.org", send_hour=0, max_papers=3)
+
+
+@pytest.mark.postgres
+def test_two_schedulers_on_one_postgresql_send_each_digest_once(postgres_url, sink) -> None:
+    from digest import db
+
+    db.upgrade(db.make_engine(postgres_url))
+    sessions = db.session_factory(db.make_engine(postgres_url))
+    due_now(sessions, 60)
+    replicas = [serve(postgres_url, sink, "--no-web", DIGEST_CLAIM_BATCH="4") for _ in range(2)]
+    try:
+        wait_until(lambda: len(sink.received) >= 60, "60 digests at the SMTP server")
+        wait_until(lambda: {row.status for row in ledger(sessions)} == {"sent"}, "every row sent")
+    finally:
+        for replica in replicas:
+            stop(replica)
+    assert len(sink.received) == 60 and len(set(sink.message_ids)) == 60
+    assert sorted(recipient for recipient, _ in sink.received) == [f"r{n:03d}@example.org" for n in range(60)]
+
+
+def test_sigterm_finishes_the_message_in_flight_and_loses_nothing(migrated_url, sessions, sink) -> None:
+    due_now(sessions, 30)
+    sink.next["DATA"] = ["stall"] * 30  # every message takes a while at the server
+    process = serve(migrated_url, sink, "--no-web", DIGEST_SMTP_CONNECTIONS="1", DIGEST_SMTP_TIMEOUT="10")
+    wait_until(lambda: len(sink.received) >= 2, "the first digests at the SMTP server")
+    errors = stop(process)
+    rows = ledger(sessions)
+    sent = [row for row in rows if row.status == "sent"]
+    assert "sending" not in {row.status for row in rows}, errors  # nothing left mid-send
+    assert len(sent) == len(sink.received) < 30  # it stopped early, and recorded all it sent
+    assert {row.last_error for row in rows if row.status != "sent"} <= {
+        None,
+        "the sender stopped before sending it: the sender was asked to stop",
+    }
+    sink.next["DATA"] = []
+    with sessions.begin() as session:  # the rest are due again at once
+        session.execute(update(Delivery).where(Delivery.status != "sent").values(next_attempt_at=utcnow()))
+    again = serve(migrated_url, sink, "--no-web")
+    wait_until(lambda: len(sink.received) >= 30, "the rest of the digests")
+    stop(again)
+    assert len(sink.received) == 30 and len(set(sink.message_ids)) == 30
+
+
+def test_a_second_scheduler_on_sqlite_is_refused_with_what_to_do(tmp_path, sink) -> None:
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+    assert CliRunner().invoke(cli, ["db", "upgrade"], env={"DIGEST_DATABASE_URL": url}).exit_code == 0
+    first = serve(url, sink, "--no-web")
+    try:
+        lock = tmp_path / "digest.db.scheduler.lock"
+        wait_until(lambda: lock.exists() and lock.read_text().strip() == str(first.pid), "the lock")
+        second = subprocess.run(
+            [*DIGEST, "serve", "--no-web"],
+            env={**os.environ, "DIGEST_DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+        assert second.returncode == 4
+        assert (
+            f"pid {first.pid}" in second.stderr
+            and "--no-scheduler" in second.stderr
+            and "Traceback" not in second.stderr
+        )
+        web_only = CliRunner().invoke(
+            cli, ["serve", "--no-web", "--no-scheduler"], env={"DIGEST_DATABASE_URL": url}
+        )
+        assert web_only.exit_code == 2 and "leave nothing to run" in web_only.output
+    finally:
+        stop(first)
+
+
+def test_serve_refuses_an_old_schema(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+    result = CliRunner().invoke(cli, ["serve"], env={"DIGEST_DATABASE_URL": url})
+    assert result.exit_code == 3 and "digest db upgrade" in result.output
+
+
+def test_serve_runs_the_web_front_and_the_scheduler_in_one_process(migrated_url, sessions, sink) -> None:
+    import httpx
+
+    port = free_port()
+    process = serve(
+        migrated_url,
+        sink,
+        "--port",
+        str(port),
+        DIGEST_BASE_URL=f"http://127.0.0.1:{port}",
+        DIGEST_LOG_LEVEL="INFO",
+    )
+    try:
+        due_now(sessions, 1)
+        wait_until(lambda: _answers(httpx, f"http://127.0.0.1:{port}/readyz"), "the web front")
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").json() == {
+            "status": "ok",
+            "database": "ok",
+            "scheduler": "ok",
+        }
+        wait_until(lambda: len(sink.received) == 1, "the digest")
+    finally:
+        # uvicorn stops gracefully, then ends by the signal it was sent, as a signalled process should
+        errors = stop(process, -signal.SIGTERM)
+    assert "Application shutdown complete" in errors and "scheduler stopped" in errors
+
+
+def _answers(httpx, url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
