@@ -39,7 +39,9 @@ def security_headers(response: Response, https: bool) -> None:
     headers.setdefault("Content-Security-Policy", PAGE_CSP)
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")  # links carry tokens: never pass them on
+    # Links carry tokens: never pass them to another site. (With no-referrer, browsers would send
+    # "Origin: null" on our own forms, which the CSRF check refuses.)
+    headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     headers.setdefault("Cache-Control", "no-store")
     if https:

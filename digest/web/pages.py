@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from zoneinfo import available_timezones
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -30,6 +31,7 @@ from digest.web.guard import DIGEST_CSP, client_of
 log = logging.getLogger(__name__)
 router = APIRouter()
 PAST_DIGESTS = 30
+MAX_ID = 2**31 - 1  # an INTEGER key on PostgreSQL
 STATUS_TEXT = {
     "active": "subscribed",
     "paused": "paused: nothing is sent until you resume",
@@ -341,7 +343,9 @@ def _preferences(
 
 
 @router.get("/preferences/{token}/digests/{delivery_id}", response_class=HTMLResponse)
-def past_digest(request: Request, token: str, delivery_id: int) -> HTMLResponse:
+def past_digest(
+    request: Request, token: str, delivery_id: Annotated[int, FastPath(ge=1, le=MAX_ID)]
+) -> HTMLResponse:
     """One of the subscriber's sent digests, as it was mailed."""
     web = request.app.state.web
     with web.sessions() as session:

@@ -1,0 +1,158 @@
+"""The web front in a real browser: Debian's Chromium, headless, driven by Playwright, against the app
+served by uvicorn on loopback, with its mail going to a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from digest import delivery, mailer
+from digest.models import Subscriber
+from digest.web import Web, create_app
+from tests.test_delivery import ingest_fixture
+from tests.test_service import sink  # noqa: F401 - a fixture used here
+from tests.test_smtp import ScriptedServer, free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+REQUIRED = os.environ.get("DIGEST_TEST_REQUIRE_BROWSER") == "1"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        message = "Debian's chromium is not installed: apt-get install chromium"
+        pytest.fail(message) if REQUIRED else pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def site(mail_settings, sessions, sink: ScriptedServer) -> Iterator[tuple[str, object]]:  # noqa: F811
+    """The app under uvicorn on a free port; yields its address and settings."""
+    port = free_port()
+    settings = mail_settings.model_copy(
+        update={
+            "base_url": f"http://127.0.0.1:{port}",
+            "smtp_url": SecretStr(f"smtp://127.0.0.1:{sink.port}"),
+        }
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(Web(settings, sessions)), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield settings.base_url, settings
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def mail_to(sink: ScriptedServer, address: str, count: int = 1) -> list[email.message.EmailMessage]:  # noqa: F811
+    """The messages the SMTP server got for ``address``, once there are ``count``."""
+    deadline = time.monotonic() + 30
+    while True:
+        messages = [
+            email.message_from_bytes(content, policy=email.policy.default)
+            for content, (recipient, _) in zip(sink.contents, sink.received, strict=True)
+            if recipient == address
+        ]
+        if len(messages) >= count:
+            return messages
+        assert time.monotonic() < deadline, f"no mail for {address}"
+        time.sleep(0.05)
+
+
+def titles(page) -> list[str]:
+    return page.locator("#preview .papers .title").all_inner_texts()
+
+
+def test_sign_up_confirm_change_interests_and_unsubscribe_in_a_browser(browser, site, sink, sessions) -> None:  # noqa: F811
+    base, settings = site
+    ingest_fixture(sessions, seen=datetime.now(UTC) - timedelta(hours=2))
+    context = browser.new_context(timezone_id="Europe/Paris")
+    page = context.new_page()
+    page.goto(base + "/")
+    assert page.locator("#timezone").input_value() == "Europe/Paris"  # from the browser, by script
+    page.fill("#email", "lin@example.org")
+    page.fill("#interests", '"language model"')
+    page.select_option("#send_hour", "0")
+    page.click("text=Preview today's digest")
+    before = titles(page)
+    assert before and "language model" in page.locator("#preview h2").inner_text()
+    page.click("button[value=subscribe]")
+    assert page.locator("h1").inner_text() == "Check your inbox"
+
+    [confirmation] = mail_to(sink, "lin@example.org")
+    link = re.search(r"http://\S+/confirm/\S+", confirmation.get_body(("plain",)).get_content()).group(0)
+    page.goto(link)
+    page.click("text=Confirm my subscription")
+    assert "You are subscribed" in page.locator(".notice").inner_text()
+
+    page.fill("#interests", "diffusion video")
+    page.click("text=Preview today's digest")
+    after = titles(page)
+    assert after and after != before and "diffusion video" in page.locator("#preview h2").inner_text()
+    page.click("text=Save")
+    assert page.locator(".notice").inner_text() == "Saved."
+    with sessions() as session:
+        lin = session.scalar(select(Subscriber).where(Subscriber.email == "lin@example.org"))
+        assert (lin.status, lin.interests, lin.timezone) == ("active", "diffusion video", "Europe/Paris")
+
+    with mailer.transport_for(settings) as transport:
+        assert delivery.Sender(settings, sessions, transport).run().sent == 1
+    [_, digest] = mail_to(sink, "lin@example.org", 2)
+    target = re.search(r"<(http://[^>]+)>", digest["List-Unsubscribe"]).group(1)
+    one_click = httpx.post(
+        target,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert one_click.status_code == 200
+    with mailer.transport_for(settings) as transport:
+        later = delivery.Sender(settings, sessions, transport).run(datetime.now(UTC) + timedelta(days=1))
+    assert later.sent == 0 and len(mail_to(sink, "lin@example.org")) == 2
+    context.close()
+
+
+def test_the_pages_fit_a_phone_screen(browser, site, tmp_path) -> None:
+    base, _settings = site
+    context = browser.new_context(
+        viewport={"width": 375, "height": 812}, device_scale_factor=2, is_mobile=True
+    )
+    page = context.new_page()
+    page.goto(base + "/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    box = page.locator("button[value=subscribe]").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 375 and box["height"] >= 40  # a thumb can press it
+    page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    context.close()
