@@ -95,7 +95,18 @@ def kill_and_rerun(
                     stderr=subprocess.STDOUT,
                 )
                 if run < KILLS:
-                    time.sleep(rng.uniform(0.5, 2.5))
+                    if run % 2:  # anywhere, start-up included
+                        time.sleep(rng.uniform(0.5, 2.5))
+                    else:  # once it sends: however slow the start-up, half the kills land mid-send
+                        before = len(sink.received)
+                        deadline = time.monotonic() + 30
+                        while (
+                            len(sink.received) == before
+                            and child.poll() is None
+                            and time.monotonic() < deadline
+                        ):
+                            time.sleep(0.01)
+                        time.sleep(rng.uniform(0, 1.0))
                     child.send_signal(signal.SIGKILL)
                 child.wait(timeout=120)
             logs.append(log_path.read_text(encoding="utf-8", errors="replace"))
