@@ -11,14 +11,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest import queries
 from digest.config import Settings
 from digest.errors import DigestError
-from digest.models import FetchLog, Subscriber, Token
+from digest.models import Delivery, FetchLog, Subscriber, Token
 from digest.subscribers import Preferences
 from digest.tokens import new_token, token_hash
 
@@ -62,6 +62,14 @@ def sign_up(session: Session, wish: Preferences, now: datetime, settings: Settin
     subscriber = queries.subscriber_by_email(session, wish.email)
     if subscriber is None:
         subscriber = _new_pending(session, wish, now)
+    # Take the subscriber's row (on SQLite, the write lock) before counting: sign-ups of one address
+    # at the same moment then count each other's mails.
+    session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber.id)
+        .values(updated_at=Subscriber.updated_at)
+        .execution_options(synchronize_session=False)
+    )
     if mails_in_last_day(session, subscriber.id, now) >= settings.signup_per_address:
         session.rollback()
         return None
@@ -204,13 +212,15 @@ def unsubscribe(session: Session, subscriber: Subscriber, now: datetime) -> bool
 def update_preferences(
     session: Session, subscriber: Subscriber, wish: Preferences, paused: bool, now: datetime
 ) -> None:
-    """Store new preferences (validated) and pause or resume an active or paused subscriber; an
-    unsubscribed one who saves preferences is subscribed again. Commits."""
+    """Store new preferences (validated) and pause or resume. An unsubscribed or bounced subscriber
+    who saves is subscribed again (a bounced one with a clean slate); a pending one stays pending
+    until confirmed. Commits."""
     for name in CHOSEN:
         setattr(subscriber, name, getattr(wish, name))
-    if subscriber.status == "unsubscribed":
+    if subscriber.status in ("unsubscribed", "bounced"):
         subscriber.unsubscribed_at = None
-    if subscriber.status in ("active", "paused", "unsubscribed"):
+        subscriber.hard_bounces = 0
+    if subscriber.status != "pending":
         subscriber.status = "paused" if paused else "active"
     subscriber.updated_at = now
     session.commit()
@@ -227,8 +237,20 @@ def wish_of(subscriber: Subscriber) -> Preferences:
 
 
 def clean_up(session: Session, now: datetime, settings: Settings) -> dict[str, int]:
-    """Delete expired tokens and fetch log entries older than ``fetch_log_days``. Returns the counts
-    deleted. Commits."""
+    """Delete sign-ups never confirmed (pending, every confirmation link expired, no digest), then
+    expired tokens and fetch log entries older than ``fetch_log_days``. Returns the counts deleted.
+    Commits."""
+    confirms = select(Token.subscriber_id).where(Token.purpose == "confirm")
+    live = confirms.where(or_(Token.expires_at.is_(None), Token.expires_at >= now))
+    unconfirmed = session.execute(
+        delete(Subscriber).where(
+            Subscriber.status == "pending",
+            Subscriber.confirmed_at.is_(None),
+            Subscriber.id.in_(confirms),
+            Subscriber.id.not_in(live),
+            ~exists().where(Delivery.subscriber_id == Subscriber.id),
+        )
+    ).rowcount
     tokens = session.execute(
         delete(Token).where(
             or_(
@@ -241,4 +263,4 @@ def clean_up(session: Session, now: datetime, settings: Settings) -> dict[str, i
         delete(FetchLog).where(FetchLog.started_at < now - timedelta(days=settings.fetch_log_days))
     ).rowcount
     session.commit()
-    return {"tokens": tokens, "fetch_log": logs}
+    return {"unconfirmed": unconfirmed, "tokens": tokens, "fetch_log": logs}

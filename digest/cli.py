@@ -1375,8 +1375,8 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
 @cli.command("clean-up")
 @pass_app
 def clean_up_command(app: App) -> None:
-    """Delete expired link tokens and fetch log entries older than fetch_log_days (what `digest
-    serve` does daily; for running without it, from cron or a timer).
+    """Delete sign-ups never confirmed, expired link tokens and fetch log entries older than
+    fetch_log_days (what `digest serve` does daily; for running without it, from cron or a timer).
 
     \b
     Example:
@@ -1386,7 +1386,10 @@ def clean_up_command(app: App) -> None:
 
     with app.sessions() as session:
         counts = accounts.clean_up(session, datetime.now(UTC), app.settings)
-    out.print(f"Deleted {counts['tokens']} expired tokens and {counts['fetch_log']} old fetch log entries.")
+    out.print(
+        f"Deleted {counts['unconfirmed']} sign-ups never confirmed, {counts['tokens']} expired tokens "
+        f"and {counts['fetch_log']} old fetch log entries."
+    )
 
 
 @cli.group("bench")

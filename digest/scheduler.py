@@ -37,7 +37,6 @@ from digest.sources.http import Fetcher
 log = logging.getLogger(__name__)
 FETCH_THREADS = 4
 SOURCES_EVERY = 300.0  # seconds between looks for sources added, enabled or disabled
-STOP_WAIT = 120.0  # seconds a stop waits for the message in flight to be recorded
 ADVISORY_KEY = 0x64696765  # "dige": the first half of each source's advisory lock key
 
 
@@ -146,17 +145,13 @@ class Scheduler:
 
     def stop(self) -> None:
         """Stop: no new job starts; a send in progress finishes the messages in flight, records them
-        and gives back the rest; then the lock file (SQLite) is released. A fetch in progress is left
-        to end within its deadline."""
+        and gives back the rest, and only then is the lock file (SQLite) released. A fetch in
+        progress is left to end within its deadline."""
         self.stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        if self._sending.acquire(timeout=STOP_WAIT):
-            self._sending.release()
-        else:
-            log.warning(
-                "the sender did not stop within %gs; its claims are taken over after their lease", STOP_WAIT
-            )
+        with self._sending:  # the message in flight ends within smtp_timeout; the rest is given back
+            pass
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
@@ -207,16 +202,9 @@ class Scheduler:
             source = session.get(Source, source_id)
             if source is None or not source.enabled or self.stopping.is_set():
                 return None
-            last = session.scalar(
-                select(func.max(FetchLog.started_at)).where(FetchLog.source_id == source_id)
-            )
             session.expunge(source)
-        if last is not None and last > datetime.now(UTC) - timedelta(
-            seconds=0.9 * self.settings.fetch_interval
-        ):
-            return None
         with self._source_lock(source_id) as mine:
-            if not mine:
+            if not mine or self._fetched_lately(source_id):
                 return None
             with self._count_lock:
                 self._fetching += 1
@@ -231,6 +219,16 @@ class Scheduler:
         if report.status == "error":
             log.warning("fetching %s failed: %s", report.name, report.error)
         return report
+
+    def _fetched_lately(self, source_id: int) -> bool:
+        """Whether the source was fetched within its interval (by any scheduler); asked under the
+        source's lock, so two schedulers never both see "not lately"."""
+        with self.sessions() as session:
+            last = session.scalar(
+                select(func.max(FetchLog.started_at)).where(FetchLog.source_id == source_id)
+            )
+        lately = datetime.now(UTC) - timedelta(seconds=0.9 * self.settings.fetch_interval)
+        return last is not None and last > lately
 
     @contextmanager
     def _source_lock(self, source_id: int) -> Iterator[bool]:
@@ -256,11 +254,7 @@ class Scheduler:
         """Delete expired tokens and old fetch log entries."""
         with self.sessions() as session:
             counts = accounts.clean_up(session, datetime.now(UTC), self.settings)
-        log.info(
-            "clean-up: %d expired tokens, %d old fetch log entries deleted",
-            counts["tokens"],
-            counts["fetch_log"],
-        )
+        log.info("clean-up: deleted %s", counts)
         return counts
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import UsageError
-from digest.interests import parse_interests
+from digest.interests import InterestError, parse_interests
 
 STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced")
 FREQUENCIES = ("daily", "weekly")
@@ -81,6 +82,10 @@ def check_timezone(name: str) -> str:
 
 def check_interests(text: str) -> str:
     """The interests, unchanged, once they parse; raises InterestError with line and column."""
+    for number, line in enumerate(text.splitlines(), 1):
+        for column, char in enumerate(line, 1):
+            if char != "\t" and unicodedata.category(char) in ("Cc", "Cs"):
+                raise InterestError(number, column, f"remove the control character U+{ord(char):04X}")
     parse_interests(text)
     return text.strip()
 

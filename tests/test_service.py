@@ -16,6 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from click.testing import CliRunner
+from pydantic import SecretStr
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +24,7 @@ from digest.cli import cli
 from digest.config import Settings
 from digest.models import Delivery, FetchLog, Source, utcnow
 from digest.scheduler import Scheduler
+from tests.conftest import FIXTURES
 from tests.loopback import LoopbackServer, Reply
 from tests.test_delivery import NOW, add_subscriber, ingest_fixture, ledger, outbox
 from tests.test_smtp import ScriptedServer, free_port
@@ -105,9 +107,8 @@ def test_stopped_across_the_send_hour_and_restarted_each_subscriber_gets_one_dig
 def test_a_source_that_never_answers_does_not_delay_sending(mail_settings, sessions) -> None:
     no_network_sources(sessions)
     ingest_fixture(sessions)
-    add_subscriber(sessions)
     settings = mail_settings.model_copy(
-        update={"respect_robots_txt": False, "read_timeout": 600, "fetch_deadline": 600}
+        update={"respect_robots_txt": False, "read_timeout": 600, "fetch_deadline": 600, "send_interval": 1}
     )
     answer = threading.Event()
 
@@ -123,18 +124,18 @@ def test_a_source_that_never_answers_does_not_delay_sending(mail_settings, sessi
         runs = Runs(service)
         service.start()
         try:
-            runs.wait("send")
             wait_until(lambda: server.requests_to("/never"), "the fetch of the silent source")
-            assert len(outbox(mail_settings)) == 1  # sent while the fetch still hangs:
+            add_subscriber(sessions)  # due only now, while the fetch hangs
+            runs.wait("send", runs.done.get("send", 0) + 2)
+            assert len(outbox(mail_settings)) == 1
             with sessions() as session:
-                assert (
-                    session.scalar(
-                        select(func.count()).select_from(FetchLog).join(Source).where(Source.name == "silent")
-                    )
-                    == 0
+                fetched = (
+                    select(func.count()).select_from(FetchLog).join(Source).where(Source.name == "silent")
                 )
+                assert session.scalar(fetched) == 0  # the fetch still hangs
         finally:
             answer.set()
+            wait_until(lambda: not service.fetching(), "the fetch to end")
             service.stop()
 
 
@@ -274,3 +275,40 @@ def _answers(httpx, url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+@pytest.mark.postgres
+def test_two_schedulers_on_postgresql_fetch_a_source_once(postgres_url, mail_settings) -> None:
+    from digest import db
+
+    db.upgrade(db.make_engine(postgres_url))
+    sessions = db.session_factory(db.make_engine(postgres_url))
+    no_network_sources(sessions)
+    settings = mail_settings.model_copy(
+        update={"database_url": SecretStr(postgres_url), "respect_robots_txt": False}
+    )
+    arrived, answer = threading.Event(), threading.Event()
+
+    def slow(_handler: object) -> Reply:
+        arrived.set()
+        answer.wait(WAIT)
+        return Reply(
+            body=(FIXTURES / "arxiv_rss_new_cs.LG+cs.AI+cs.CL+stat.ML_2026-09-24_trimmed.xml").read_bytes()
+        )
+
+    with LoopbackServer() as server:
+        server.routes["/feed"] = slow
+        with sessions.begin() as session:
+            source = Source(name="feed", kind="arxiv-rss", url=server.url("/feed"), created_at=utcnow())
+            session.add(source)
+        replicas = [Scheduler(settings, sessions), Scheduler(settings, sessions)]
+        first = threading.Thread(target=replicas[0].fetch, args=[source.id])
+        first.start()
+        assert arrived.wait(WAIT)
+        assert replicas[1].fetch(source.id) is None  # the first holds the source's lock
+        answer.set()
+        first.join(WAIT)
+        assert replicas[1].fetch(source.id) is None  # fetched within its interval
+        assert len(server.requests_to("/feed")) == 1
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(FetchLog)) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,10 +18,13 @@ from starlette.exceptions import HTTPException
 
 from digest import __version__, db, mailer, metrics
 from digest.config import Settings
+from digest.errors import SchemaOutOfDate
 from digest.render import NoticeRenderer, Renderer, environment
 from digest.resources import resource_dir
 from digest.web import pages
 from digest.web.guard import MAX_BODY, Csrf, RateLimits, security_headers
+
+log = logging.getLogger(__name__)
 
 
 class Service(Protocol):
@@ -100,8 +104,11 @@ def create_app(web: Web) -> FastAPI:
         try:
             db.require_current_schema(web.sessions.kw["bind"])
             checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = str(exc)
+        except SchemaOutOfDate:
+            checks["database"] = "schema out of date: run `digest db upgrade`"
+        except Exception:
+            log.warning("readiness: the database is not usable", exc_info=True)
+            checks["database"] = "unreachable (the service's log says why)"
         if web.service is not None:
             checks["scheduler"] = "ok" if web.service.running() else "not running"
         ready = all(value == "ok" for value in checks.values())

@@ -9,6 +9,7 @@ is refused. The RFC 8058 one-click unsubscribe is the one POST without it (its t
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from urllib.parse import urlsplit
 
@@ -105,5 +106,13 @@ class RateLimits:
 
 
 def client_of(request: Request) -> str:
-    """The client's address (behind a trusted proxy, uvicorn has put X-Forwarded-For here)."""
-    return request.client.host if request.client else "unknown"
+    """Who a rate limit counts: the client's address (behind a trusted proxy, uvicorn has put
+    X-Forwarded-For here); for IPv6 its /64, which one household or server usually holds whole."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6 and address.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address.ipv4_mapped or address)

@@ -61,12 +61,18 @@ class PreferencesForm(BaseModel):
             status=status,
             interests=self.interests,
             timezone=self.timezone,
-            send_hour=int(self.send_hour) if self.send_hour.isdigit() else 7,
+            send_hour=_number(self.send_hour, 7),
             frequency=self.frequency,
             weekly_day=self.weekly_day if self.frequency == "weekly" else "",
-            max_papers=int(self.max_papers) if self.max_papers.isdigit() else 10,
+            max_papers=_number(self.max_papers, 10),
             trending_section=bool(self.trending_section),
         )
+
+
+def _number(text: str, default: int) -> int | str:
+    """A form's number as an int; anything else as given, for the check to refuse by name."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() else (text or default)
 
 
 class SignUpForm(PreferencesForm):
@@ -168,6 +174,10 @@ def sign_up(request: Request, form: Annotated[SignUpForm, Form()], background: B
             )
     try:
         wish = replace(shown, email=normalise_email(form.email)).validated()
+        mailer.checked_address(wish.email)
+    except mailer.MessageError:
+        error = "Please use an address whose part before the @ has only ASCII letters, digits and . _ + -."
+        return page(request, "index.html", 400, error=error, preview=None, **again)
     except UsageError as exc:
         return page(request, "index.html", 400, error=str(exc), preview=None, **again)
     if not form.website:
@@ -201,15 +211,16 @@ def send_notice(web: Any, notice: Notice) -> None:
     )
     now = datetime.now(UTC)
     message_id = mailer.new_message_id(settings.mail_domain, f"{notice.kind}.{now:%Y%m%d}")
-    data = mailer.build_message(
-        web.sender,
-        mailer.Envelope(notice.email, message_id, now, None),
-        rendered.subject,
-        rendered.text,
-        rendered.html,
-    )
-    outgoing = mailer.Outgoing(0, settings.mail_from, mailer.checked_address(notice.email), message_id, data)
     try:
+        data = mailer.build_message(
+            web.sender,
+            mailer.Envelope(notice.email, message_id, now, None),
+            rendered.subject,
+            rendered.text,
+            rendered.html,
+        )
+        to = mailer.checked_address(notice.email)
+        outgoing = mailer.Outgoing(0, settings.mail_from, to, message_id, data)
         with mailer.transport_for(settings) as transport:
             outcome = transport.deliver_one(outgoing)
     except Exception:
@@ -271,7 +282,9 @@ def preferences_page(request: Request, token: str, welcome: str = "", saved: str
             _row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
         except TokenError as exc:
             return refused(request, exc)
-        notice = "You are subscribed. Welcome!" if welcome else ("Saved." if saved else None)
+        notice = "Saved." if saved else None
+        if welcome and subscriber.status == "active":
+            notice = "You are subscribed. Welcome!"
         return _preferences(request, session, token, subscriber, accounts.wish_of(subscriber), notice=notice)
 
 
