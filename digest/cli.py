@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest import __version__, composer, db, delivery, ingest, mailer, queries, scoring
 from digest import subscribers as subscriber_records
 from digest.config import DEFAULT_CONTACT_URL, Settings, load_settings
-from digest.errors import DigestError, FetchError, UsageError
+from digest.errors import ConfigError, DigestError, FetchError, UsageError
 from digest.interests import parse_interests
 from digest.models import Delivery, Paper, Source, Subscriber, utcnow
 from digest.sources import parse_document
@@ -1347,6 +1349,8 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
     sessions = app.sessions
     mailer.transport_for(settings).close()  # a mail setting at fault stops us now, not at the first send
     service = None if no_scheduler else Scheduler(settings, sessions)
+    if service is not None:
+        service.claim()  # on SQLite, refuse a second scheduler before anything starts
     if no_web:
         assert service is not None
         err.print("digest: scheduler running (no web front); Ctrl-C or SIGTERM stops it.")
@@ -1356,13 +1360,19 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
 
     from digest.web import Web, create_app
 
-    if service is not None:
-        service.claim()  # on SQLite, refuse a second scheduler before listening
+    host, port = host or settings.listen_host, port or settings.listen_port
+    _check_listen(host, port)
     web_app = create_app(Web(settings, sessions, service))
+    what = "web front and scheduler" if service is not None else "web front only"
+    err.print(f"digest: serving http://{host}:{port}/ ({what}); Ctrl-C or SIGTERM stops it.")
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again with the handlers it
+    # found in place: these make that a normal exit (status 0), as with --no-web.
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_args: None)
     uvicorn.run(
         web_app,
-        host=host or settings.listen_host,
-        port=port or settings.listen_port,
+        host=host,
+        port=port,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=settings.log_level.lower(),
@@ -1370,6 +1380,27 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
         server_header=False,
         access_log=False,
     )
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Raise ConfigError, saying what to change, when ``host:port`` cannot be listened on."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(
+            f"Cannot listen on {host!r}: {exc.strerror}. Give an address of this machine with --host "
+            "or DIGEST_LISTEN_HOST (127.0.0.1, or 0.0.0.0 for every interface)."
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot listen on {host}:{port}: {exc.strerror}. Stop what uses the port, or choose "
+                "another with --port or DIGEST_LISTEN_PORT."
+            ) from None
 
 
 @cli.command("clean-up")

@@ -6,6 +6,7 @@ The TOML file uses the field names below as top-level keys (``database_url = "..
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -176,6 +177,21 @@ class Settings(BaseSettings):
             ) from exc
         return value
 
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for item in (part.strip() for part in value.split(",")):
+            if item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network; give the proxies' addresses, "
+                    "comma-separated (e.g. 127.0.0.1,10.0.0.0/8), or *"
+                ) from None
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -321,6 +337,6 @@ def _describe(exc: ValidationError, path: str | os.PathLike[str] | None) -> str:
         field = Settings.model_fields.get(name)
         secret = field is not None and "SecretStr" in str(field.annotation)
         got = "" if secret else f" (got {error.get('input')!r})"
-        lines.append(f"  {name} ({env}): {error['msg']}{got}.")
-    lines.append("Fix these values; `digest check-config` shows the effective settings.")
+        lines.append(f"  {name} ({env}): {error['msg'].removeprefix('Value error, ')}{got}.")
+    lines.append("Fix these values; once they are valid, `digest check-config` shows every setting.")
     return "\n".join(lines)

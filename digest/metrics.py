@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, or_, select
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.models import Delivery
 
+disable_created_metrics()  # the *_created series only restate the process start time
 REGISTRY = CollectorRegistry(auto_describe=True)
 FETCHES = Counter(
     "digest_fetches", "Fetches of sources, by source and outcome.", ["source", "status"], registry=REGISTRY

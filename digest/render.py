@@ -10,6 +10,7 @@ that holds it; only the explanation is rendered per subscriber. Plain text is wr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -51,6 +52,7 @@ class InliningLoader(FileSystemLoader):
         if not template.endswith(".html"):
             return source, filename, uptodate
         css, _, _ = super().get_source(environment, template.rsplit("/", 1)[0] + "/digest.css")
+        css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)  # notes for developers stay out of mail
         if source.lstrip().lower().startswith("<!doctype"):
             inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False, extra_css=css)
             inlined = inliner.inline(source)

@@ -93,8 +93,8 @@ class Scheduler:
             handle.close()
             raise AlreadyRunning(
                 f"Another digest scheduler (pid {holder}) is running on the SQLite database {database}; "
-                "on SQLite only one may run. Stop it, start this one with --no-scheduler (web only), "
-                "or move to PostgreSQL to run several."
+                "on SQLite only one may run. Stop that one first; more web fronts can run beside it "
+                "with `digest serve --no-scheduler`; to run several schedulers, move to PostgreSQL."
             ) from None
         handle.seek(0)
         handle.truncate()

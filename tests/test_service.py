@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -265,8 +266,7 @@ def test_serve_runs_the_web_front_and_the_scheduler_in_one_process(migrated_url,
         }
         wait_until(lambda: len(sink.received) == 1, "the digest")
     finally:
-        # uvicorn stops gracefully, then ends by the signal it was sent, as a signalled process should
-        errors = stop(process, -signal.SIGTERM)
+        errors = stop(process)
     assert "Application shutdown complete" in errors and "scheduler stopped" in errors
 
 
@@ -312,3 +312,21 @@ def test_two_schedulers_on_postgresql_fetch_a_source_once(postgres_url, mail_set
         assert len(server.requests_to("/feed")) == 1
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(FetchLog)) == 1
+
+
+def test_serve_says_what_to_change_when_it_cannot_listen(migrated_url) -> None:
+    env = {"DIGEST_DATABASE_URL": migrated_url}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = CliRunner().invoke(cli, ["serve", "--no-scheduler", "--port", str(port)], env=env)
+    unknown = CliRunner().invoke(cli, ["serve", "--no-scheduler", "--host", "no-such-host.invalid"], env=env)
+    assert busy.exit_code == 2 and "--port or DIGEST_LISTEN_PORT" in busy.output
+    assert unknown.exit_code == 2 and "DIGEST_LISTEN_HOST" in unknown.output
+
+
+def test_untrusted_proxy_settings_are_refused_with_an_example(tmp_path) -> None:
+    result = CliRunner().invoke(cli, ["check-config"], env={"DIGEST_FORWARDED_ALLOW_IPS": "10.0.0.1,garbage"})
+    assert result.exit_code == 2 and "'garbage' is not an IP address" in result.output
+    assert "Value error" not in result.output

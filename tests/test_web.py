@@ -12,12 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
 
 from digest import accounts, db
 from digest.config import Settings
 from digest.models import Delivery, FetchLog, Source, Subscriber, Token, utcnow
 from digest.subscribers import Preferences
 from digest.web import Web, create_app
+from digest.web.guard import client_of
 from tests.test_delivery import NOW, add_subscriber, ingest_fixture, outbox, send
 
 BASE = "https://digest.example.org"
@@ -274,9 +276,21 @@ def test_an_address_gets_at_most_three_mails_a_day(make_client, sessions, web_se
 
 def test_a_client_over_its_hourly_sign_up_budget_is_told_to_wait(make_client, web_settings) -> None:
     client = make_client(signup_per_client=2)
+    typo = sign_up(client, "p@example")  # refused input does not use up the budget
     codes = [sign_up(client, f"p{number}@example.org").status_code for number in range(3)]
-    assert codes == [303, 303, 429]
+    assert typo.status_code == 400 and codes == [303, 303, 429]
     assert len(outbox(web_settings)) == 2
+    over = sign_up(client, "kept@example.org", interests="kept interests")
+    assert (
+        "try again later" in over.text and "kept@example.org" in over.text and "kept interests" in over.text
+    )
+
+
+def test_a_form_field_over_its_length_gets_a_page_that_says_so(client, sessions) -> None:
+    answer = sign_up(client, "long@example.org", interests="x" * 5000)
+    assert answer.status_code == 422 and "too long" in answer.text and "x" * 100 not in answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+    assert subscriber(sessions, "long@example.org") is None
 
 
 def test_bad_input_is_shown_on_the_form_and_nothing_is_stored(client, sessions, web_settings) -> None:
@@ -297,6 +311,7 @@ def test_preview_before_signing_up_shows_matching_papers_and_stores_nothing(
     answer = sign_up(client, "", action="preview", interests='"language model"')
     assert answer.status_code == 200
     assert "new papers on language model" in answer.text and 'class="keyword">language model<' in answer.text
+    assert "Trending today" in answer.text  # the trending part apart, as in the mail
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
     assert outbox(web_settings) == []
@@ -514,3 +529,18 @@ def test_clean_up_forgets_sign_ups_never_confirmed(client, web_settings, session
         assert accounts.clean_up(session, later, web_settings)["unconfirmed"] == 1
     assert subscriber(sessions, "never@example.org") is None
     assert subscriber(sessions, "cli@example.org") is not None
+
+
+@pytest.mark.parametrize(
+    ("host", "counted_as"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("testclient", "testclient"),
+    ],
+)
+def test_rate_limits_count_an_ipv6_client_by_its_network(host, counted_as) -> None:
+    request = Request({"type": "http", "client": (host, 1234), "headers": []})
+    assert client_of(request) == counted_as

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader
@@ -82,6 +83,16 @@ def create_app(web: Web) -> FastAPI:
         response = await call_next(request)
         security_headers(response, web.csrf.https)
         return response
+
+    @app.exception_handler(RequestValidationError)
+    async def form_error(request: Request, _exc: RequestValidationError) -> Response:
+        return pages.message(
+            request,
+            422,
+            "Something in the form was too long or missing",
+            "Go back, shorten what you wrote (interests at most 4,000 characters, an address at most 320) "
+            "and send it again.",
+        )
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

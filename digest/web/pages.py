@@ -83,8 +83,12 @@ class SignUpForm(PreferencesForm):
 
 @dataclass(frozen=True)
 class WebPreview:
+    """Today's digest as a page shows it: ``items`` matched the interests; ``trending`` is the
+    "trending today" part (or everything, for empty interests)."""
+
     subject: str
     items: tuple[compose.Item, ...]
+    trending: tuple[compose.Item, ...]
 
 
 @lru_cache(maxsize=1)
@@ -122,15 +126,7 @@ def forbidden(request: Request) -> HTMLResponse:
     )
 
 
-def too_many(request: Request) -> HTMLResponse:
-    response = message(
-        request,
-        429,
-        "Too many requests",
-        "Too many sign-ups or previews came from your network in the last hour. Please try again later.",
-    )
-    response.headers["Retry-After"] = "3600"
-    return response
+TOO_MANY = "Too many sign-ups or previews came from your network in the last hour. Please try again later."
 
 
 def now_of(request: Request) -> datetime:
@@ -157,29 +153,24 @@ def sign_up(request: Request, form: Annotated[SignUpForm, Form()], background: B
         return forbidden(request)
     shown = form.wish(form.email)
     again = {"wish": shown, "email": form.email, "csrf": True}
-    if not web.limits.allow("preview" if form.action == "preview" else "signup", client_of(request)):
-        return too_many(request)
-    if form.action == "preview":
-        try:
-            wish = replace(shown, email="preview@example.org").validated()
-        except UsageError as exc:
-            return page(request, "index.html", 400, error=str(exc), preview=None, **again)
-        with web.sessions() as session:
-            return page(
-                request,
-                "index.html",
-                error=None,
-                preview=_preview(web, session, wish, now_of(request)),
-                **again,
-            )
+    client = client_of(request)
     try:
-        wish = replace(shown, email=normalise_email(form.email)).validated()
-        mailer.checked_address(wish.email)
+        if form.action == "preview":
+            wish = replace(shown, email="preview@example.org").validated()
+        else:
+            wish = replace(shown, email=normalise_email(form.email)).validated()
+            mailer.checked_address(wish.email)
     except mailer.MessageError:
         error = "Please use an address whose part before the @ has only ASCII letters, digits and . _ + -."
         return page(request, "index.html", 400, error=error, preview=None, **again)
     except UsageError as exc:
         return page(request, "index.html", 400, error=str(exc), preview=None, **again)
+    if not web.limits.allow("preview" if form.action == "preview" else "signup", client):
+        return page(request, "index.html", 429, error=TOO_MANY, preview=None, **again)
+    if form.action == "preview":
+        with web.sessions() as session:
+            preview = _preview(web, session, wish, now_of(request))
+        return page(request, "index.html", error=None, preview=preview, **again)
     if not form.website:
         with web.sessions() as session:
             notice = accounts.sign_up(session, wish, now_of(request), web.settings)
@@ -238,7 +229,10 @@ def _preview(web: Any, session: Session, wish: Preferences, now: datetime) -> We
     for name in accounts.CHOSEN:
         setattr(subscriber, name, getattr(wish, name))
     result = composer.preview(web.settings, session, subscriber, now=now)
-    return WebPreview(result.subject, result.digest.items + result.digest.trending)
+    digest = result.digest
+    if not digest.has_interests:
+        return WebPreview(result.subject, (), digest.items or digest.trending)
+    return WebPreview(result.subject, digest.items, digest.trending)
 
 
 # -- confirm ---------------------------------------------------------------------------------------
@@ -312,7 +306,7 @@ def save_preferences(
             return _preferences(request, session, token, subscriber, shown, error=str(exc), status=400)
         if form.action == "preview":
             if not web.limits.allow("preview", client_of(request)):
-                return too_many(request)
+                return _preferences(request, session, token, subscriber, shown, error=TOO_MANY, status=429)
             return _preferences(
                 request, session, token, subscriber, shown, preview=_preview(web, session, wish, now)
             )
