@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
 from digest import __version__, db, mailer, metrics
+from digest.accounts import TokenError
 from digest.config import Settings
 from digest.errors import SchemaOutOfDate
 from digest.render import NoticeRenderer, Renderer, environment
@@ -83,6 +84,10 @@ def create_app(web: Web) -> FastAPI:
         response = await call_next(request)
         security_headers(response, web.csrf.https)
         return response
+
+    @app.exception_handler(TokenError)
+    async def token_error(request: Request, exc: TokenError) -> Response:
+        return pages.refused(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def form_error(request: Request, _exc: RequestValidationError) -> Response:

@@ -114,6 +114,7 @@ def message(
 
 
 def refused(request: Request, exc: TokenError) -> HTMLResponse:
+    """The page for a link that does not work (every route's TokenError ends here)."""
     return message(request, 404, "This link does not work", str(exc), "/", "Sign up again")
 
 
@@ -242,11 +243,8 @@ def _preview(web: Any, session: Session, wish: Preferences, now: datetime) -> We
 def confirm_page(request: Request, token: str) -> HTMLResponse:
     """A button to confirm; a GET changes nothing (mail scanners follow links)."""
     web = request.app.state.web
-    try:
-        with web.sessions() as session:
-            accounts.check_confirm(session, token, now_of(request), web.settings)
-    except TokenError as exc:
-        return refused(request, exc)
+    with web.sessions() as session:
+        accounts.check_confirm(session, token, now_of(request), web.settings)
     return page(request, "confirm.html", csrf=True)
 
 
@@ -256,11 +254,8 @@ def confirm(request: Request, token: str, csrf: Annotated[str, Form(max_length=6
     web = request.app.state.web
     if not web.csrf.valid(request, csrf):
         return forbidden(request)
-    try:
-        with web.sessions() as session:
-            _subscriber, manage = accounts.confirm(session, token, now_of(request), web.settings)
-    except TokenError as exc:
-        return refused(request, exc)
+    with web.sessions() as session:
+        _subscriber, manage = accounts.confirm(session, token, now_of(request), web.settings)
     return RedirectResponse(f"/preferences/{manage}?welcome=1", status_code=303)
 
 
@@ -272,10 +267,7 @@ def preferences_page(request: Request, token: str, welcome: str = "", saved: str
     """The subscriber's preferences and past digests."""
     web = request.app.state.web
     with web.sessions() as session:
-        try:
-            _row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
-        except TokenError as exc:
-            return refused(request, exc)
+        _row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
         notice = "Saved." if saved else None
         if welcome and subscriber.status == "active":
             notice = "You are subscribed. Welcome!"
@@ -295,10 +287,7 @@ def save_preferences(
         return forbidden(request)
     now = now_of(request)
     with web.sessions() as session:
-        try:
-            _row, subscriber = accounts.manage(session, token, now, web.settings)
-        except TokenError as exc:
-            return refused(request, exc)
+        _row, subscriber = accounts.manage(session, token, now, web.settings)
         shown = form.wish(subscriber.email, subscriber.status)
         try:
             wish = shown.validated()
@@ -356,10 +345,7 @@ def past_digest(
     """One of the subscriber's sent digests, as it was mailed."""
     web = request.app.state.web
     with web.sessions() as session:
-        try:
-            _row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
-        except TokenError as exc:
-            return refused(request, exc)
+        _row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
         delivery = session.get(Delivery, delivery_id)
         if delivery is None or delivery.subscriber_id != subscriber.id or delivery.status != "sent":
             return message(
@@ -378,10 +364,7 @@ def view_in_browser(request: Request, token: str) -> Response:
     """The digest a mail's link was made for."""
     web = request.app.state.web
     with web.sessions() as session:
-        try:
-            row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
-        except TokenError as exc:
-            return refused(request, exc)
+        row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
         delivery = session.get(Delivery, row.delivery_id) if row.delivery_id is not None else None
         if delivery is None:
             return RedirectResponse(f"/preferences/{token}", status_code=303)
@@ -405,10 +388,7 @@ def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
     """A button to unsubscribe; a GET changes nothing."""
     web = request.app.state.web
     with web.sessions() as session:
-        try:
-            _row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
-        except TokenError as exc:
-            return refused(request, exc)
+        _row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
         if subscriber.status == "unsubscribed":
             return _unsubscribed(request, token)
         return page(request, "unsubscribe.html", email=subscriber.email, token=token, csrf=True)
@@ -428,12 +408,7 @@ def unsubscribe(
     if not clicked and not web.csrf.valid(request, csrf):
         return forbidden(request)
     with web.sessions() as session:
-        try:
-            _row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
-        except TokenError as exc:
-            if clicked:
-                return PlainTextResponse(str(exc), status_code=404)
-            return refused(request, exc)
+        _row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
         accounts.unsubscribe(session, subscriber, now_of(request))
     if clicked:
         return PlainTextResponse("Unsubscribed.")
