@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+import httpx
+from pythonjsonlogger.json import JsonFormatter
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -45,7 +47,16 @@ class App:
     @cached_property
     def settings(self) -> Settings:
         settings = load_settings(self.config_path)
-        logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+        handler = logging.StreamHandler()
+        if settings.log_format == "json":
+            handler.setFormatter(
+                JsonFormatter(
+                    "%(levelname)s %(name)s %(message)s", timestamp=True, rename_fields={"levelname": "level"}
+                )
+            )
+        else:
+            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=settings.log_level, handlers=[handler])
         return settings
 
     @cached_property
@@ -1401,6 +1412,36 @@ def _check_listen(host: str, port: int) -> None:
                 f"Cannot listen on {host}:{port}: {exc.strerror}. Stop what uses the port, or choose "
                 "another with --port or DIGEST_LISTEN_PORT."
             ) from None
+
+
+@cli.command("healthcheck")
+@click.option("--url", help="The readiness address to ask (default: http://127.0.0.1:listen_port/readyz).")
+@click.option("--database", "database_only", is_flag=True, help="Check the database only (for --no-web).")
+@pass_app
+def healthcheck_command(app: App, url: str | None, database_only: bool) -> None:
+    """Exit 0 when the service is ready, 1 when not, with one line saying why: for container
+    health checks. Asks the web front's /readyz, or with --database checks that the database
+    answers with the current schema (for a `digest serve --no-web` container).
+
+    \b
+    Examples:
+      digest healthcheck
+      digest healthcheck --database
+    """
+    if database_only:
+        app.sessions  # noqa: B018 - raises DatabaseError or SchemaOutOfDate, each saying what to do
+        click.echo("ready: the database answers with the current schema")
+        return
+    target = url or f"http://127.0.0.1:{app.settings.listen_port}/readyz"
+    try:
+        answer = httpx.get(target, timeout=5.0)
+        body = answer.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise DigestError(f"not ready: {target} did not answer ({exc}); is `digest serve` running?") from None
+    if answer.status_code != 200:
+        reasons = ", ".join(f"{key}: {value}" for key, value in body.items() if key != "status")
+        raise DigestError(f"not ready: {reasons}")
+    click.echo(f"ready: {target}")
 
 
 @cli.command("clean-up")

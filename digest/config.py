@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         True, description="Fetch and obey each host's robots.txt (cached per run)."
     )
     log_level: str = Field("WARNING", description="Python logging level: DEBUG, INFO, WARNING, ERROR.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text, or as one JSON object each (for log collectors)."
+    )
     title_weight: float = Field(2.0, ge=0, description="BM25F weight of a match in the title.")
     abstract_weight: float = Field(1.0, ge=0, description="BM25F weight of a match in the abstract.")
     bm25_k1: float = Field(1.2, gt=0, description="BM25 term-frequency saturation.")
@@ -302,10 +305,31 @@ def load_settings(config_path: str | os.PathLike[str] | None = None) -> Settings
     values: dict[str, Any] = {}
     if path is not None:
         values = _read_toml(Path(path))
+    values.update(_from_files())
     try:
         return Settings(**values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
+
+
+def _from_files() -> dict[str, str]:
+    """Settings given as ``DIGEST_<NAME>_FILE=path`` (Docker and Kubernetes secrets): the file's
+    text, without its final line break. A ``DIGEST_<NAME>`` variable set as well wins. Raises
+    ConfigError naming the variable when the file cannot be read."""
+    values = {}
+    for name in Settings.model_fields:
+        variable = f"DIGEST_{name.upper()}_FILE"
+        where = os.environ.get(variable)
+        if not where or f"DIGEST_{name.upper()}" in os.environ:
+            continue
+        try:
+            values[name] = Path(where).read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+            raise ConfigError(
+                f"{variable} names {where}, which cannot be read: {reason}. Fix the path."
+            ) from None
+    return values
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -226,3 +226,33 @@ def test_bench_parse_reports_its_figures_as_json() -> None:
 def test_parsing_a_file_that_is_not_there_is_bad_input(tmp_path: Path) -> None:
     result = digest("parse", str(tmp_path / "missing.html"))
     assert result.exit_code == 2 and "No such file" in result.output and "Traceback" not in result.output
+
+
+def test_a_setting_can_come_from_a_file_as_container_secrets_do(tmp_path: Path) -> None:
+    secret = tmp_path / "smtp_url"
+    secret.write_text("smtp://me:s3cret@mail.example.org:587\n", encoding="utf-8")
+    shown = json.loads(digest("check-config", "--json", env={"DIGEST_SMTP_URL_FILE": str(secret)}).output)
+    assert shown["smtp_url"] == "smtp://me:***@mail.example.org:587"
+    missing = CliRunner().invoke(cli, ["check-config"], env={"DIGEST_SMTP_URL_FILE": str(tmp_path / "nope")})
+    assert missing.exit_code == 2 and "DIGEST_SMTP_URL_FILE names" in missing.output
+    assert "Traceback" not in missing.output
+
+
+def test_json_logs_are_one_object_a_line(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'digest.db'}",
+        "DIGEST_LOG_FORMAT": "json",
+        "DIGEST_LOG_LEVEL": "INFO",
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "digest", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [json.loads(line) for line in run.stderr.splitlines()]
+    assert run.returncode == 0 and lines
+    assert {"level", "name", "message", "timestamp"} <= set(lines[0])
+    assert any(line["name"].startswith("alembic") for line in lines)

@@ -265,6 +265,9 @@ def test_serve_runs_the_web_front_and_the_scheduler_in_one_process(migrated_url,
             "scheduler": "ok",
         }
         wait_until(lambda: len(sink.received) == 1, "the digest")
+        env = {"DIGEST_DATABASE_URL": migrated_url, "DIGEST_LISTEN_PORT": str(port)}
+        healthy = CliRunner().invoke(cli, ["healthcheck"], env=env)
+        assert healthy.exit_code == 0 and "ready" in healthy.output
     finally:
         errors = stop(process)
     assert "Application shutdown complete" in errors and "scheduler stopped" in errors
@@ -330,3 +333,15 @@ def test_untrusted_proxy_settings_are_refused_with_an_example(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["check-config"], env={"DIGEST_FORWARDED_ALLOW_IPS": "10.0.0.1,garbage"})
     assert result.exit_code == 2 and "'garbage' is not an IP address" in result.output
     assert "Value error" not in result.output
+
+
+def test_healthcheck_says_why_the_service_is_not_ready(migrated_url, tmp_path) -> None:
+    nobody = CliRunner().invoke(cli, ["healthcheck"], env={"DIGEST_LISTEN_PORT": str(free_port())})
+    assert nobody.exit_code == 1 and "is `digest serve` running?" in nobody.output
+    database = CliRunner().invoke(
+        cli, ["healthcheck", "--database"], env={"DIGEST_DATABASE_URL": migrated_url}
+    )
+    assert database.exit_code == 0
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    old = CliRunner().invoke(cli, ["healthcheck", "--database"], env={"DIGEST_DATABASE_URL": empty})
+    assert old.exit_code == 3 and "digest db upgrade" in old.output
