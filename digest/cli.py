@@ -212,6 +212,27 @@ def db_revision(app: App, message: str) -> None:
     out.print(f"Wrote {path}. Review it, then run `digest db upgrade`.")
 
 
+@db_group.command("copy")
+@click.argument("target_url")
+@pass_app
+def db_copy(app: App, target_url: str) -> None:
+    """Copy everything from this database (DIGEST_DATABASE_URL) into the new database TARGET_URL,
+    e.g. to move from SQLite to PostgreSQL. Run `digest db upgrade` on the target first; stop
+    digest while it copies. The source is not changed.
+
+    \b
+    Example:
+      DIGEST_DATABASE_URL=postgresql+psycopg://digest@db/digest digest db upgrade
+      digest db copy postgresql+psycopg://digest@db/digest
+    """
+    target = db.make_engine(target_url)
+    where = target.url.render_as_string(hide_password=True)
+    copied = db.copy(app.engine, target, progress=lambda table, rows: err.print(f"{table}: {rows} rows"))
+    out.print(
+        f"Copied {sum(copied.values())} rows into {where}. Point DIGEST_DATABASE_URL at it and start digest."
+    )
+
+
 @db_group.command("current")
 @pass_app
 def db_current(app: App) -> None:

@@ -5,18 +5,19 @@ SQLite gets WAL, foreign keys and a busy timeout on every connection; PostgreSQL
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Integer, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.errors import DatabaseError, SchemaOutOfDate
+from digest.errors import DatabaseError, SchemaOutOfDate, UsageError
 from digest.resources import resource_dir
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -127,3 +128,53 @@ def _unreachable(engine: Engine, exc: SQLAlchemyError) -> str:
         f"Cannot open the database {where}: {reason}. "
         "Check DIGEST_DATABASE_URL and that the database server is running."
     )
+
+
+COPY_CHUNK = 1_000
+
+
+def copy(
+    source: Engine, target: Engine, progress: Callable[[str, int], None] = lambda _t, _n: None
+) -> dict[str, int]:
+    """Copy every row of ``source`` into ``target`` (both at the current schema), table by table in
+    one transaction on the target, and move the target's id sequences past the copied ids. Returns
+    the rows copied per table. Raises SchemaOutOfDate for a database behind, and UsageError when the
+    target already holds papers, subscribers or deliveries (what a new database holds is replaced)."""
+    from digest.models import Base, Delivery, Paper, Subscriber
+
+    require_current_schema(source)
+    require_current_schema(target)
+    tables = Base.metadata.sorted_tables
+    with target.begin() as connection:
+        held = {
+            model.__tablename__: connection.scalar(select(func.count()).select_from(model))
+            for model in (Paper, Subscriber, Delivery)
+        }
+        if any(held.values()):
+            counts = ", ".join(f"{count} {name}" for name, count in held.items() if count)
+            raise UsageError(
+                f"The target database already holds data ({counts}). Copy into a new database: "
+                "create it, run `digest db upgrade` on it, then copy again."
+            )
+        for table in reversed(tables):
+            connection.execute(table.delete())
+        copied = {}
+        with source.connect() as reader:
+            for table in tables:
+                copied[table.name] = 0
+                rows = reader.execute(table.select()).mappings()
+                while chunk := rows.fetchmany(COPY_CHUNK):
+                    connection.execute(table.insert(), [dict(row) for row in chunk])
+                    copied[table.name] += len(chunk)
+                progress(table.name, copied[table.name])
+        if target.dialect.name == "postgresql":
+            for table in tables:
+                key = table.c.get("id")
+                if key is not None and key.primary_key and isinstance(key.type, Integer):
+                    connection.execute(
+                        text(
+                            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                            f"COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {table.name}"
+                        )
+                    )
+    return copied

@@ -57,3 +57,47 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path) ->
         }
     engine.dispose()
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": db.SQLITE_BUSY_TIMEOUT_MS}
+
+
+def test_db_copy_moves_everything_from_sqlite_to_postgresql_and_sending_goes_on(
+    tmp_path, postgres_url, mail_settings
+) -> None:
+    from datetime import timedelta
+
+    from click.testing import CliRunner
+    from sqlalchemy import func
+
+    from digest.cli import cli
+    from digest.models import Delivery, Paper, Subscriber, Token
+    from tests.test_delivery import NOW, add_subscriber, ingest_fixture, send
+
+    sqlite_url = f"sqlite:///{tmp_path / 'digest.db'}"
+    source = db.make_engine(sqlite_url)
+    db.upgrade(source)
+    sessions = db.session_factory(source)
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    settings = mail_settings.model_copy(update={"database_url": sqlite_url})
+    assert send(settings, sessions).sent == 1
+    target = db.make_engine(postgres_url)
+    db.upgrade(target)
+
+    result = CliRunner().invoke(cli, ["db", "copy", postgres_url], env={"DIGEST_DATABASE_URL": sqlite_url})
+    assert result.exit_code == 0, result.output
+
+    def counts(engine) -> list[int]:
+        with engine.connect() as connection:
+            return [
+                connection.scalar(select(func.count()).select_from(model))
+                for model in (Paper, Subscriber, Delivery, Token, Source)
+            ]
+
+    assert counts(target) == counts(source) and counts(target)[0] > 0
+    moved = db.session_factory(target)
+    add_subscriber(moved, "after@example.org")  # the ids go on past the copied ones
+    later = send(
+        mail_settings.model_copy(update={"database_url": postgres_url}), moved, NOW + timedelta(days=1)
+    )
+    assert later.sent >= 1
+    again = CliRunner().invoke(cli, ["db", "copy", postgres_url], env={"DIGEST_DATABASE_URL": sqlite_url})
+    assert again.exit_code == 2 and "already holds data" in again.output
