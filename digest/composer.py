@@ -6,7 +6,7 @@ index per window and ranks everyone in it at once; papers a subscriber was sent 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -127,6 +127,17 @@ class Composer:
         self.session = session
         self._corpus: scoring.Corpus | None = None
         self._days: dict[compose.Window, _Day] = {}
+        self._expected: dict[tuple[str, tuple[str, ...]], Atom] = {}
+
+    def expect(self, interests: Iterable[str]) -> None:
+        """Make the indexes to come know every atom of these interest texts at once, so batch after
+        batch of subscribers does not rebuild them (lines that do not parse are skipped here)."""
+        for source in interests:
+            try:
+                lines = parse_interests(source)
+            except InterestError:
+                continue
+            self._expected.update((atom.key, atom) for line in lines for atom in line.atoms)
 
     @property
     def corpus(self) -> scoring.Corpus:
@@ -184,6 +195,7 @@ class Composer:
             )
         wanted = {atom.key: atom for profile in profiles for line in profile.lines for atom in line.atoms}
         if day.index is None or not wanted.keys() <= day.atoms.keys():
+            day.atoms.update(self._expected)
             day.atoms.update(wanted)
             day.index = scoring.build_index(day.docs, self.corpus, self.weights, day.atoms.values())
         return day, day.index

@@ -21,9 +21,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import mailer, metrics, queries
@@ -51,6 +52,25 @@ WEEK = 7
 # Row updates leave the loaded objects alone: they are read before and never written through the ORM.
 NO_SYNC = {"synchronize_session": False}
 WAITING: Any = object()  # a row whose papers are chosen once the subscriber's earlier digest is sent
+
+
+# Where a run's time goes: planning rows, claiming batches, choosing papers, storing them and
+# building the messages ("render"), waiting for the server ("send"), recording outcomes ("ledger").
+STAGES = ("plan", "claim", "compose", "render", "send", "ledger")
+
+
+@lru_cache(maxsize=64)
+def _mine_update(keys: tuple[str, ...], unpicked: bool) -> Update:
+    """UPDATE deliveries SET <keys> WHERE the row is claimed by :claimant and still sending."""
+    table = Delivery.__table__
+    where = [
+        table.c.id == bindparam("row"),
+        table.c.claimed_by == bindparam("claimant"),
+        table.c.status == "sending",
+    ]
+    if unpicked:
+        where.append(table.c.papers_until.is_(None))
+    return update(table).where(*where).values({key: bindparam(f"new_{key}") for key in keys})
 
 
 def local_date_if_due(subscriber: Subscriber, now: datetime, last: date | None = None) -> date | None:
@@ -262,6 +282,8 @@ class Sender:
         self._deferred: set[int] = set()
         self.progress = progress or (lambda _message: None)
         self.stop = stop or threading.Event()
+        self.stages: dict[str, float] = dict.fromkeys(STAGES, 0.0)  # seconds spent in each, for benchmarks
+        self._rows: dict[type, list[dict[str, Any]]] = {DeliveryPaper: [], Token: []}
 
     def run(self, now: datetime | None = None, only: str | None = None) -> Summary:
         """Send everything due at ``now`` (default: the current time). Returns the counts.
@@ -273,11 +295,18 @@ class Sender:
         now = utc(now or datetime.now(UTC))
         summary = Summary()
         with self.sessions() as session:
+            started = time.perf_counter()
             summary.planned = plan(session, now, only)
             composer = Composer(self.settings, session)
+            composer.expect(
+                session.scalars(select(Subscriber.interests).where(Subscriber.status == "active").distinct())
+            )
             settings = self.settings
+            self._clock("plan", started)
             while not self.stop.is_set() and (
-                claimed := claim(
+                claimed := self._timed(
+                    "claim",
+                    claim,
                     session,
                     self.claimant,
                     now,
@@ -318,7 +347,8 @@ class Sender:
             .order_by(Delivery.id)
         ).all()
         by_id = {delivery.id: (delivery, subscriber) for delivery, subscriber in rows}
-        composed = self._compose(session, composer, rows, now)
+        composed = self._timed("compose", self._compose, session, composer, rows, now)
+        started = time.perf_counter()
         outgoing: list[mailer.Outgoing] = []
         for delivery, subscriber in rows:
             if delivery.id in taken_over:
@@ -337,17 +367,34 @@ class Sender:
             if status is not None:
                 pending.discard(delivery.id)
                 summary.count(status)
+        self._insert_rows(session)
         session.commit()
+        started = self._clock("render", started)
         handed: dict[int, float] = {}
         for outcome in self.transport.deliver(self._handing_over(session, outgoing, pending, handed)):
             metrics.SEND_SECONDS.observe(time.perf_counter() - handed.pop(outcome.key))
             metrics.mail("digest", outcome.ok)
+            started = self._clock("send", started)
             delivery, subscriber = by_id[outcome.key]
             status = self._finish(session, delivery, subscriber, now, outcome)
             session.commit()
+            started = self._clock("ledger", started)
             if status is not None:
                 summary.count(status)
             self.progress(f"sent {summary.sent}, failed {summary.failed}")
+
+    def _clock(self, stage: str, started: float) -> float:
+        """Add the time since ``started`` to ``stage``; returns now, to start the next stage."""
+        now = time.perf_counter()
+        self.stages[stage] += now - started
+        return now
+
+    def _timed(self, stage: str, work: Callable[..., Any], *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return work(*args)
+        finally:
+            self._clock(stage, started)
 
     def _handing_over(
         self, session: Session, outgoing: list[mailer.Outgoing], pending: set[int], handed: dict[int, float]
@@ -447,6 +494,26 @@ class Sender:
         )
         return "deferred" if changed.rowcount else None
 
+    def _update_mine(
+        self, session: Session, delivery_id: int, values: dict[str, Any], *, unpicked: bool = False
+    ) -> int:
+        """Set ``values`` on a row while it is this sender's (and, if ``unpicked``, has no papers
+        yet); returns 1 if it was, else 0. One prepared statement per set of columns."""
+        keys = tuple(sorted(values))
+        params = {
+            "row": delivery_id,
+            "claimant": self.claimant,
+            **{f"new_{key}": values[key] for key in keys},
+        }
+        return session.connection().execute(_mine_update(keys, unpicked), params).rowcount
+
+    def _insert_rows(self, session: Session) -> None:
+        """Insert the papers and link tokens queued while preparing a batch, a statement per table."""
+        for model in (DeliveryPaper, Token):
+            if self._rows[model]:
+                session.connection().execute(insert(model.__table__), self._rows[model])
+                self._rows[model] = []
+
     def _mine(self, delivery_id: int) -> ColumnElement[bool]:
         return and_(
             Delivery.id == delivery_id, Delivery.claimed_by == self.claimant, Delivery.status == "sending"
@@ -473,34 +540,29 @@ class Sender:
             values["last_error"] = f"gave up after {self.settings.retry_deadline:g} h of retries: {error}"
         elif retry:
             values["next_attempt_at"] = now + timedelta(seconds=retry_delay(self.settings, delivery.attempts))
-        changed = session.execute(
-            update(Delivery).where(self._mine(delivery.id)).values(**values), execution_options=NO_SYNC
-        )
-        return status if changed.rowcount else None
+        return status if self._update_mine(session, delivery.id, values) else None
 
     def _store_picks(self, session: Session, delivery: Delivery, result: Composed, now: datetime) -> bool:
+        """Mark the row's window and queue its papers (inserted with the batch); False if the row is
+        no longer ours or its papers were stored already."""
         window = result.window
-        changed = session.execute(
-            update(Delivery)
-            .where(self._mine(delivery.id), Delivery.papers_until.is_(None))
-            .values(
-                papers_after=window.after if window else None, papers_until=window.until if window else now
-            ),
-            execution_options=NO_SYNC,
-        )
-        if not changed.rowcount:
+        values = {
+            "papers_after": window.after if window else None,
+            "papers_until": window.until if window else now,
+        }
+        if not self._update_mine(session, delivery.id, values, unpicked=True):
             return False
-        session.add_all(
-            DeliveryPaper(
-                delivery_id=delivery.id,
-                paper_id=paper_id,
-                position=position,
-                section=section,
-                score=pick.score,
-                relevance=pick.relevance,
-                trending=pick.trending,
-                line=pick.line,
-            )
+        self._rows[DeliveryPaper].extend(
+            {
+                "delivery_id": delivery.id,
+                "paper_id": paper_id,
+                "position": position,
+                "section": section,
+                "score": pick.score,
+                "relevance": pick.relevance,
+                "trending": pick.trending,
+                "line": pick.line,
+            }
             for position, (paper_id, pick, section) in enumerate(result.picks)
         )
         return True
@@ -509,15 +571,15 @@ class Sender:
         self, session: Session, delivery: Delivery, subscriber: Subscriber, result: Composed, now: datetime
     ) -> mailer.Outgoing:
         token, hashed = new_token()
-        session.add(
-            Token(
-                token_hash=hashed,
-                purpose="manage",
-                subscriber_id=subscriber.id,
-                delivery_id=delivery.id,
-                created_at=now,
-                expires_at=now + timedelta(days=self.settings.link_days),
-            )
+        self._rows[Token].append(
+            {
+                "token_hash": hashed,
+                "purpose": "manage",
+                "subscriber_id": subscriber.id,
+                "delivery_id": delivery.id,
+                "created_at": now,
+                "expires_at": now + timedelta(days=self.settings.link_days),
+            }
         )
         digest = digest_of(result, self.settings, token)
         rendered = self.renderer.render(digest)
@@ -526,12 +588,7 @@ class Sender:
         )
         envelope = mailer.Envelope(subscriber.email, message_id, now, digest.links.unsubscribe)
         data = mailer.build_message(self.sender, envelope, rendered.subject, rendered.text, rendered.html)
-        session.execute(
-            update(Delivery)
-            .where(self._mine(delivery.id))
-            .values(message_id=message_id, subject=rendered.subject),
-            execution_options=NO_SYNC,
-        )
+        self._update_mine(session, delivery.id, {"message_id": message_id, "subject": rendered.subject})
         return mailer.Outgoing(
             delivery.id, self.sender.address, mailer.checked_address(subscriber.email), message_id, data
         )
@@ -557,10 +614,7 @@ class Sender:
         else:
             retry_at = now + timedelta(seconds=retry_delay(self.settings, delivery.attempts))
             values.update(status="failed-temporary", last_error=outcome.error, next_attempt_at=retry_at)
-        changed = session.execute(
-            update(Delivery).where(self._mine(delivery.id)).values(**values), execution_options=NO_SYNC
-        )
-        if not changed.rowcount:
+        if not self._update_mine(session, delivery.id, values):
             log.warning(
                 "delivery %d (%s) was taken over by another sender while this one sent it; "
                 "its result (%s) is not recorded here",
@@ -569,7 +623,7 @@ class Sender:
                 "accepted" if outcome.ok else outcome.error,
             )
             return None
-        if outcome.ok:
+        if outcome.ok and subscriber.hard_bounces:
             session.execute(
                 update(Subscriber)
                 .where(Subscriber.id == subscriber.id, Subscriber.hard_bounces > 0)

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from digest import kernels, text
 from digest.interests import Atom, InterestLine
 
 FILTER_ONLY_RELEVANCE = 1.0
+SNIPPET_CACHE = 50_000
 SNIPPET_WORDS = 40
 
 
@@ -561,11 +563,20 @@ def _where(atom: Atom, doc: Doc, title: list[str], abstract: list[str]) -> tuple
 
 
 def _contains(stems: list[str], phrase: tuple[str, ...]) -> bool:
+    if len(phrase) == 1:
+        return phrase[0] in stems
     size = len(phrase)
     return any(tuple(stems[i : i + size]) == phrase for i, stem in enumerate(stems) if stem == phrase[0])
 
 
 def _snippet(abstract: str, wanted: set[tuple[str, ...]]) -> tuple[str, str]:
+    """``_snippet_of``, remembered: a day's digests ask for the same paper with the same matches
+    again and again (every trending pick, every common interest)."""
+    return _snippet_of(abstract, frozenset(wanted))
+
+
+@lru_cache(maxsize=SNIPPET_CACHE)
+def _snippet_of(abstract: str, wanted: frozenset[tuple[str, ...]]) -> tuple[str, str]:
     """(html, text) of about SNIPPET_WORDS words of the abstract around the densest run of matches.
 
     Matched words are wrapped in <mark> (html) or *…* (text), a run of neighbours in one; everything
