@@ -19,6 +19,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
@@ -145,3 +146,71 @@ def test_sigkill_across_days_leaves_one_digest_covering_each_missed_day(
     assert {row.status for row in rows} <= {"sent", "superseded"}
     assert {row.status for row in rows if row.digest_date == max(days)} == {"sent"}
     assert set(copies) == {row.message_id for row in rows if row.status == "sent"}
+
+
+@pytest.mark.postgres
+def test_four_senders_on_postgresql_one_killed_midway_lose_nothing(postgres_url: str, tmp_path: Path) -> None:
+    """Four `digest send` processes at once share a day's 400 digests; one is killed by SIGKILL while
+    it sends, and the others, then the next run, take over its claims after their lease."""
+    from digest import db
+
+    db.upgrade(db.make_engine(postgres_url))
+    sessions = db.session_factory(db.make_engine(postgres_url))
+    _warm_numba_cache()
+    ingest_fixture(sessions, seen=NOW - timedelta(hours=1))
+    for number in range(400):
+        add_subscriber(sessions, f"reader{number:03d}@example.org", interests="", send_hour=0)
+    sink = SlowSink(0.005)
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("DIGEST_")},
+        "DIGEST_DATABASE_URL": postgres_url,
+        "DIGEST_SMTP_URL": f"smtp://127.0.0.1:{controller.port}",
+        "DIGEST_CLAIM_BATCH": "10",
+        "DIGEST_CLAIM_LEASE": "2",
+    }
+    command = [sys.executable, "-m", "digest", "send", "--now", NOW.isoformat()]
+    logs = [tmp_path / f"sender{number}.log" for number in range(5)]
+    try:
+        senders = [
+            subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+            for log in logs[:4]
+        ]
+        deadline = time.monotonic() + 60
+        while not _holds_claims(sessions, senders[0].pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(random.uniform(0, 0.3))
+        senders[0].send_signal(signal.SIGKILL)
+        for sender in senders:
+            sender.wait(timeout=300)
+        time.sleep(
+            2.5
+        )  # the killed sender's lease runs out; the next run (a scheduler's next tick) takes over
+        with logs[4].open("wb") as log:
+            assert (
+                subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=300).returncode
+                == 0
+            )
+    finally:
+        controller.stop()
+    assert senders[0].returncode == -signal.SIGKILL and [s.returncode for s in senders[1:]] == [0, 0, 0]
+    with sessions() as session:
+        rows = list(session.scalars(select(Delivery)))
+    assert len(rows) == 400 and {row.status for row in rows} == {"sent"}
+    copies = Counter(message_id for message_id, _ in sink.received)
+    assert set(copies) == {row.message_id for row in rows}  # every digest arrived
+    logged = "\n".join(log.read_text(encoding="utf-8", errors="replace") for log in logs[1:])
+    assert "left mid-send" in logged  # the killed sender's claims were taken over
+    for message_id, count in copies.items():
+        if count > 1:  # only a message the killed sender had handed over may come twice, and it is logged
+            assert f"same Message-ID {message_id}" in logged, f"{message_id} arrived {count} times unlogged"
+
+
+def _holds_claims(sessions, pid: int) -> bool:
+    """Whether the sender process ``pid`` has rows claimed (its claimant is host:pid:random)."""
+    with sessions() as session:
+        claimed = select(Delivery.id).where(
+            Delivery.status == "sending", Delivery.claimed_by.like(f"%:{pid}:%")
+        )
+        return session.scalar(claimed.limit(1)) is not None
