@@ -11,6 +11,7 @@ got each digest once.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 import resource
 import secrets
@@ -28,6 +29,7 @@ from sqlalchemy.engine import make_url
 from digest import bench, db, delivery, mailer
 from digest.bench_mail import Sink
 from digest.config import Settings
+from digest.errors import UsageError
 from digest.models import Delivery, MetricSnapshot, Paper, Subscriber
 
 CHUNK = 5_000
@@ -68,7 +70,10 @@ def _database(given: str | None, folder: Path) -> tuple[str, Callable[[], None]]
     if given is None:
         return f"sqlite:///{folder / 'bench.db'}", lambda: None
     if make_url(given).get_backend_name() != "postgresql":
-        return given, lambda: None
+        raise UsageError(
+            "--database-url must be a PostgreSQL URL (the benchmark works in a schema of its own there); "
+            "leave it out to use a temporary SQLite file."
+        )
     schema = f"digest_bench_{secrets.token_hex(4)}"
     admin = db.make_engine(given)
     with admin.begin() as connection:
@@ -144,7 +149,10 @@ def _run_workers(url: str, port: int, now: datetime, workers: int) -> list[dict[
 
 
 def _worker(url: str, port: int, now: str) -> dict[str, Any]:
-    """One `digest send` in this process; its counts, stage times and peak memory."""
+    """One `digest send` in this process; its counts, stage times and peak memory. The operator's
+    DIGEST_* settings are ignored here: the mail must go to the sink, never to a real server."""
+    for name in [name for name in os.environ if name.startswith("DIGEST_")]:
+        del os.environ[name]
     settings = Settings(
         database_url=SecretStr(url),
         smtp_url=SecretStr(f"smtp://127.0.0.1:{port}"),
@@ -184,10 +192,11 @@ def _figures(
         rows = connection.scalar(select(func.count()).select_from(Delivery))
     engine.dispose()
     sent = sum(result["sent"] for result in results)
-    if received != sent or sent_rows != sent or rows != subscribers:
+    failed = sum(result["failed"] for result in results)
+    if failed or received != sent or sent_rows != sent or rows != subscribers:
         raise RuntimeError(
-            f"the sink got {received} messages, the workers sent {sent}, the ledger has {sent_rows} sent "
-            f"of {rows} rows for {subscribers} subscribers"
+            f"the sink got {received} messages, the workers sent {sent} ({failed} failed), "
+            f"the ledger has {sent_rows} sent of {rows} rows for {subscribers} subscribers"
         )
     stages = {stage: round(sum(r["stages"][stage] for r in results), 2) for stage in delivery.STAGES}
     return {

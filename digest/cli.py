@@ -1440,7 +1440,8 @@ def _check_listen(host: str, port: int) -> None:
 @click.option("--database", "database_only", is_flag=True, help="Check the database only (for --no-web).")
 @pass_app
 def healthcheck_command(app: App, url: str | None, database_only: bool) -> None:
-    """Exit 0 when the service is ready, 1 when not, with one line saying why: for container
+    """Exit 0 when the service is ready, 1 when not (3 when the database is at fault), with one
+    line saying why: for container
     health checks. Asks the web front's /readyz, or with --database checks that the database
     answers with the current schema (for a `digest serve --no-web` container).
 

@@ -305,11 +305,12 @@ def load_settings(config_path: str | os.PathLike[str] | None = None) -> Settings
     values: dict[str, Any] = {}
     if path is not None:
         values = _read_toml(Path(path))
-    values.update(_from_files())
+    from_files = _from_files()
+    values.update(from_files)
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path)) from None
+        raise ConfigError(_describe(exc, path, set(from_files))) from None
 
 
 def _from_files() -> dict[str, str]:
@@ -348,7 +349,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"Config file {path} cannot be read: {exc.strerror}.") from None
 
 
-def _describe(exc: ValidationError, path: str | os.PathLike[str] | None) -> str:
+def _describe(
+    exc: ValidationError, path: str | os.PathLike[str] | None, from_files: set[str] = frozenset()
+) -> str:
     where = f"the environment or {path}" if path else "the environment"
     lines = [f"Invalid settings (from {where}):"]
     for error in exc.errors():
@@ -357,7 +360,7 @@ def _describe(exc: ValidationError, path: str | os.PathLike[str] | None) -> str:
             known = ", ".join(Settings.model_fields)
             lines.append(f"  {name}: unknown setting. Known settings: {known}.")
             continue
-        env = f"DIGEST_{name.upper()}"
+        env = f"DIGEST_{name.upper()}" + ("_FILE" if name in from_files else "")
         field = Settings.model_fields.get(name)
         secret = field is not None and "SecretStr" in str(field.annotation)
         got = "" if secret else f" (got {error.get('input')!r})"

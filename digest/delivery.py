@@ -321,6 +321,7 @@ class Sender:
                     self._batch(session, composer, claimed, pending, now, summary)
                 except BaseException as exc:
                     session.rollback()
+                    self._rows = {DeliveryPaper: [], Token: []}  # rolled back with the batch
                     self._release(session, pending, now, repr(exc))
                     raise
                 if self.stop.is_set():
@@ -571,16 +572,6 @@ class Sender:
         self, session: Session, delivery: Delivery, subscriber: Subscriber, result: Composed, now: datetime
     ) -> mailer.Outgoing:
         token, hashed = new_token()
-        self._rows[Token].append(
-            {
-                "token_hash": hashed,
-                "purpose": "manage",
-                "subscriber_id": subscriber.id,
-                "delivery_id": delivery.id,
-                "created_at": now,
-                "expires_at": now + timedelta(days=self.settings.link_days),
-            }
-        )
         digest = digest_of(result, self.settings, token)
         rendered = self.renderer.render(digest)
         message_id = delivery.message_id or mailer.new_message_id(
@@ -588,7 +579,17 @@ class Sender:
         )
         envelope = mailer.Envelope(subscriber.email, message_id, now, digest.links.unsubscribe)
         data = mailer.build_message(self.sender, envelope, rendered.subject, rendered.text, rendered.html)
-        self._update_mine(session, delivery.id, {"message_id": message_id, "subject": rendered.subject})
+        if self._update_mine(session, delivery.id, {"message_id": message_id, "subject": rendered.subject}):
+            self._rows[Token].append(
+                {
+                    "token_hash": hashed,
+                    "purpose": "manage",
+                    "subscriber_id": subscriber.id,
+                    "delivery_id": delivery.id,
+                    "created_at": now,
+                    "expires_at": now + timedelta(days=self.settings.link_days),
+                }
+            )
         return mailer.Outgoing(
             delivery.id, self.sender.address, mailer.checked_address(subscriber.email), message_id, data
         )

@@ -233,6 +233,9 @@ def test_a_setting_can_come_from_a_file_as_container_secrets_do(tmp_path: Path) 
     secret.write_text("smtp://me:s3cret@mail.example.org:587\n", encoding="utf-8")
     shown = json.loads(digest("check-config", "--json", env={"DIGEST_SMTP_URL_FILE": str(secret)}).output)
     assert shown["smtp_url"] == "smtp://me:***@mail.example.org:587"
+    secret.write_text("not a url", encoding="utf-8")
+    bad = CliRunner().invoke(cli, ["check-config"], env={"DIGEST_SMTP_URL_FILE": str(secret)})
+    assert bad.exit_code == 2 and "(DIGEST_SMTP_URL_FILE)" in bad.output
     missing = CliRunner().invoke(cli, ["check-config"], env={"DIGEST_SMTP_URL_FILE": str(tmp_path / "nope")})
     assert missing.exit_code == 2 and "DIGEST_SMTP_URL_FILE names" in missing.output
     assert "Traceback" not in missing.output

@@ -84,6 +84,8 @@ def test_the_systemd_units_verify(tmp_path: Path) -> None:
         (tmp_path / unit.name).write_text(text, encoding="utf-8")
         units.append(str(tmp_path / unit.name))
     assert len(units) == 7
+    services = [Path(unit).read_text(encoding="utf-8") for unit in units if unit.endswith(".service")]
+    assert all("User=digest" in text for text in services)  # one dynamic user: they share /var/lib/digest
     run = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60)
     problems = [line for line in run.stderr.splitlines() if "digest" in line]
     assert run.returncode == 0 and problems == [], run.stderr

@@ -386,3 +386,27 @@ def test_a_digest_taken_over_from_a_dead_sender_and_the_next_days_both_go_out_in
     with sessions() as session:
         papers = session.scalars(select(DeliveryPaper.paper_id)).all()
     assert len(papers) == len(set(papers))  # the two digests share no paper
+
+
+def test_a_sender_run_again_after_an_interrupted_batch_stores_nothing_twice(
+    mail_settings, sessions, monkeypatch
+) -> None:
+
+    ingest_fixture(sessions)
+    add_subscriber(sessions, "ada@example.org")
+    add_subscriber(sessions, "bob@example.org")
+    original = render.Renderer.render
+
+    def interrupted_at_bob(self, digest):
+        if digest.email == "bob@example.org":
+            raise KeyboardInterrupt
+        return original(self, digest)
+
+    monkeypatch.setattr(render.Renderer, "render", interrupted_at_bob)
+    with mailer.transport_for(mail_settings) as transport:
+        sender = delivery.Sender(mail_settings, sessions, transport)
+        with pytest.raises(KeyboardInterrupt):
+            sender.run(NOW)
+        monkeypatch.setattr(render.Renderer, "render", original)
+        assert sender.run(NOW).sent == 2  # the same sender, again: what the first run queued is gone
+    assert {row.status for row in ledger(sessions)} == {"sent"} and len(outbox(mail_settings)) == 2

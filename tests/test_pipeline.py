@@ -23,3 +23,17 @@ def test_the_pipeline_benchmark_sends_every_digest_once_and_reports_its_stages(w
     assert figures["digests"] + figures["skipped"] == 80 and figures["digests"] > 0 and figures["failed"] == 0
     assert figures["database"] == where and len(figures["peak_rss_mb_per_process"]) == 2
     assert set(figures["stage_s"]) == {"plan", "claim", "compose", "render", "send", "ledger"}
+
+
+def test_the_pipeline_benchmark_never_mails_through_the_operators_smtp_server(tmp_path) -> None:
+    env = {"DIGEST_SMTP_URL": "smtp://127.0.0.1:9", "DIGEST_MAIL_TRANSPORT": "smtp"}  # nothing listens there
+    args = ["bench", "pipeline", "--subscribers", "5", "--papers", "40", "--json"]
+    result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 0 and json.loads(result.output.splitlines()[-1])["digests"] == 5
+
+
+def test_the_pipeline_benchmark_refuses_a_database_that_is_not_postgresql(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'real.db'}"
+    result = CliRunner().invoke(cli, ["bench", "pipeline", "--subscribers", "5", "--database-url", url])
+    assert result.exit_code == 2 and "must be a PostgreSQL URL" in result.output
+    assert not (tmp_path / "real.db").exists()
