@@ -121,11 +121,11 @@ class Composer:
     """Chooses papers for jobs. Reads the database, writes nothing. Reuse it across batches of a run:
     the corpus and each window's index are built once."""
 
-    def __init__(self, settings: Settings, session: Session) -> None:
+    def __init__(self, settings: Settings, session: Session, corpus: scoring.Corpus | None = None) -> None:
         self.settings = settings
         self.weights = weights(settings)
         self.session = session
-        self._corpus: scoring.Corpus | None = None
+        self._corpus: scoring.Corpus | None = corpus  # given by a caller that keeps one across requests
         self._days: dict[compose.Window, _Day] = {}
         self._expected: dict[tuple[str, tuple[str, ...]], Atom] = {}
 

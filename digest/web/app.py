@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,8 +18,9 @@ from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
-from digest import __version__, db, mailer, metrics
+from digest import __version__, db, mailer, metrics, queries, scoring
 from digest.accounts import TokenError
+from digest.composer import Composer
 from digest.config import Settings
 from digest.errors import SchemaOutOfDate
 from digest.render import NoticeRenderer, Renderer, environment
@@ -27,6 +29,7 @@ from digest.web import pages
 from digest.web.guard import MAX_BODY, Csrf, RateLimits, security_headers
 
 log = logging.getLogger(__name__)
+CORPUS_SECONDS = 600.0
 
 
 class Service(Protocol):
@@ -53,6 +56,15 @@ class Web:
         self.sender = mailer.sender_for(self.settings)
         self.csrf = Csrf(self.settings.base_url)
         self.limits = RateLimits(self.settings.signup_per_client, self.settings.preview_per_client)
+        self._corpus: tuple[float, scoring.Corpus] | None = None
+
+    def composer(self, session: Session) -> Composer:
+        """A composer for one request, sharing a word-frequency corpus of every stored paper that is
+        read again at most every CORPUS_SECONDS (reading it is the costly part of a preview)."""
+        now = time.monotonic()
+        if self._corpus is None or now - self._corpus[0] > CORPUS_SECONDS:
+            self._corpus = (now, scoring.corpus_from(queries.paper_texts(session)))
+        return Composer(self.settings, session, self._corpus[1])
 
 
 def create_app(web: Web) -> FastAPI:

@@ -229,7 +229,7 @@ def _preview(web: Any, session: Session, wish: Preferences, now: datetime) -> We
     subscriber = Subscriber(email=wish.email, status="active", created_at=now, updated_at=now, min_score=0.0)
     for name in accounts.CHOSEN:
         setattr(subscriber, name, getattr(wish, name))
-    result = composer.preview(web.settings, session, subscriber, now=now)
+    result = composer.preview(web.settings, session, subscriber, now=now, composer=web.composer(session))
     digest = result.digest
     if not digest.has_interests:
         return WebPreview(result.subject, (), digest.items or digest.trending)
@@ -375,7 +375,7 @@ def _digest(
     web: Any, session: Session, delivery: Delivery, subscriber: Subscriber, token: str
 ) -> HTMLResponse:
     job = composer.Job(subscriber, delivery.digest_date, None, delivery.id)
-    composed = composer.Composer(web.settings, session).recompose(job, delivery.papers)
+    composed = web.composer(session).recompose(job, delivery.papers)
     rendered = web.renderer.render(composer.digest_of(composed, web.settings, token))
     return HTMLResponse(rendered.html, headers={"Content-Security-Policy": DIGEST_CSP})
 
