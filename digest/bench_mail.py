@@ -22,7 +22,6 @@ from typing import Any
 
 import css_inline
 from jinja2 import FileSystemLoader
-from markupsafe import Markup
 
 from digest import bench, compose, mailer, render, scoring
 from digest.interests import parse_interests
@@ -104,15 +103,7 @@ class NaiveRenderer:
         folder = resource_dir("templates")
         env = render.environment(FileSystemLoader(str(folder)))
         env.filters["wrap"] = _naive_wrap
-        env.filters.update(
-            (name, _uncached(env.get_template(f"email/{template}")))
-            for name, template in (
-                ("paper_head", "paper_head.html"),
-                ("paper_links", "paper_links.html"),
-                ("paper_head_text", "paper_head.txt"),
-                ("paper_links_text", "paper_links.txt"),
-            )
-        )
+        render.add_fragments(env, size=0)
         self.html = env.get_template("email/digest.html")
         self.text = env.get_template("email/digest.txt")
         self.context = render.Renderer().context
@@ -138,15 +129,6 @@ class NaiveRenderer:
         message.set_content(text)
         message.add_alternative(html, subtype="html")
         return message.as_bytes()
-
-
-def _uncached(template: Any) -> Callable[..., str]:
-    safe = Markup if template.name.endswith(".html") else str
-
-    def fragment(paper: compose.PaperView, number: int | None = None) -> str:
-        return safe(template.render(paper=paper, number=number))
-
-    return fragment
 
 
 def _naive_wrap(text: str, indent: str = "", first: str | None = None, width: int = render.TEXT_WIDTH) -> str:

@@ -4,8 +4,9 @@ HTML autoescapes. The stylesheet (email/digest.css) is inlined into the elements
 template is loaded (css-inline), not per message: the templates' Jinja tags sit where an HTML
 parser keeps text (inside cells and paragraphs), so inlining the source inlines every mail made
 from it. Media queries (narrow screens, dark mode) stay in the <style> block of digest.html. A
-paper's own blocks (paper_head, paper_links) are rendered once per paper and reused in every mail
-that holds it; only the explanation is rendered per subscriber. Plain text is wrapped at 78 columns.
+paper's own blocks (paper_head, paper_links) are rendered once per paper, and a paper with its
+explanation (paper_item) once per explanation, and reused in every mail that holds them: most
+subscribers of a day share papers and matches. Plain text is wrapped at 78 columns.
 """
 
 from __future__ import annotations
@@ -125,12 +126,31 @@ def _shorten(text: str, limit: int) -> str:
     return text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def _cached(env: Environment, name: str, *extra: str) -> Callable[..., Markup | str]:
+# The fragments digest.html and digest.txt take from filters: (filter, template, its values
+# besides ``paper``). paper_item holds a paper's explanation and links, paper_head its title block.
+FRAGMENTS = (
+    ("paper_head", "email/paper_head.html", ()),
+    ("paper_links", "email/paper_links.html", ()),
+    ("paper_item", "email/paper_item.html", ("first", "matched", "where", "snippet_html")),
+    ("paper_head_text", "email/paper_head.txt", ("number",)),
+    ("paper_links_text", "email/paper_links.txt", ()),
+    ("paper_item_text", "email/paper_item.txt", ("why", "snippet_text")),
+)
+
+
+def add_fragments(env: Environment, size: int = FRAGMENT_CACHE) -> None:
+    """Add the FRAGMENTS to ``env``'s filters, in order (a fragment may use those before it), each
+    remembering its ``size`` latest renderings."""
+    for name, template, extra in FRAGMENTS:
+        env.filters[name] = _cached(env, template, extra, size)
+
+
+def _cached(env: Environment, name: str, extra: tuple[str, ...], size: int) -> Callable[..., Markup | str]:
     """A paper's fragment from template ``name``, rendered once per paper (and ``extra`` values)."""
     template = env.get_template(name)
     safe = Markup if name.endswith(".html") else str
 
-    @lru_cache(FRAGMENT_CACHE)
+    @lru_cache(size)
     def fragment(paper: PaperView, *values: Any) -> Markup | str:
         return safe(template.render(paper=paper, **dict(zip(extra, values, strict=True))))
 
@@ -142,12 +162,7 @@ class Renderer:
 
     def __init__(self, site_name: str = "Paper digest") -> None:
         env = environment()
-        env.filters.update(
-            paper_head=_cached(env, "email/paper_head.html"),
-            paper_links=_cached(env, "email/paper_links.html"),
-            paper_head_text=_cached(env, "email/paper_head.txt", "number"),
-            paper_links_text=_cached(env, "email/paper_links.txt"),
-        )
+        add_fragments(env)
         self.site_name = site_name
         self._html = env.get_template("email/digest.html")
         self._text = env.get_template("email/digest.txt")

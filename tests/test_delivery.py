@@ -11,6 +11,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -267,7 +268,8 @@ def _dump(path: Path) -> str:
         connection.close()
 
 
-def test_the_digest_of_a_fixture_day_renders_the_golden_text(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("fmt", ["text", "html"])
+def test_the_digest_of_a_fixture_day_renders_the_golden_text_and_html(tmp_path, fmt) -> None:
     url = f"sqlite:///{tmp_path / 'digest.db'}"
     env = {"DIGEST_DATABASE_URL": url, "DIGEST_HOST_MIN_INTERVAL": "0"}
     runner = CliRunner()
@@ -279,14 +281,17 @@ def test_the_digest_of_a_fixture_day_renders_the_golden_text(tmp_path, monkeypat
     engine.dispose()
     args = ["subscribers", "add", "ada@example.org", "--interests", INTERESTS, "--max", "4", "--active"]
     assert runner.invoke(cli, args, env=env).exit_code == 0
-    result = runner.invoke(cli, ["preview", "ada@example.org", "--date", "2024-08-01"], env=env)
+    args = ["preview", "ada@example.org", "--date", "2024-08-01", "--format", fmt]
+    result = runner.invoke(cli, args, env=env)
     assert result.exit_code == 0, result.output
-    if GOLDEN.exists() and not UPDATE_GOLDEN:
-        assert result.output == GOLDEN.read_text(encoding="utf-8")
+    golden = GOLDEN.with_suffix(".txt" if fmt == "text" else ".html")
+    if golden.exists() and not UPDATE_GOLDEN:
+        assert result.output == golden.read_text(encoding="utf-8")
     else:
-        GOLDEN.write_text(result.output, encoding="utf-8")
+        golden.write_text(result.output, encoding="utf-8")
     assert "Llama 3 Herd" in result.output
-    assert all(len(line) <= 78 for line in result.output.splitlines() if "://" not in line)
+    if fmt == "text":
+        assert all(len(line) <= 78 for line in result.output.splitlines() if "://" not in line)
 
 
 def test_a_subscriber_with_broken_stored_interests_is_told_not_skipped_silently(
