@@ -19,6 +19,7 @@ MAX_TOPICS_IN_SUBJECT = 2
 WINDOW_OVERLAP = timedelta(hours=1)
 TOPIC_CHARS = 40
 FULL_AUTHOR_LIST = 4
+EXPLAINED_KEPT = 200_000  # explanations one index remembers before it starts over (memory bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,17 +235,37 @@ def select(
     return Selection(tuple(main), tuple(trending))
 
 
+Why = tuple[tuple[str, ...], tuple[str, ...], str, str]  # matched, where, snippet html, snippet text
+
+
 def items(
     index: scoring.Index,
     picks: Sequence[scoring.Pick],
     profile: scoring.Profile,
     papers: Mapping[str, PaperView],
+    memo: dict[tuple[int, str | None], Why] | None = None,
 ) -> tuple[Item, ...]:
-    """Explain each pick and join it with what the mail shows of the paper."""
+    """Explain each pick and join it with what the mail shows of the paper. ``memo``, kept by the
+    caller for one ``index``, remembers each (paper, interest line)'s explanation: a day's digests
+    ask for the same pairs again and again."""
     made = []
     for pick in picks:
-        why = scoring.explain(index, pick, profile)
         line: InterestLine | None = profile.lines[pick.line] if pick.line is not None else None
+        key = (pick.doc, line.text if line else None)
+        why = memo.get(key) if memo is not None else None
+        if why is None:
+            explained = scoring.explain(index, pick, profile)
+            why = (
+                tuple(explained.matched),
+                tuple(sorted({field for match in explained.matches for field in match.fields})),
+                explained.snippet_html,
+                explained.snippet_text,
+            )
+            if memo is not None:
+                if len(memo) >= EXPLAINED_KEPT:
+                    memo.clear()
+                memo[key] = why
+        matched, where, snippet_html, snippet_text = why
         made.append(
             Item(
                 paper=papers[index.docs[pick.doc].id],
@@ -253,10 +274,10 @@ def items(
                 trending=pick.trending,
                 line=pick.line,
                 line_text=line.text if line else None,
-                matched=tuple(why.matched),
-                where=tuple(sorted({field for match in why.matches for field in match.fields})),
-                snippet_html=why.snippet_html,
-                snippet_text=why.snippet_text,
+                matched=matched,
+                where=where,
+                snippet_html=snippet_html,
+                snippet_text=snippet_text,
             )
         )
     return tuple(made)

@@ -115,6 +115,7 @@ class _Day:
     docs: list[scoring.Doc]
     atoms: dict[tuple[str, tuple[str, ...]], Atom] = field(default_factory=dict)
     index: scoring.Index | None = None
+    explained: dict[tuple[int, str | None], compose.Why] = field(default_factory=dict)  # for this index
 
 
 class Composer:
@@ -198,6 +199,7 @@ class Composer:
             day.atoms.update(self._expected)
             day.atoms.update(wanted)
             day.index = scoring.build_index(day.docs, self.corpus, self.weights, day.atoms.values())
+            day.explained = {}
         return day, day.index
 
     def _compose_window(
@@ -205,7 +207,7 @@ class Composer:
     ) -> Iterator[Composed]:
         day, index = self._day(window, [profile for _, profile in members])
         subscriber_ids = [job.subscriber.id for job, _ in members]
-        sent = queries.sent_pairs(self.session, subscriber_ids, list(day.papers))
+        sent = queries.sent_pairs(self.session, subscriber_ids, list(day.papers), window.after)
         excluded: dict[int, set[str]] = {}
         for subscriber_id, paper_id in sent:
             excluded.setdefault(subscriber_id, set()).add(paper_id)
@@ -234,8 +236,8 @@ class Composer:
                 job,
                 window,
                 profile,
-                compose.items(index, chosen.main, profile, views),
-                compose.items(index, chosen.trending, profile, views),
+                compose.items(index, chosen.main, profile, views, day.explained),
+                compose.items(index, chosen.trending, profile, views, day.explained),
                 picks,
             )
 

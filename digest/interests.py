@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from digest import text
@@ -19,6 +20,7 @@ from digest.errors import UsageError
 MAX_LINES = 50
 MAX_LINE_LENGTH = 300
 MAX_WEIGHT = 10.0
+LINE_CACHE = 65_536  # parsed lines kept: a list's subscribers share most of their lines
 _CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[a-z][a-z-]*)?")
 _WEIGHT = re.compile(r"\^(\d+(?:\.\d+)?)?")
 _FIELD = re.compile(r"([A-Za-z]+):(?=\S)")
@@ -98,7 +100,9 @@ def parse_interests(source: str) -> tuple[InterestLine, ...]:
     return tuple(lines)
 
 
+@lru_cache(maxsize=LINE_CACHE)
 def _parse_line(raw: str, number: int) -> tuple[Atom, ...]:
+    """The atoms of one line (remembered: atoms are immutable). Raises InterestError."""
     atoms: list[Atom] = []
     position = 0
     while position < len(raw):

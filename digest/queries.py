@@ -282,22 +282,25 @@ def sending_before(session: Session, rows: Sequence[tuple[int, int, date]]) -> d
 
 
 def sent_pairs(
-    session: Session, subscriber_ids: Sequence[int], paper_ids: Sequence[str]
+    session: Session, subscriber_ids: Sequence[int], paper_ids: Sequence[str], after: datetime
 ) -> set[tuple[int, str]]:
-    """(subscriber, paper) pairs among these where the paper was in a digest sent to the subscriber."""
+    """(subscriber, paper) pairs among these where the paper, first seen after ``after``, was in a
+    digest sent to the subscriber. Only digests whose window ended after ``after`` can hold such a
+    paper, so only those are read, by subscriber: the cost follows these subscribers' recent
+    digests, not how often the papers were sent to everyone."""
+    wanted = set(paper_ids)
     pairs: set[tuple[int, str]] = set()
-    if not subscriber_ids or not paper_ids:
+    if not subscriber_ids or not wanted:
         return pairs
-    for papers in chunked(paper_ids):
-        for subscribers in chunked(subscriber_ids):
-            query = (
-                select(Delivery.subscriber_id, DeliveryPaper.paper_id)
-                .join(Delivery, Delivery.id == DeliveryPaper.delivery_id)
-                .where(
-                    Delivery.status == "sent",
-                    Delivery.subscriber_id.in_(subscribers),
-                    DeliveryPaper.paper_id.in_(papers),
-                )
+    for subscribers in chunked(subscriber_ids):
+        query = (
+            select(Delivery.subscriber_id, DeliveryPaper.paper_id)
+            .join(DeliveryPaper, DeliveryPaper.delivery_id == Delivery.id)
+            .where(
+                Delivery.subscriber_id.in_(subscribers),
+                Delivery.status == "sent",
+                or_(Delivery.papers_until.is_(None), Delivery.papers_until > after),
             )
-            pairs.update((subscriber, paper) for subscriber, paper in session.execute(query))
+        )
+        pairs.update((subscriber, paper) for subscriber, paper in session.execute(query) if paper in wanted)
     return pairs

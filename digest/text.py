@@ -52,7 +52,7 @@ def analyze(text: str) -> list[str]:
     return _stemmer.stemWords([piece for _, _, piece in _pieces(text)])
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=4096)  # a day's papers, from every source
 def spans(text: str) -> tuple[tuple[int, int, str], ...]:
     """(start, end, stem) of every position of ``analyze(text)``, as offsets into ``text``: for marking.
     Cached: a day's abstracts are marked for many subscribers."""

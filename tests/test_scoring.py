@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest import bench, scoring, text
+from digest import bench, compose, scoring, text
 from digest.interests import parse_interests
 from digest.sources import parse_document
 from tests.conftest import FIXTURES
@@ -173,3 +173,27 @@ def test_the_compiled_ranking_equals_the_straightforward_loop(seed: int) -> None
         got = [(-pick.score, index.docs[pick.doc].id) for pick in ranking[number]]
         assert [doc for _, doc in got] == [doc for _, doc in expected]
         assert [score for score, _ in got] == pytest.approx([score for score, _ in expected])
+
+
+def test_explanations_remembered_across_subscribers_match_those_made_afresh() -> None:
+    """Subscribers hold the same lines in other orders, or one line each: one subscriber's
+    remembered explanation of a (paper, line) must be what another's would be made afresh."""
+    lines = ["diffusion", '"language model"', "video generation", "agents -robot", "reinforcement learning"]
+    profiles = [
+        scoring.Profile(parse_interests("\n".join(lines[start:] + lines[:start])), limit=8)
+        for start in range(len(lines))
+    ]
+    profiles.append(scoring.Profile(parse_interests("# mine\n\n" + "\n".join(reversed(lines))), limit=8))
+    profiles += [scoring.Profile(parse_interests(line), limit=8) for line in lines]  # all on line 0
+    profile_set = scoring.ProfileSet.build(profiles)
+    index = scoring.build_index(DOCS, CORPUS, scoring.Weights(), profile_set.atoms)
+    ranking = scoring.rank(index, profile_set)
+    views = {doc.id: compose.PaperView(doc.id, doc.title, f"https://arxiv.org/abs/{doc.id}") for doc in DOCS}
+    memo: dict = {}
+    for number, profile in enumerate(profiles):
+        chosen = compose.select(index, ranking[number], profile, set(), 3)
+        for picks in (chosen.main, chosen.trending):
+            assert compose.items(index, picks, profile, views, memo) == compose.items(
+                index, picks, profile, views
+            )
+    assert len(memo) > 8  # explanations were remembered, and later subscribers read them
