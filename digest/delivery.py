@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import mailer, metrics, queries
@@ -54,6 +54,9 @@ NO_SYNC = {"synchronize_session": False}
 WAITING: Any = object()  # a row whose papers are chosen once the subscriber's earlier digest is sent
 
 
+PLAN_LOCK = 0x64696765_706C616E  # "digeplan": the PostgreSQL advisory lock planning takes
+DUE_COLUMNS = ("id", "email", "timezone", "send_hour", "frequency", "weekly_day")  # what plan reads
+
 # Where a run's time goes: planning rows, claiming batches, choosing papers, storing them and
 # building the messages ("render"), waiting for the server ("send"), recording outcomes ("ledger").
 STAGES = ("plan", "claim", "compose", "render", "send", "ledger")
@@ -73,10 +76,11 @@ def _mine_update(keys: tuple[str, ...], unpicked: bool) -> Update:
     return update(table).where(*where).values({key: bindparam(f"new_{key}") for key in keys})
 
 
-def local_date_if_due(subscriber: Subscriber, now: datetime, last: date | None = None) -> date | None:
-    """The subscriber's local date when their send hour has passed there; for a weekly subscriber
-    only on their day, or later in the week when that day's digest was missed (``last``, their
-    latest digest date, is a week old or more). Else None. Raises ZoneInfoNotFoundError."""
+def local_date_if_due(subscriber: Any, now: datetime, last: date | None = None) -> date | None:
+    """The local date of ``subscriber`` (a Subscriber or a row of its DUE_COLUMNS) when their send
+    hour has passed there; for a weekly subscriber only on their day, or later in the week when that
+    day's digest was missed (``last``, their latest digest date, is a week old or more). Else None.
+    Raises ZoneInfoNotFoundError."""
     local = now.astimezone(zone(subscriber.timezone))
     if local.hour < subscriber.send_hour:
         return None
@@ -118,11 +122,15 @@ def plan(session: Session, now: datetime, only: str | None = None) -> int:
     """Add a pending row for every active subscriber who is due at ``now`` and has none for their
     local date, superseding their older rows that never went out (one digest covers what they
     missed). A subscriber whose time zone is unknown is logged and left out. Returns how many rows
-    it added (another sender planning at the same moment may have added some of them); commits."""
-    query = select(Subscriber).where(Subscriber.status == "active")
+    it added (another sender planning at the same moment may have added some of them; on PostgreSQL
+    senders plan one at a time, under an advisory lock held until the commit); commits."""
+    if session.get_bind().dialect.name == "postgresql":  # senders started at once plan one after another
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PLAN_LOCK})
+    columns = [getattr(Subscriber, name) for name in DUE_COLUMNS]
+    query = select(*columns).where(Subscriber.status == "active")
     if only is not None:
         query = query.where(Subscriber.email == only)
-    subscribers = list(session.scalars(query))
+    subscribers = session.execute(query).all()
     weekly = [s.id for s in subscribers if s.frequency == "weekly"]
     latest: dict[int, date] = {}
     for chunk in queries.chunked(weekly):
@@ -148,6 +156,7 @@ def plan(session: Session, now: datetime, only: str | None = None) -> int:
         if day is not None:
             due.append((subscriber.id, day))
     if not due:
+        session.commit()  # ends the transaction, and with it the planning lock
         return 0
     dates = sorted({day for _, day in due})
     existing = set(
