@@ -468,19 +468,28 @@ class Sender:
             return self._wait(session, delivery, now)
         if result.error is not None:
             return self._close(session, delivery, now, "failed-permanent", result.error)
-        if delivery.papers_until is None and not self._store_picks(session, delivery, result, now):
-            return None  # another sender has the row now
+        picks = self._picks(delivery, result, now) if delivery.papers_until is None else None
         if result.empty and not self.settings.send_empty_digest:
+            if picks is not None and not self._keep(session, delivery, picks, {}):
+                return None  # another sender has the row now
             return self._close(session, delivery, now, "skipped", None)
         try:
-            outgoing.append(self._message(session, delivery, subscriber, result, now))
+            message, subject, token_row = self._message(delivery, subscriber, result, now)
         except mailer.MessageError as exc:
+            if picks is not None and not self._keep(session, delivery, picks, {}):
+                return None
             return self._close(session, delivery, now, "failed-permanent", str(exc))
         except Exception as exc:
             log.exception("cannot build the digest of delivery %d for %s", delivery.id, subscriber.email)
+            if picks is not None and not self._keep(session, delivery, picks, {}):
+                return None
             return self._close(
                 session, delivery, now, "failed-temporary", f"cannot build the message: {exc!r}", retry=True
             )
+        if not self._keep(session, delivery, picks, {"message_id": message.message_id, "subject": subject}):
+            return None
+        self._rows[Token].append(token_row)
+        outgoing.append(message)
         return None
 
     def _wait(self, session: Session, delivery: Delivery, now: datetime) -> str | None:
@@ -552,17 +561,16 @@ class Sender:
             values["next_attempt_at"] = now + timedelta(seconds=retry_delay(self.settings, delivery.attempts))
         return status if self._update_mine(session, delivery.id, values) else None
 
-    def _store_picks(self, session: Session, delivery: Delivery, result: Composed, now: datetime) -> bool:
-        """Mark the row's window and queue its papers (inserted with the batch); False if the row is
-        no longer ours or its papers were stored already."""
+    def _picks(
+        self, delivery: Delivery, result: Composed, now: datetime
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The row's window and its papers' rows, to store with ``_keep``."""
         window = result.window
         values = {
             "papers_after": window.after if window else None,
             "papers_until": window.until if window else now,
         }
-        if not self._update_mine(session, delivery.id, values, unpicked=True):
-            return False
-        self._rows[DeliveryPaper].extend(
+        rows = [
             {
                 "delivery_id": delivery.id,
                 "paper_id": paper_id,
@@ -574,12 +582,33 @@ class Sender:
                 "line": pick.line,
             }
             for position, (paper_id, pick, section) in enumerate(result.picks)
-        )
+        ]
+        return values, rows
+
+    def _keep(
+        self,
+        session: Session,
+        delivery: Delivery,
+        picks: tuple[dict[str, Any], list[dict[str, Any]]] | None,
+        values: dict[str, Any],
+    ) -> bool:
+        """Set ``values`` on the row, with its window if ``picks`` are new, in one statement, and queue
+        its papers (inserted with the batch); False if the row is no longer ours or its papers were
+        stored already."""
+        if picks is None:
+            return bool(self._update_mine(session, delivery.id, values))
+        window, rows = picks
+        if not self._update_mine(session, delivery.id, {**window, **values}, unpicked=True):
+            return False
+        self._rows[DeliveryPaper].extend(rows)
         return True
 
     def _message(
-        self, session: Session, delivery: Delivery, subscriber: Subscriber, result: Composed, now: datetime
-    ) -> mailer.Outgoing:
+        self, delivery: Delivery, subscriber: Subscriber, result: Composed, now: datetime
+    ) -> tuple[mailer.Outgoing, str, dict[str, Any]]:
+        """The row's message, its subject and the row of its link token (to insert once the row
+        is known to be this sender's). Raises MessageError for an address or header that cannot
+        be sent."""
         token, hashed = new_token()
         digest = digest_of(result, self.settings, token)
         rendered = self.renderer.render(digest)
@@ -588,20 +617,18 @@ class Sender:
         )
         envelope = mailer.Envelope(subscriber.email, message_id, now, digest.links.unsubscribe)
         data = mailer.build_message(self.sender, envelope, rendered.subject, rendered.text, rendered.html)
-        if self._update_mine(session, delivery.id, {"message_id": message_id, "subject": rendered.subject}):
-            self._rows[Token].append(
-                {
-                    "token_hash": hashed,
-                    "purpose": "manage",
-                    "subscriber_id": subscriber.id,
-                    "delivery_id": delivery.id,
-                    "created_at": now,
-                    "expires_at": now + timedelta(days=self.settings.link_days),
-                }
-            )
-        return mailer.Outgoing(
+        token_row = {
+            "token_hash": hashed,
+            "purpose": "manage",
+            "subscriber_id": subscriber.id,
+            "delivery_id": delivery.id,
+            "created_at": now,
+            "expires_at": now + timedelta(days=self.settings.link_days),
+        }
+        outgoing = mailer.Outgoing(
             delivery.id, self.sender.address, mailer.checked_address(subscriber.email), message_id, data
         )
+        return outgoing, rendered.subject, token_row
 
     def _finish(
         self,
