@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import random
+import re
 import secrets
 import smtplib
 import textwrap
@@ -182,11 +183,17 @@ def bench_render(
 # --- a fast SMTP sink, in a process of its own --------------------------------------------------
 
 
-class _SinkProtocol(asyncio.Protocol):
-    """Just enough SMTP to accept mail as fast as the client sends it; counts messages."""
+MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
 
-    def __init__(self, counter: Any) -> None:
+
+class _SinkProtocol(asyncio.Protocol):
+    """Just enough SMTP to accept mail as fast as the client sends it; counts messages, and the
+    distinct Message-IDs among them (in ``seen``, shared by the sink's connections)."""
+
+    def __init__(self, counter: Any, distinct: Any, seen: set[bytes]) -> None:
         self.counter = counter
+        self.distinct = distinct
+        self.seen = seen
         self.buffer = b""
         self.in_data = False
 
@@ -201,8 +208,14 @@ class _SinkProtocol(asyncio.Protocol):
                 end = self.buffer.find(b"\r\n.\r\n")
                 if end < 0:
                     return
+                head = self.buffer[: self.buffer.find(b"\r\n\r\n", 0, end + 2)]
                 self.buffer = self.buffer[end + 5 :]
                 self.in_data = False
+                found = MESSAGE_ID.search(head)
+                if found and found.group(1) not in self.seen:
+                    self.seen.add(found.group(1))
+                    with self.distinct.get_lock():
+                        self.distinct.value += 1
                 with self.counter.get_lock():
                     self.counter.value += 1
                 self.transport.write(b"250 OK queued\r\n")
@@ -225,10 +238,12 @@ class _SinkProtocol(asyncio.Protocol):
                 self.transport.write(b"250 OK\r\n")
 
 
-def _run_sink(port: Any, counter: Any, ready: Any) -> None:
+def _run_sink(port: Any, counter: Any, distinct: Any, ready: Any) -> None:
+    seen: set[bytes] = set()
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _SinkProtocol(counter), "127.0.0.1", 0)
+        server = await loop.create_server(lambda: _SinkProtocol(counter, distinct, seen), "127.0.0.1", 0)
         port.value = server.sockets[0].getsockname()[1]
         ready.set()
         await asyncio.Event().wait()
@@ -237,15 +252,17 @@ def _run_sink(port: Any, counter: Any, ready: Any) -> None:
 
 
 class Sink:
-    """A fast SMTP sink on loopback in a child process; ``received`` counts accepted messages."""
+    """A fast SMTP sink on loopback in a child process; ``received`` counts accepted messages,
+    ``distinct`` the different Message-IDs among them."""
 
     def __enter__(self) -> Sink:
         context = multiprocessing.get_context("spawn")
         self._port = context.Value("i", 0)
         self._counter = context.Value("q", 0)
+        self._distinct = context.Value("q", 0)
         ready = context.Event()
         self._process = context.Process(
-            target=_run_sink, args=(self._port, self._counter, ready), daemon=True
+            target=_run_sink, args=(self._port, self._counter, self._distinct, ready), daemon=True
         )
         self._process.start()
         if not ready.wait(30):
@@ -259,6 +276,10 @@ class Sink:
     @property
     def received(self) -> int:
         return int(self._counter.value)
+
+    @property
+    def distinct(self) -> int:
+        return int(self._distinct.value)
 
     def __exit__(self, *_exc: object) -> None:
         self._process.terminate()

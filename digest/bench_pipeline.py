@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import random
 import resource
 import secrets
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,11 +30,14 @@ from sqlalchemy.engine import make_url
 
 from digest import bench, db, delivery, mailer
 from digest.bench_mail import Sink
+from digest.composer import utc
 from digest.config import Settings
 from digest.errors import UsageError
 from digest.models import Delivery, MetricSnapshot, Paper, Subscriber
 
 CHUNK = 5_000
+KILL_LEASE = 10.0  # seconds; with --kill the survivors take over the killed worker's claims this soon
+POLL_SECONDS = 0.1  # how often a worker with nothing left to claim looks at the others' rows
 
 
 def bench_pipeline(
@@ -41,9 +46,15 @@ def bench_pipeline(
     papers: int = 2_000,
     workers: int = 1,
     database_url: str | None = None,
+    kill: bool = False,
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run the pipeline once; raises RuntimeError if any digest did not reach the sink exactly once."""
+    """Run the pipeline once; with ``kill``, SIGKILL a worker holding claims once half the digests
+    reached the sink (the others take over its claims when their lease runs out). Raises
+    RuntimeError if a digest failed or did not reach the sink, or reached it twice without a sender
+    having logged that it might."""
+    if kill and workers < 2:
+        raise UsageError("--kill needs --workers 2 or more: the survivors take over the killed one's claims.")
     now = datetime.now(UTC).replace(microsecond=0)
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as folder:
         url, drop = _database(database_url, Path(folder))
@@ -56,10 +67,13 @@ def bench_pipeline(
             with Sink() as sink:
                 progress(f"sending with {workers} worker process{'es' if workers > 1 else ''}")
                 started = time.perf_counter()
-                results = _run_workers(url, sink.port, now, workers)
+                results, killed = _run_workers(
+                    url, sink, now, workers, subscribers // 2 if kill else None, progress
+                )
                 total = time.perf_counter() - started
-                received = sink.received
-            figures = _figures(url, results, received, total, subscribers, papers, workers)
+                received, distinct = sink.received, sink.distinct
+            figures = _figures(url, results, received, distinct, total, subscribers, papers, workers)
+            figures["killed_workers"] = killed
         finally:
             drop()
     return figures
@@ -142,15 +156,68 @@ def _populate(engine: Any, subscribers: int, papers: int, now: datetime) -> None
             )
 
 
-def _run_workers(url: str, port: int, now: datetime, workers: int) -> list[dict[str, Any]]:
+def _run_workers(
+    url: str, sink: Sink, now: datetime, workers: int, kill_at: int | None, progress: Callable[[str], None]
+) -> tuple[list[dict[str, Any]], int]:
+    """Start the workers at once and gather what each did; with ``kill_at``, SIGKILL one that holds
+    claims once the sink has that many messages. Returns the results of the workers that finished
+    and how many were killed."""
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
-        return pool.starmap(_worker, [(url, port, now.isoformat())] * workers)
+    results = context.Queue()
+    lease = KILL_LEASE if kill_at is not None else None
+    processes = [
+        context.Process(target=_worker, args=(url, sink.port, now.isoformat(), lease, results))
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    killed: list[Any] = []
+    if kill_at is not None:
+        victim = _kill_one_sending(url, sink, kill_at, processes)
+        if victim is not None:
+            killed.append(victim)
+            progress(f"killed worker pid {victim.pid} with SIGKILL at {sink.received:,} messages in the sink")
+    gathered: list[dict[str, Any]] = []
+    while len(gathered) < workers - len(killed):
+        try:
+            gathered.append(results.get(timeout=1))
+        except queue.Empty:
+            dead = [p for p in processes if p not in killed and p.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"a worker process ended with exit code {dead[0].exitcode}") from None
+    for process in processes:
+        process.join()
+    return gathered, len(killed)
 
 
-def _worker(url: str, port: int, now: str) -> dict[str, Any]:
-    """One `digest send` in this process; its counts, stage times and peak memory. The operator's
-    DIGEST_* settings are ignored here: the mail must go to the sink, never to a real server."""
+def _kill_one_sending(url: str, sink: Sink, kill_at: int, processes: list[Any]) -> Any:
+    """Once the sink has ``kill_at`` messages, SIGKILL a worker that holds claimed rows it has not
+    finished (claims name host:pid:random); returns it, or None if none was caught holding any."""
+    engine = db.make_engine(url)
+    query = select(Delivery.claimed_by).where(Delivery.status == "sending").distinct()
+    try:
+        while any(process.is_alive() for process in processes):
+            time.sleep(0.002)
+            if sink.received < kill_at:
+                continue
+            with engine.connect() as connection:
+                pids = {int(claimant.rsplit(":", 2)[1]) for claimant in connection.scalars(query) if claimant}
+            victim = next((p for p in processes if p.pid in pids and p.is_alive()), None)
+            if victim is not None:
+                os.kill(victim.pid, signal.SIGKILL)
+                victim.join()
+                if victim.exitcode == -signal.SIGKILL:  # not if it ended just before
+                    return victim
+    finally:
+        engine.dispose()
+    return None
+
+
+def _worker(url: str, port: int, now: str, lease: float | None, results: Any) -> None:
+    """`digest send` in this process, run again while other senders' rows are unfinished (their
+    lease may run out: then this one takes them over, as a scheduler's next send would); puts its
+    counts, stage times and peak memory on ``results``. The operator's DIGEST_* settings are
+    ignored here: the mail must go to the sink, never to a real server."""
     for name in [name for name in os.environ if name.startswith("DIGEST_")]:
         del os.environ[name]
     settings = Settings(
@@ -160,25 +227,54 @@ def _worker(url: str, port: int, now: str) -> dict[str, Any]:
         mail_from="digest@example.org",
         base_url="https://digest.example.org",
         claim_batch=500,
+        **({"claim_lease": lease} if lease is not None else {}),
     )
     engine = db.make_engine(url)
+    sessions = db.session_factory(engine)
+    at = datetime.fromisoformat(now)
+    counts = {"sent": 0, "skipped": 0, "failed": 0, "possible_duplicates": 0, "runs": 0}
     with mailer.transport_for(settings) as transport:
-        sender = delivery.Sender(settings, db.session_factory(engine), transport)
-        summary = sender.run(datetime.fromisoformat(now))
+        sender = delivery.Sender(settings, sessions, transport)
+        while True:
+            summary = sender.run(at)
+            counts["runs"] += 1
+            for name in ("sent", "skipped", "failed"):
+                counts[name] += getattr(summary, name)
+            counts["possible_duplicates"] += len(summary.possible_duplicates)
+            if not _wait_for_others(sessions):
+                break
     engine.dispose()
-    return {
-        "sent": summary.sent,
-        "skipped": summary.skipped,
-        "failed": summary.failed,
-        "stages": sender.stages,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
+    results.put(
+        {
+            **counts,
+            "stages": sender.stages,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
+
+
+def _wait_for_others(sessions: Any) -> bool:
+    """Wait while other senders hold rows under a live lease; True once there is work for this one
+    again (a row pending, or a lease run out), False when every row is done."""
+    while True:
+        with sessions() as session:
+            unfinished, lease_until = session.execute(
+                select(func.count(), func.min(Delivery.lease_until)).where(
+                    Delivery.status.in_(("pending", "sending"))
+                )
+            ).one()
+        if not unfinished:
+            return False
+        if lease_until is None or utc(lease_until) <= datetime.now(UTC):
+            return True
+        time.sleep(POLL_SECONDS)
 
 
 def _figures(
     url: str,
     results: list[dict[str, Any]],
     received: int,
+    distinct: int,
     total: float,
     subscribers: int,
     papers: int,
@@ -186,17 +282,20 @@ def _figures(
 ) -> dict[str, Any]:
     engine = db.make_engine(url)
     with engine.connect() as connection:
-        sent_rows = connection.scalar(
-            select(func.count()).select_from(Delivery).where(Delivery.status == "sent")
-        )
-        rows = connection.scalar(select(func.count()).select_from(Delivery))
+        query = select(Delivery.status, func.count()).group_by(Delivery.status)
+        statuses: dict[str, int] = {status: count for status, count in connection.execute(query)}
     engine.dispose()
+    rows, sent_rows, skipped = sum(statuses.values()), statuses.get("sent", 0), statuses.get("skipped", 0)
     sent = sum(result["sent"] for result in results)
     failed = sum(result["failed"] for result in results)
-    if failed or received != sent or sent_rows != sent or rows != subscribers:
+    logged = sum(result["possible_duplicates"] for result in results)
+    duplicates = received - distinct
+    complete = rows == subscribers and sent_rows + skipped == rows and distinct == sent_rows
+    if failed or not complete or duplicates > logged:
         raise RuntimeError(
-            f"the sink got {received} messages, the workers sent {sent} ({failed} failed), "
-            f"the ledger has {sent_rows} sent of {rows} rows for {subscribers} subscribers"
+            f"the sink got {received} messages with {distinct} distinct Message-IDs, the workers sent "
+            f"{sent} ({failed} failed, {logged} possible duplicates logged), the ledger has "
+            f"{statuses} for {subscribers} subscribers"
         )
     stages = {stage: round(sum(r["stages"][stage] for r in results), 2) for stage in delivery.STAGES}
     return {
@@ -204,15 +303,19 @@ def _figures(
         "papers": papers,
         "workers": workers,
         "database": make_url(url).get_backend_name(),
-        "digests": sent,
-        "skipped": sum(result["skipped"] for result in results),
-        "failed": sum(result["failed"] for result in results),
+        "digests": sent_rows,
+        "skipped": skipped,
+        "failed": failed,
+        "sink_messages": received,
+        "sink_distinct_message_ids": distinct,
+        "duplicates_at_sink": duplicates,
+        "possible_duplicates_logged": logged,
         "total_s": round(total, 2),
-        "digests_per_s": round(sent / total, 1),
+        "digests_per_s": round(sent_rows / total, 1),
         "peak_rss_mb": round(max(result["peak_rss_mb"] for result in results), 1),
         "peak_rss_mb_per_process": [round(result["peak_rss_mb"], 1) for result in results],
         "stage_s": stages,
         "stage_digests_per_s": {
-            stage: round(sent / seconds, 1) if seconds else None for stage, seconds in stages.items()
+            stage: round(sent_rows / seconds, 1) if seconds else None for stage, seconds in stages.items()
         },
     }

@@ -1621,38 +1621,64 @@ def bench_send(messages: int, connections: int, baseline_sample: int, as_json: b
 @click.option(
     "--workers",
     type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Sender processes started at once.",
+    multiple=True,
+    help="Sender processes started at once (default 1). Give it again to run again with as many, "
+    "from a fresh database, and get each run's speed as a ratio to the first.",
 )
 @click.option(
     "--database-url",
     help="A PostgreSQL to run on (in a schema of its own, dropped after); default: a SQLite file.",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object of the figures.")
+@click.option(
+    "--kill",
+    is_flag=True,
+    help="SIGKILL one worker once half the digests reached the sink; the others take over its claims "
+    "(10 s lease). Needs --workers 2 or more.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object of the figures (a list of runs with ratios)."
+)
 def bench_pipeline(
-    subscribers: int, papers: int, workers: int, database_url: str | None, as_json: bool
+    subscribers: int,
+    papers: int,
+    workers: tuple[int, ...],
+    database_url: str | None,
+    kill: bool,
+    as_json: bool,
 ) -> None:
     """The daily send end to end: plan, claim, score and compose, render, send to a fast SMTP sink
     on loopback, record; with --workers processes at once. Reports total_s, digests_per_s,
-    peak_rss_mb and each stage's seconds, and fails unless every digest reached the sink once.
+    peak_rss_mb and each stage's seconds, and fails unless every digest reached the sink (the
+    sink counts distinct Message-IDs) and any copy is one a sender logged as a possible duplicate.
 
     \b
     Examples:
       digest bench pipeline --subscribers 100000 --papers 2000 --json
-      digest bench pipeline --workers 2 --database-url postgresql+psycopg://postgres@127.0.0.1/test
+      digest bench pipeline --workers 1 --workers 2 --database-url postgresql+psycopg://postgres@127.0.0.1/test
+      digest bench pipeline --subscribers 100000 --workers 4 --kill --database-url postgresql://...
     """
     from digest.bench_pipeline import bench_pipeline as run
 
-    figures = run(
-        subscribers=subscribers, papers=papers, workers=workers, database_url=database_url, progress=err.print
-    )
+    runs = [
+        run(
+            subscribers=subscribers,
+            papers=papers,
+            workers=count,
+            database_url=database_url,
+            kill=kill,
+            progress=err.print,
+        )
+        for count in workers or (1,)
+    ]
+    for figures in runs:
+        figures["ratio_to_first"] = round(figures["digests_per_s"] / runs[0]["digests_per_s"], 2)
     if as_json:
-        click.echo(json.dumps(figures))
+        click.echo(json.dumps(runs[0] if len(runs) == 1 else {"runs": runs}))
         return
-    flat = {key: value for key, value in figures.items() if not isinstance(value, dict | list)}
-    flat.update({f"{stage} s": seconds for stage, seconds in figures["stage_s"].items()})
-    _print_figures(flat, False)
+    for figures in runs:
+        flat = {key: value for key, value in figures.items() if not isinstance(value, dict | list)}
+        flat.update({f"{stage} s": seconds for stage, seconds in figures["stage_s"].items()})
+        _print_figures(flat, False)
 
 
 def _print_figures(figures: dict[str, Any], as_json: bool) -> None:

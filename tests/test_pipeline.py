@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from digest.cli import cli
 
 KEYS = {"total_s", "digests_per_s", "peak_rss_mb", "stage_s", "stage_digests_per_s", "digests", "workers"}
+SINK = {"sink_messages", "sink_distinct_message_ids", "duplicates_at_sink", "possible_duplicates_logged"}
 
 
 @pytest.mark.parametrize("where", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -19,8 +20,9 @@ def test_the_pipeline_benchmark_sends_every_digest_once_and_reports_its_stages(w
         args += ["--database-url", request.getfixturevalue("postgres_url")]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     figures = json.loads(result.output.splitlines()[-1])
-    assert result.exit_code == 0 and KEYS <= figures.keys()
+    assert result.exit_code == 0 and KEYS | SINK <= figures.keys()
     assert figures["digests"] + figures["skipped"] == 80 and figures["digests"] > 0 and figures["failed"] == 0
+    assert figures["sink_distinct_message_ids"] == figures["sink_messages"] == figures["digests"]
     assert figures["database"] == where and len(figures["peak_rss_mb_per_process"]) == 2
     assert set(figures["stage_s"]) == {"plan", "claim", "compose", "render", "send", "ledger"}
 
@@ -37,3 +39,44 @@ def test_the_pipeline_benchmark_refuses_a_database_that_is_not_postgresql(tmp_pa
     result = CliRunner().invoke(cli, ["bench", "pipeline", "--subscribers", "5", "--database-url", url])
     assert result.exit_code == 2 and "must be a PostgreSQL URL" in result.output
     assert not (tmp_path / "real.db").exists()
+
+
+def test_the_pipeline_benchmark_runs_again_with_more_workers_and_gives_the_ratio() -> None:
+    args = ["bench", "pipeline", "--subscribers", "40", "--papers", "100", "--workers", "1", "--workers", "2"]
+    result = CliRunner().invoke(cli, [*args, "--json"], catch_exceptions=False)
+    runs = json.loads(result.output.splitlines()[-1])["runs"]
+    assert [run["workers"] for run in runs] == [1, 2]
+    assert runs[0]["ratio_to_first"] == 1.0
+    assert runs[1]["ratio_to_first"] == round(runs[1]["digests_per_s"] / runs[0]["digests_per_s"], 2)
+
+
+@pytest.mark.parametrize("where", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_worker_killed_midway_loses_no_digest_the_survivors_take_over(where, request) -> None:
+    """One of three workers gets SIGKILL once half the digests reached the sink; the run still ends
+    with every digest at the sink, and any second copy is one a survivor logged as possible."""
+    args = [
+        "bench",
+        "pipeline",
+        "--subscribers",
+        "600",
+        "--papers",
+        "150",
+        "--workers",
+        "3",
+        "--kill",
+        "--json",
+    ]
+    if where == "postgresql":
+        args += ["--database-url", request.getfixturevalue("postgres_url")]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.splitlines()[-1])
+    assert figures["killed_workers"] == 1 and len(figures["peak_rss_mb_per_process"]) == 2
+    assert figures["digests"] + figures["skipped"] == 600 and figures["failed"] == 0
+    assert figures["sink_distinct_message_ids"] == figures["digests"]
+    assert figures["duplicates_at_sink"] <= figures["possible_duplicates_logged"]
+
+
+def test_killing_needs_a_second_worker_to_take_over() -> None:
+    result = CliRunner().invoke(cli, ["bench", "pipeline", "--subscribers", "5", "--kill"])
+    assert result.exit_code == 2 and "--kill needs --workers 2 or more" in result.output
