@@ -1,6 +1,6 @@
 """deploy/: the files parse and say what the README says. No Docker engine or Kubernetes runs
-here: the compose file and manifests are checked as YAML, the systemd units with
-systemd-analyze where it is installed."""
+here: the manifests are checked as YAML, the compose file with `docker compose config` (or
+Debian's docker-compose) and the systemd units with systemd-analyze where they are installed."""
 
 from __future__ import annotations
 
@@ -52,6 +52,24 @@ def test_compose_runs_postgresql_healthy_then_migrations_then_the_service() -> N
     assert services["digest"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert services["digest"]["environment"]["DIGEST_SMTP_URL"] == "smtp://mail:1025"
     assert "mailpit" in services["mail"]["image"]
+
+
+def _compose_command() -> list[str] | None:
+    """`docker compose` (the plugin) if it answers, else the older `docker-compose`, else None."""
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
+
+
+@pytest.mark.skipif(
+    _compose_command() is None, reason="neither docker compose nor docker-compose is installed"
+)
+def test_docker_compose_validates_the_compose_file() -> None:
+    command = [*(_compose_command() or []), "-f", str(DEPLOY / "compose.yaml"), "config", "--quiet"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
 
 
 def test_the_env_example_names_only_real_settings() -> None:
