@@ -122,10 +122,13 @@ def plan(session: Session, now: datetime, only: str | None = None) -> int:
     """Add a pending row for every active subscriber who is due at ``now`` and has none for their
     local date, superseding their older rows that never went out (one digest covers what they
     missed). A subscriber whose time zone is unknown is logged and left out. Returns how many rows
-    it added (another sender planning at the same moment may have added some of them; on PostgreSQL
-    senders plan one at a time, under an advisory lock held until the commit); commits."""
-    if session.get_bind().dialect.name == "postgresql":  # senders started at once plan one after another
+    it added. Senders plan one at a time (under an advisory lock on PostgreSQL, SQLite's write lock
+    on SQLite, held until the commit), so the next finds the rows the first added; commits."""
+    dialect = session.get_bind().dialect.name  # senders started at once plan one after another:
+    if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PLAN_LOCK})
+    elif dialect == "sqlite":  # a write that changes nothing takes the write lock until the commit
+        session.execute(text("DELETE FROM deliveries WHERE 0"))
     columns = [getattr(Subscriber, name) for name in DUE_COLUMNS]
     query = select(*columns).where(Subscriber.status == "active")
     if only is not None:
