@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import css_inline
@@ -188,12 +189,14 @@ MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.IGNORECASE | re.MULTILIN
 
 class _SinkProtocol(asyncio.Protocol):
     """Just enough SMTP to accept mail as fast as the client sends it; counts messages, and the
-    distinct Message-IDs among them (in ``seen``, shared by the sink's connections)."""
+    distinct Message-IDs among them (in ``seen``, shared by the sink's connections), and writes
+    each message's Message-ID as a line to ``ids`` (an unbuffered file) if given."""
 
-    def __init__(self, counter: Any, distinct: Any, seen: set[bytes]) -> None:
+    def __init__(self, counter: Any, distinct: Any, seen: set[bytes], ids: Any) -> None:
         self.counter = counter
         self.distinct = distinct
         self.seen = seen
+        self.ids = ids
         self.buffer = b""
         self.in_data = False
 
@@ -212,6 +215,8 @@ class _SinkProtocol(asyncio.Protocol):
                 self.buffer = self.buffer[end + 5 :]
                 self.in_data = False
                 found = MESSAGE_ID.search(head)
+                if found and self.ids is not None:
+                    self.ids.write(found.group(1) + b"\n")
                 if found and found.group(1) not in self.seen:
                     self.seen.add(found.group(1))
                     with self.distinct.get_lock():
@@ -238,12 +243,13 @@ class _SinkProtocol(asyncio.Protocol):
                 self.transport.write(b"250 OK\r\n")
 
 
-def _run_sink(port: Any, counter: Any, distinct: Any, ready: Any) -> None:
+def _run_sink(port: Any, counter: Any, distinct: Any, ready: Any, ids_path: str | None) -> None:
     seen: set[bytes] = set()
+    ids = open(ids_path, "ab", buffering=0) if ids_path else None  # noqa: SIM115 (open while serving)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _SinkProtocol(counter, distinct, seen), "127.0.0.1", 0)
+        server = await loop.create_server(lambda: _SinkProtocol(counter, distinct, seen, ids), "127.0.0.1", 0)
         port.value = server.sockets[0].getsockname()[1]
         ready.set()
         await asyncio.Event().wait()
@@ -253,7 +259,11 @@ def _run_sink(port: Any, counter: Any, distinct: Any, ready: Any) -> None:
 
 class Sink:
     """A fast SMTP sink on loopback in a child process; ``received`` counts accepted messages,
-    ``distinct`` the different Message-IDs among them."""
+    ``distinct`` the different Message-IDs among them. Given ``ids``, a file path, it writes each
+    message's Message-ID to it as a line, as the message is accepted."""
+
+    def __init__(self, ids: Path | None = None) -> None:
+        self._ids = ids
 
     def __enter__(self) -> Sink:
         context = multiprocessing.get_context("spawn")
@@ -262,7 +272,9 @@ class Sink:
         self._distinct = context.Value("q", 0)
         ready = context.Event()
         self._process = context.Process(
-            target=_run_sink, args=(self._port, self._counter, self._distinct, ready), daemon=True
+            target=_run_sink,
+            args=(self._port, self._counter, self._distinct, ready, str(self._ids) if self._ids else None),
+            daemon=True,
         )
         self._process.start()
         if not ready.wait(30):

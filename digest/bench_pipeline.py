@@ -19,6 +19,7 @@ import secrets
 import signal
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +33,7 @@ from digest import bench, db, delivery, mailer
 from digest.bench_mail import Sink
 from digest.composer import utc
 from digest.config import Settings
-from digest.errors import UsageError
+from digest.errors import BenchmarkFailed, UsageError
 from digest.models import Delivery, MetricSnapshot, Paper, Subscriber
 
 CHUNK = 5_000
@@ -51,8 +52,8 @@ def bench_pipeline(
 ) -> dict[str, Any]:
     """Run the pipeline once; with ``kill``, SIGKILL a worker holding claims once half the digests
     reached the sink (the others take over its claims when their lease runs out). Raises
-    RuntimeError if a digest failed or did not reach the sink, or reached it twice without a sender
-    having logged that it might."""
+    BenchmarkFailed if a digest failed or did not reach the sink, or reached it twice without a sender
+    having logged that it might, or if ``kill`` caught no worker holding claims."""
     if kill and workers < 2:
         raise UsageError("--kill needs --workers 2 or more: the survivors take over the killed one's claims.")
     now = datetime.now(UTC).replace(microsecond=0)
@@ -64,15 +65,16 @@ def bench_pipeline(
             progress(f"storing {papers:,} papers and {subscribers:,} subscribers")
             _populate(engine, subscribers, papers, now)
             engine.dispose()
-            with Sink() as sink:
+            ids = Path(folder) / "sink-message-ids.txt"
+            with Sink(ids) as sink:
                 progress(f"sending with {workers} worker process{'es' if workers > 1 else ''}")
                 started = time.perf_counter()
                 results, killed = _run_workers(
                     url, sink, now, workers, subscribers // 2 if kill else None, progress
                 )
                 total = time.perf_counter() - started
-                received, distinct = sink.received, sink.distinct
-            figures = _figures(url, results, received, distinct, total, subscribers, papers, workers)
+            at_sink = Counter(ids.read_text(encoding="ascii").split())
+            figures = _figures(url, results, at_sink, total, subscribers, papers, workers)
             figures["killed_workers"] = killed
         finally:
             drop()
@@ -160,8 +162,9 @@ def _run_workers(
     url: str, sink: Sink, now: datetime, workers: int, kill_at: int | None, progress: Callable[[str], None]
 ) -> tuple[list[dict[str, Any]], int]:
     """Start the workers at once and gather what each did; with ``kill_at``, SIGKILL one that holds
-    claims once the sink has that many messages. Returns the results of the workers that finished
-    and how many were killed."""
+    claims once the sink has that many messages (BenchmarkFailed if none was caught holding any).
+    Returns the results of the workers that finished and how many were killed. Workers still
+    running when this raises are terminated."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     lease = KILL_LEASE if kill_at is not None else None
@@ -171,23 +174,39 @@ def _run_workers(
     ]
     for process in processes:
         process.start()
-    killed: list[Any] = []
-    if kill_at is not None:
-        victim = _kill_one_sending(url, sink, kill_at, processes)
-        if victim is not None:
+    finished = False
+    try:
+        killed: list[Any] = []
+        if kill_at is not None:
+            victim = _kill_one_sending(url, sink, kill_at, processes)
+            if victim is None:
+                raise BenchmarkFailed(
+                    "--kill: no worker was caught holding claims after half the digests reached the sink; "
+                    "give more --subscribers"
+                )
             killed.append(victim)
             progress(f"killed worker pid {victim.pid} with SIGKILL at {sink.received:,} messages in the sink")
-    gathered: list[dict[str, Any]] = []
-    while len(gathered) < workers - len(killed):
-        try:
-            gathered.append(results.get(timeout=1))
-        except queue.Empty:
-            dead = [p for p in processes if p not in killed and p.exitcode not in (None, 0)]
-            if dead:
-                raise RuntimeError(f"a worker process ended with exit code {dead[0].exitcode}") from None
-    for process in processes:
-        process.join()
-    return gathered, len(killed)
+        gathered: list[dict[str, Any]] = []
+        while len(gathered) < workers - len(killed):
+            try:
+                gathered.append(results.get(timeout=1))
+            except queue.Empty:
+                survivors = [p for p in processes if p not in killed]
+                failed = [p.exitcode for p in survivors if p.exitcode not in (None, 0)]
+                if failed:
+                    raise BenchmarkFailed(
+                        f"a worker process ended with exit code {failed[0]}; its output above says why"
+                    ) from None
+                if all(p.exitcode == 0 for p in survivors) and results.empty():
+                    raise BenchmarkFailed("a worker process ended without reporting its figures") from None
+        finished = True
+        return gathered, len(killed)
+    finally:
+        for process in processes:
+            process.join(timeout=60 if finished else 0)
+            if process.is_alive():
+                process.terminate()
+                process.join()
 
 
 def _kill_one_sending(url: str, sink: Sink, kill_at: int, processes: list[Any]) -> Any:
@@ -232,7 +251,7 @@ def _worker(url: str, port: int, now: str, lease: float | None, results: Any) ->
     engine = db.make_engine(url)
     sessions = db.session_factory(engine)
     at = datetime.fromisoformat(now)
-    counts = {"sent": 0, "skipped": 0, "failed": 0, "possible_duplicates": 0, "runs": 0}
+    counts: dict[str, Any] = {"sent": 0, "skipped": 0, "failed": 0, "possible_duplicates": [], "runs": 0}
     with mailer.transport_for(settings) as transport:
         sender = delivery.Sender(settings, sessions, transport)
         while True:
@@ -240,7 +259,7 @@ def _worker(url: str, port: int, now: str, lease: float | None, results: Any) ->
             counts["runs"] += 1
             for name in ("sent", "skipped", "failed"):
                 counts[name] += getattr(summary, name)
-            counts["possible_duplicates"] += len(summary.possible_duplicates)
+            counts["possible_duplicates"] += summary.possible_duplicates
             if not _wait_for_others(sessions):
                 break
     engine.dispose()
@@ -255,15 +274,19 @@ def _worker(url: str, port: int, now: str, lease: float | None, results: Any) ->
 
 def _wait_for_others(sessions: Any) -> bool:
     """Wait while other senders hold rows under a live lease; True once there is work for this one
-    again (a row pending, or a lease run out), False when every row is done."""
+    again (a row pending, or a lease run out), False when no row is pending or being sent."""
     while True:
         with sessions() as session:
-            unfinished, lease_until = session.execute(
-                select(func.count(), func.min(Delivery.lease_until)).where(
-                    Delivery.status.in_(("pending", "sending"))
-                )
+            pending, sending, lease_until = session.execute(
+                select(
+                    func.count().filter(Delivery.status == "pending"),
+                    func.count().filter(Delivery.status == "sending"),
+                    func.min(Delivery.lease_until).filter(Delivery.status == "sending"),
+                ).where(Delivery.status.in_(("pending", "sending")))
             ).one()
-        if not unfinished:
+        if pending:
+            return True
+        if not sending:
             return False
         if lease_until is None or utc(lease_until) <= datetime.now(UTC):
             return True
@@ -273,29 +296,32 @@ def _wait_for_others(sessions: Any) -> bool:
 def _figures(
     url: str,
     results: list[dict[str, Any]],
-    received: int,
-    distinct: int,
+    at_sink: Counter[str],
     total: float,
     subscribers: int,
     papers: int,
     workers: int,
 ) -> dict[str, Any]:
+    """The run's figures, once checked against the ledger: BenchmarkFailed unless every row is sent
+    or skipped, the sink got each sent row's Message-ID, and nothing else, and every Message-ID it
+    got twice is one a sender logged as a possible duplicate."""
     engine = db.make_engine(url)
     with engine.connect() as connection:
         query = select(Delivery.status, func.count()).group_by(Delivery.status)
         statuses: dict[str, int] = {status: count for status, count in connection.execute(query)}
+        sent_ids = set(connection.scalars(select(Delivery.message_id).where(Delivery.status == "sent")))
     engine.dispose()
     rows, sent_rows, skipped = sum(statuses.values()), statuses.get("sent", 0), statuses.get("skipped", 0)
-    sent = sum(result["sent"] for result in results)
     failed = sum(result["failed"] for result in results)
-    logged = sum(result["possible_duplicates"] for result in results)
-    duplicates = received - distinct
-    complete = rows == subscribers and sent_rows + skipped == rows and distinct == sent_rows
-    if failed or not complete or duplicates > logged:
-        raise RuntimeError(
-            f"the sink got {received} messages with {distinct} distinct Message-IDs, the workers sent "
-            f"{sent} ({failed} failed, {logged} possible duplicates logged), the ledger has "
-            f"{statuses} for {subscribers} subscribers"
+    logged = {message_id for result in results for message_id in result["possible_duplicates"]}
+    twice = {message_id for message_id, count in at_sink.items() if count > 1}
+    lost, foreign, unlogged = sent_ids - at_sink.keys(), at_sink.keys() - sent_ids, twice - logged
+    if failed or rows != subscribers or sent_rows + skipped != rows or lost or foreign or unlogged:
+        raise BenchmarkFailed(
+            f"the ledger has {statuses} for {subscribers} subscribers; of its sent digests {len(lost)} "
+            f"never reached the sink, which also got {len(foreign)} Message-IDs the ledger does not "
+            f"record as sent and {len(unlogged)} twice that no sender logged as a possible duplicate. "
+            "That is a bug in the send loop: please report it with this output."
         )
     stages = {stage: round(sum(r["stages"][stage] for r in results), 2) for stage in delivery.STAGES}
     return {
@@ -306,10 +332,10 @@ def _figures(
         "digests": sent_rows,
         "skipped": skipped,
         "failed": failed,
-        "sink_messages": received,
-        "sink_distinct_message_ids": distinct,
-        "duplicates_at_sink": duplicates,
-        "possible_duplicates_logged": logged,
+        "sink_messages": sum(at_sink.values()),
+        "sink_distinct_message_ids": len(at_sink),
+        "duplicates_at_sink": sum(at_sink.values()) - len(at_sink),
+        "possible_duplicates_logged": len(logged),
         "total_s": round(total, 2),
         "digests_per_s": round(sent_rows / total, 1),
         "peak_rss_mb": round(max(result["peak_rss_mb"] for result in results), 1),

@@ -1659,6 +1659,9 @@ def bench_pipeline(
     """
     from digest.bench_pipeline import bench_pipeline as run
 
+    counts = workers or (1,)
+    if kill and min(counts) < 2:
+        raise UsageError("--kill needs --workers 2 or more: the survivors take over the killed one's claims.")
     runs = [
         run(
             subscribers=subscribers,
@@ -1668,10 +1671,11 @@ def bench_pipeline(
             kill=kill,
             progress=err.print,
         )
-        for count in workers or (1,)
+        for count in counts
     ]
+    first = runs[0]["digests_per_s"]
     for figures in runs:
-        figures["ratio_to_first"] = round(figures["digests_per_s"] / runs[0]["digests_per_s"], 2)
+        figures["ratio_to_first"] = round(figures["digests_per_s"] / first, 2) if first else None
     if as_json:
         click.echo(json.dumps(runs[0] if len(runs) == 1 else {"runs": runs}))
         return

@@ -53,3 +53,7 @@ class FetchError(DigestError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class BenchmarkFailed(DigestError):
+    """A benchmark's run broke a check it makes (a digest lost, or sent twice without a log line)."""
