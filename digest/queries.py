@@ -286,8 +286,9 @@ def sent_pairs(
 ) -> set[tuple[int, str]]:
     """(subscriber, paper) pairs among these where the paper, first seen after ``after``, was in a
     digest sent to the subscriber. Only digests whose window ended after ``after`` can hold such a
-    paper, so only those are read, by subscriber: the cost follows these subscribers' recent
-    digests, not how often the papers were sent to everyone."""
+    paper (a paper's first_seen_at is set once, when it is stored), so only those are read, by
+    subscriber: the cost follows these subscribers' recent digests, not how often the papers were
+    sent to everyone."""
     wanted = set(paper_ids)
     pairs: set[tuple[int, str]] = set()
     if not subscriber_ids or not wanted:

@@ -104,6 +104,7 @@ def test_arxiv_replace_updates_a_known_paper_and_never_adds_one(sessions, tmp_pa
     run(sessions, add_source(sessions, "older", "arxiv-rss", older))
     with sessions() as session:
         assert session.get(Paper, replaced).version == 2
+        first_seen = session.get(Paper, replaced).first_seen_at
     papers_before = counts(sessions)["papers"]
 
     [again] = run(sessions, rss_source)
@@ -111,6 +112,8 @@ def test_arxiv_replace_updates_a_known_paper_and_never_adds_one(sessions, tmp_pa
     assert counts(sessions)["papers"] == papers_before
     with sessions() as session:
         assert session.get(Paper, replaced).version == 3
+        # digests find what they sent before by first-seen windows: an update never moves it
+        assert session.get(Paper, replaced).first_seen_at == first_seen
 
 
 def test_changed_upvotes_add_one_snapshot_for_that_paper_only(sessions, tmp_path) -> None:
