@@ -364,8 +364,8 @@ class Sender:
         started = time.perf_counter()
         outgoing: list[mailer.Outgoing] = []
         for delivery, subscriber in rows:
-            if delivery.id in taken_over:
-                summary.possible_duplicates.append(delivery.message_id or "")
+            if delivery.id in taken_over and delivery.message_id:
+                summary.possible_duplicates.append(delivery.message_id)
                 log.warning(
                     "delivery %d (%s, %s) was left mid-send by a sender that stopped (attempt %d); "
                     "resending it: if the server had accepted it before the stop, this is a duplicate "
@@ -375,6 +375,15 @@ class Sender:
                     delivery.digest_date,
                     delivery.attempts - 1,
                     delivery.message_id,
+                )
+            elif delivery.id in taken_over:  # its Message-ID is stored before it goes to the transport
+                log.warning(
+                    "delivery %d (%s, %s) was left mid-send by a sender that stopped before building "
+                    "its message (attempt %d); sending it now",
+                    delivery.id,
+                    subscriber.email,
+                    delivery.digest_date,
+                    delivery.attempts - 1,
                 )
             status = self._prepare(session, delivery, subscriber, composed.get(delivery.id), now, outgoing)
             if status is not None:

@@ -89,6 +89,26 @@ def test_a_sender_that_lost_its_claim_records_nothing(mail_settings, sessions) -
     assert row.status == "sent" and row.last_error is None
 
 
+def test_only_a_taken_over_row_whose_message_was_built_counts_as_a_possible_duplicate(
+    mail_settings, sessions
+) -> None:
+    """A dead sender's row with no Message-ID never reached the transport (the Message-ID is stored
+    before it goes): taking it over is no possible duplicate. One with a Message-ID may be."""
+    ingest_fixture(sessions)
+    add_subscriber(sessions, "ada@example.org")
+    add_subscriber(sessions, "bob@example.org")
+    with sessions() as session:
+        delivery.plan(session, NOW)
+        claimed = delivery.claim(session, "dead:1:x", NOW, 10, 600, 24)
+        built = min(row_id for row_id, _ in claimed)
+        session.execute(update(Delivery).where(Delivery.id == built).values(message_id="<built@example.org>"))
+        session.execute(update(Delivery).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+        session.commit()
+    summary = send(mail_settings, sessions)
+    assert summary.sent == 2 and summary.possible_duplicates == ["<built@example.org>"]
+    assert {message["Message-ID"] for message in outbox(mail_settings)} >= {"<built@example.org>"}
+
+
 def test_an_error_building_one_digest_does_not_stop_the_others(mail_settings, sessions, monkeypatch) -> None:
     ingest_fixture(sessions)
     add_subscriber(sessions, "ada@example.org")
