@@ -226,7 +226,7 @@ def claim(
     lease ran out on the real clock) for ``claimant``, giving each ``deadline`` hours from its first
     claim to go out; returns (id, status before) of each. Commits.
     Safe with several senders: PostgreSQL skips rows another sender has locked, and the update
-    re-checks that each row is still free."""
+    re-checks that each row is still free; when another took them all first, it looks again."""
     clock = datetime.now(UTC)
     query = (
         select(Delivery.id, Delivery.status)
@@ -238,26 +238,30 @@ def claim(
         query = query.join(Subscriber).where(Subscriber.email == only)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Delivery)
-    found = {row_id: status for row_id, status in session.execute(query)}
-    if not found:
+    while True:
+        found = {row_id: status for row_id, status in session.execute(query)}
+        if not found:
+            session.commit()
+            return []
+        claimed = session.scalars(
+            update(Delivery)
+            .where(Delivery.id.in_(list(found)), _claimable(now, clock))
+            .values(
+                status="sending",
+                claimed_by=claimant,
+                lease_until=clock + timedelta(seconds=lease),
+                attempts=Delivery.attempts + 1,
+                give_up_at=func.coalesce(Delivery.give_up_at, now + timedelta(hours=deadline)),
+                updated_at=now,
+            )
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        ).all()
         session.commit()
-        return []
-    claimed = session.scalars(
-        update(Delivery)
-        .where(Delivery.id.in_(list(found)), _claimable(now, clock))
-        .values(
-            status="sending",
-            claimed_by=claimant,
-            lease_until=clock + timedelta(seconds=lease),
-            attempts=Delivery.attempts + 1,
-            give_up_at=func.coalesce(Delivery.give_up_at, now + timedelta(hours=deadline)),
-            updated_at=now,
-        )
-        .returning(Delivery.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    session.commit()
-    return sorted((row_id, found[row_id]) for row_id in claimed)
+        if claimed:
+            return sorted((row_id, found[row_id]) for row_id in claimed)
+        # Another sender claimed every row found between the select and the update (SQLite has
+        # no SKIP LOCKED): look again rather than end the run while rows are still due.
 
 
 def retry_delay(settings: Settings, attempts: int) -> float:

@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from pydantic import SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from digest import delivery, mailer, render
 from digest.cli import cli
@@ -87,6 +87,32 @@ def test_a_sender_that_lost_its_claim_records_nothing(mail_settings, sessions) -
             session.commit()
     [row] = ledger(sessions)
     assert row.status == "sent" and row.last_error is None
+
+
+def test_a_sender_that_loses_the_race_for_a_batch_claims_the_next_one(sessions) -> None:
+    """Between one sender's select and its update, another claims every row it found (SQLite has no
+    SKIP LOCKED): the first claims the next free rows instead of ending its run with rows due."""
+    for number in range(4):
+        add_subscriber(sessions, f"reader{number}@example.org")
+    with sessions() as session:
+        delivery.plan(session, NOW)
+    engine = sessions.kw["bind"]
+    rival: list[list[tuple[int, str]]] = []
+
+    def rival_claims_first(_connection, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("UPDATE DELIVERIES") and not rival:
+            rival.append([])  # once
+            with sessions() as other:
+                rival[0] = delivery.claim(other, "rival:1:x", NOW, 2, 600, 24)
+
+    event.listen(engine, "before_cursor_execute", rival_claims_first)
+    try:
+        with sessions() as session:
+            mine = delivery.claim(session, "me:2:y", NOW, 2, 600, 24)
+    finally:
+        event.remove(engine, "before_cursor_execute", rival_claims_first)
+    assert len(rival[0]) == 2 and len(mine) == 2
+    assert {row_id for row_id, _ in mine}.isdisjoint(row_id for row_id, _ in rival[0])
 
 
 def test_only_a_taken_over_row_whose_message_was_built_counts_as_a_possible_duplicate(
