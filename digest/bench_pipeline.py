@@ -65,6 +65,7 @@ def bench_pipeline(
             progress(f"storing {papers:,} papers and {subscribers:,} subscribers")
             _populate(engine, subscribers, papers, now)
             engine.dispose()
+            bench.warm_kernels()  # a first run on a new machine would otherwise time Numba's compile
             ids = Path(folder) / "sink-message-ids.txt"
             with Sink(ids) as sink:
                 progress(f"sending with {workers} worker process{'es' if workers > 1 else ''}")

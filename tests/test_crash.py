@@ -23,7 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from digest import bench, scoring
+from digest import bench
 from digest.models import Delivery
 from tests.test_delivery import add_subscriber, ingest_fixture
 
@@ -52,21 +52,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _warm_numba_cache() -> None:
-    """Compile the ranking kernel here once, so that no killed child dies while compiling it."""
-    docs = bench.synthetic_docs(20, random.Random(1))
-    index = scoring.build_index(
-        docs, scoring.corpus_from((d.title, d.abstract) for d in docs), scoring.Weights()
-    )
-    scoring.rank(index, scoring.ProfileSet.build([scoring.Profile(())]))
-
-
 def kill_and_rerun(
     migrated_url: str, sessions, tmp_path: Path, subscribers: int, delay: float, day_of_run
 ) -> tuple[list[Delivery], Counter[str], list[str]]:
     """Start `digest send` KILLS times and SIGKILL it at a random point, then run it to the end twice.
     Returns the ledger, the copies of each Message-ID the server accepted, and each run's output."""
-    _warm_numba_cache()
+    bench.warm_kernels()  # no killed child dies while compiling it
     ingest_fixture(sessions, seen=NOW - timedelta(hours=1))
     for number in range(subscribers):
         add_subscriber(sessions, f"reader{number:03d}@example.org", interests="", send_hour=0)
@@ -156,7 +147,7 @@ def test_four_senders_on_postgresql_one_killed_midway_lose_nothing(postgres_url:
 
     db.upgrade(db.make_engine(postgres_url))
     sessions = db.session_factory(db.make_engine(postgres_url))
-    _warm_numba_cache()
+    bench.warm_kernels()  # no killed child dies while compiling it
     ingest_fixture(sessions, seen=NOW - timedelta(hours=1))
     for number in range(400):
         add_subscriber(sessions, f"reader{number:03d}@example.org", interests="", send_hour=0)
