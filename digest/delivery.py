@@ -366,6 +366,7 @@ class Sender:
         by_id = {delivery.id: (delivery, subscriber) for delivery, subscriber in rows}
         composed = self._timed("compose", self._compose, session, composer, rows, now)
         started = time.perf_counter()
+        built = {d.id: self._build(d, s, composed.get(d.id), now) for d, s in rows}  # before any write
         outgoing: list[mailer.Outgoing] = []
         for delivery, subscriber in rows:
             if delivery.id in taken_over and delivery.message_id:
@@ -389,7 +390,8 @@ class Sender:
                     delivery.digest_date,
                     delivery.attempts - 1,
                 )
-            status = self._prepare(session, delivery, subscriber, composed.get(delivery.id), now, outgoing)
+            result, message = composed.get(delivery.id), built[delivery.id]
+            status = self._prepare(session, delivery, subscriber, result, message, now, outgoing)
             if status is not None:
                 pending.discard(delivery.id)
                 summary.count(status)
@@ -467,17 +469,33 @@ class Sender:
         composed.update(dict.fromkeys(self._waiting, WAITING))
         return composed
 
+    def _build(
+        self, delivery: Delivery, subscriber: Subscriber, result: Composed | None, now: datetime
+    ) -> Any:
+        """The row's message, subject and token row (see ``_message``), or the exception building
+        them raised, or None for a row that sends nothing. Writes nothing: a batch builds all its
+        messages before its first write, so SQLite's write lock is not held while rendering."""
+        if result is None or result is WAITING or result.error is not None:
+            return None
+        if result.empty and not self.settings.send_empty_digest:
+            return None
+        try:
+            return self._message(delivery, subscriber, result, now)
+        except Exception as exc:
+            return exc
+
     def _prepare(
         self,
         session: Session,
         delivery: Delivery,
         subscriber: Subscriber,
         result: Composed | None,
+        built: Any,
         now: datetime,
         outgoing: list[mailer.Outgoing],
     ) -> str | None:
-        """Store the row's papers and queue its message; returns the row's final status when it
-        ends here (skipped, failed) instead of going to the transport."""
+        """Store the row's papers and queue its message (``built`` by ``_build``); returns the
+        row's final status when it ends here (skipped, failed) instead of going to the transport."""
         if result is None:
             return self._close(session, delivery, now, "skipped", f"the subscriber is {subscriber.status}")
         if result is WAITING:
@@ -485,23 +503,21 @@ class Sender:
         if result.error is not None:
             return self._close(session, delivery, now, "failed-permanent", result.error)
         picks = self._picks(delivery, result, now) if delivery.papers_until is None else None
-        if result.empty and not self.settings.send_empty_digest:
-            if picks is not None and not self._keep(session, delivery, picks, {}):
-                return None  # another sender has the row now
+        closing = built is None or isinstance(built, Exception)  # its window is stored before it closes
+        if closing and picks is not None and not self._keep(session, delivery, picks, {}):
+            return None  # another sender has the row now
+        if built is None:  # empty, and empty digests are not sent
             return self._close(session, delivery, now, "skipped", None)
-        try:
-            message, subject, token_row = self._message(delivery, subscriber, result, now)
-        except mailer.MessageError as exc:
-            if picks is not None and not self._keep(session, delivery, picks, {}):
-                return None
-            return self._close(session, delivery, now, "failed-permanent", str(exc))
-        except Exception as exc:
-            log.exception("cannot build the digest of delivery %d for %s", delivery.id, subscriber.email)
-            if picks is not None and not self._keep(session, delivery, picks, {}):
-                return None
-            return self._close(
-                session, delivery, now, "failed-temporary", f"cannot build the message: {exc!r}", retry=True
+        if isinstance(built, mailer.MessageError):
+            return self._close(session, delivery, now, "failed-permanent", str(built))
+        if isinstance(built, Exception):
+            log.error(
+                "cannot build the digest of delivery %d for %s", delivery.id, subscriber.email, exc_info=built
             )
+            return self._close(
+                session, delivery, now, "failed-temporary", f"cannot build the message: {built!r}", retry=True
+            )
+        message, subject, token_row = built
         if not self._keep(session, delivery, picks, {"message_id": message.message_id, "subject": subject}):
             return None
         self._rows[Token].append(token_row)
