@@ -227,18 +227,18 @@ def claim(
     claim to go out; returns (id, status before) of each. Commits.
     Safe with several senders: PostgreSQL skips rows another sender has locked, and the update
     re-checks that each row is still free; when another took them all first, it looks again."""
-    clock = datetime.now(UTC)
-    query = (
-        select(Delivery.id, Delivery.status)
-        .where(Delivery.status.in_(CLAIMABLE_STATUSES), _claimable(now, clock))  # so SQLite uses the index
-        .order_by(Delivery.id)
-        .limit(batch)
-    )
-    if only is not None:
-        query = query.join(Subscriber).where(Subscriber.email == only)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Delivery)
     while True:
+        clock = datetime.now(UTC)  # anew each round: a round may wait for SQLite's write lock
+        query = (
+            select(Delivery.id, Delivery.status)
+            .where(Delivery.status.in_(CLAIMABLE_STATUSES), _claimable(now, clock))  # SQLite's index
+            .order_by(Delivery.id)
+            .limit(batch)
+        )
+        if only is not None:
+            query = query.join(Subscriber).where(Subscriber.email == only)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=Delivery)
         found = {row_id: status for row_id, status in session.execute(query)}
         if not found:
             session.commit()
@@ -369,32 +369,14 @@ class Sender:
         built = {d.id: self._build(d, s, composed.get(d.id), now) for d, s in rows}  # before any write
         outgoing: list[mailer.Outgoing] = []
         for delivery, subscriber in rows:
-            if delivery.id in taken_over and delivery.message_id:
-                summary.possible_duplicates.append(delivery.message_id)
-                log.warning(
-                    "delivery %d (%s, %s) was left mid-send by a sender that stopped (attempt %d); "
-                    "resending it: if the server had accepted it before the stop, this is a duplicate "
-                    "with the same Message-ID %s",
-                    delivery.id,
-                    subscriber.email,
-                    delivery.digest_date,
-                    delivery.attempts - 1,
-                    delivery.message_id,
-                )
-            elif delivery.id in taken_over:  # its Message-ID is stored before it goes to the transport
-                log.warning(
-                    "delivery %d (%s, %s) was left mid-send by a sender that stopped before building "
-                    "its message (attempt %d); sending it now",
-                    delivery.id,
-                    subscriber.email,
-                    delivery.digest_date,
-                    delivery.attempts - 1,
-                )
+            queued = len(outgoing)
             result, message = composed.get(delivery.id), built[delivery.id]
             status = self._prepare(session, delivery, subscriber, result, message, now, outgoing)
             if status is not None:
                 pending.discard(delivery.id)
                 summary.count(status)
+            if delivery.id in taken_over:
+                self._log_takeover(delivery, subscriber, len(outgoing) > queued, summary)
         self._insert_rows(session)
         session.commit()
         started = self._clock("render", started)
@@ -410,6 +392,34 @@ class Sender:
             if status is not None:
                 summary.count(status)
             self.progress(f"sent {summary.sent}, failed {summary.failed}")
+
+    def _log_takeover(
+        self, delivery: Delivery, subscriber: Subscriber, resent: bool, summary: Summary
+    ) -> None:
+        """Log a row taken over from a sender that stopped mid-send. Resent with the Message-ID that
+        sender stored (it is stored before a message goes to the transport), it may be a
+        duplicate: it is counted in ``summary.possible_duplicates``."""
+        if resent and delivery.message_id:
+            summary.possible_duplicates.append(delivery.message_id)
+            log.warning(
+                "delivery %d (%s, %s) was left mid-send by a sender that stopped (attempt %d); "
+                "resending it: if the server had accepted it before the stop, this is a duplicate "
+                "with the same Message-ID %s",
+                delivery.id,
+                subscriber.email,
+                delivery.digest_date,
+                delivery.attempts - 1,
+                delivery.message_id,
+            )
+        else:
+            log.warning(
+                "delivery %d (%s, %s) was left mid-send by a sender that stopped (attempt %d); %s",
+                delivery.id,
+                subscriber.email,
+                delivery.digest_date,
+                delivery.attempts - 1,
+                "it had not reached the transport" if not delivery.message_id else "not resent here",
+            )
 
     def _clock(self, stage: str, started: float) -> float:
         """Add the time since ``started`` to ``stage``; returns now, to start the next stage."""
