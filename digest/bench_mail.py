@@ -188,14 +188,11 @@ MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.IGNORECASE | re.MULTILIN
 
 
 class _SinkProtocol(asyncio.Protocol):
-    """Just enough SMTP to accept mail as fast as the client sends it; counts messages, and the
-    distinct Message-IDs among them (in ``seen``, shared by the sink's connections), and writes
+    """Just enough SMTP to accept mail as fast as the client sends it; counts messages, and writes
     each message's Message-ID as a line to ``ids`` (an unbuffered file) if given."""
 
-    def __init__(self, counter: Any, distinct: Any, seen: set[bytes], ids: Any) -> None:
+    def __init__(self, counter: Any, ids: Any) -> None:
         self.counter = counter
-        self.distinct = distinct
-        self.seen = seen
         self.ids = ids
         self.buffer = b""
         self.in_data = False
@@ -211,16 +208,12 @@ class _SinkProtocol(asyncio.Protocol):
                 end = self.buffer.find(b"\r\n.\r\n")
                 if end < 0:
                     return
-                head = self.buffer[: self.buffer.find(b"\r\n\r\n", 0, end + 2)]
+                if self.ids is not None:
+                    head = self.buffer[: self.buffer.find(b"\r\n\r\n", 0, end + 2)]
+                    found = MESSAGE_ID.search(head)
+                    self.ids.write((found.group(1) if found else b"-") + b"\n")
                 self.buffer = self.buffer[end + 5 :]
                 self.in_data = False
-                found = MESSAGE_ID.search(head)
-                if found and self.ids is not None:
-                    self.ids.write(found.group(1) + b"\n")
-                if found and found.group(1) not in self.seen:
-                    self.seen.add(found.group(1))
-                    with self.distinct.get_lock():
-                        self.distinct.value += 1
                 with self.counter.get_lock():
                     self.counter.value += 1
                 self.transport.write(b"250 OK queued\r\n")
@@ -243,13 +236,12 @@ class _SinkProtocol(asyncio.Protocol):
                 self.transport.write(b"250 OK\r\n")
 
 
-def _run_sink(port: Any, counter: Any, distinct: Any, ready: Any, ids_path: str | None) -> None:
-    seen: set[bytes] = set()
+def _run_sink(port: Any, counter: Any, ready: Any, ids_path: str | None) -> None:
     ids = open(ids_path, "ab", buffering=0) if ids_path else None  # noqa: SIM115 (open while serving)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _SinkProtocol(counter, distinct, seen, ids), "127.0.0.1", 0)
+        server = await loop.create_server(lambda: _SinkProtocol(counter, ids), "127.0.0.1", 0)
         port.value = server.sockets[0].getsockname()[1]
         ready.set()
         await asyncio.Event().wait()
@@ -258,9 +250,9 @@ def _run_sink(port: Any, counter: Any, distinct: Any, ready: Any, ids_path: str 
 
 
 class Sink:
-    """A fast SMTP sink on loopback in a child process; ``received`` counts accepted messages,
-    ``distinct`` the different Message-IDs among them. Given ``ids``, a file path, it writes each
-    message's Message-ID to it as a line, as the message is accepted."""
+    """A fast SMTP sink on loopback in a child process; ``received`` counts accepted messages. Given
+    ``ids``, a file path, it writes each message's Message-ID to it as a line ("-" for a message
+    without one), as the message is accepted."""
 
     def __init__(self, ids: Path | None = None) -> None:
         self._ids = ids
@@ -269,11 +261,10 @@ class Sink:
         context = multiprocessing.get_context("spawn")
         self._port = context.Value("i", 0)
         self._counter = context.Value("q", 0)
-        self._distinct = context.Value("q", 0)
         ready = context.Event()
         self._process = context.Process(
             target=_run_sink,
-            args=(self._port, self._counter, self._distinct, ready, str(self._ids) if self._ids else None),
+            args=(self._port, self._counter, ready, str(self._ids) if self._ids else None),
             daemon=True,
         )
         self._process.start()
@@ -288,10 +279,6 @@ class Sink:
     @property
     def received(self) -> int:
         return int(self._counter.value)
-
-    @property
-    def distinct(self) -> int:
-        return int(self._distinct.value)
 
     def __exit__(self, *_exc: object) -> None:
         self._process.terminate()

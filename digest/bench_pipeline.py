@@ -236,8 +236,8 @@ def _kill_one_sending(url: str, sink: Sink, kill_at: int, processes: list[Any]) 
 def _worker(url: str, port: int, now: str, lease: float | None, results: Any) -> None:
     """`digest send` in this process, run again while other senders' rows are unfinished (their
     lease may run out: then this one takes them over, as a scheduler's next send would); puts its
-    counts, stage times and peak memory on ``results``. The operator's DIGEST_* settings are
-    ignored here: the mail must go to the sink, never to a real server."""
+    failures, possible duplicates, stage times and peak memory on ``results``. The operator's
+    DIGEST_* settings are ignored here: the mail must go to the sink, never to a real server."""
     for name in [name for name in os.environ if name.startswith("DIGEST_")]:
         del os.environ[name]
     settings = Settings(
@@ -252,21 +252,20 @@ def _worker(url: str, port: int, now: str, lease: float | None, results: Any) ->
     engine = db.make_engine(url)
     sessions = db.session_factory(engine)
     at = datetime.fromisoformat(now)
-    counts: dict[str, Any] = {"sent": 0, "skipped": 0, "failed": 0, "possible_duplicates": [], "runs": 0}
+    failed, possible_duplicates = 0, []
     with mailer.transport_for(settings) as transport:
         sender = delivery.Sender(settings, sessions, transport)
         while True:
             summary = sender.run(at)
-            counts["runs"] += 1
-            for name in ("sent", "skipped", "failed"):
-                counts[name] += getattr(summary, name)
-            counts["possible_duplicates"] += summary.possible_duplicates
+            failed += summary.failed
+            possible_duplicates += summary.possible_duplicates
             if not _wait_for_others(sessions):
                 break
     engine.dispose()
     results.put(
         {
-            **counts,
+            "failed": failed,
+            "possible_duplicates": possible_duplicates,
             "stages": sender.stages,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }

@@ -1636,7 +1636,10 @@ def bench_send(messages: int, connections: int, baseline_sample: int, as_json: b
     "(10 s lease). Needs --workers 2 or more.",
 )
 @click.option(
-    "--json", "as_json", is_flag=True, help="One JSON object of the figures (a list of runs with ratios)."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='One JSON object of the figures ({"runs": [...]} for several --workers).',
 )
 def bench_pipeline(
     subscribers: int,
@@ -1649,7 +1652,7 @@ def bench_pipeline(
     """The daily send end to end: plan, claim, score and compose, render, send to a fast SMTP sink
     on loopback, record; with --workers processes at once. Reports total_s, digests_per_s,
     peak_rss_mb and each stage's seconds, and fails unless every digest reached the sink (the
-    sink counts distinct Message-IDs) and any copy is one a sender logged as a possible duplicate.
+    sink records each Message-ID) and any copy is one a sender logged as a possible duplicate.
 
     \b
     Examples:

@@ -370,8 +370,8 @@ class Sender:
         outgoing: list[mailer.Outgoing] = []
         for delivery, subscriber in rows:
             queued = len(outgoing)
-            result, message = composed.get(delivery.id), built[delivery.id]
-            status = self._prepare(session, delivery, subscriber, result, message, now, outgoing)
+            result, made = composed.get(delivery.id), built[delivery.id]
+            status = self._prepare(session, delivery, subscriber, result, made, now, outgoing)
             if status is not None:
                 pending.discard(delivery.id)
                 summary.count(status)
