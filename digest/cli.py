@@ -1336,17 +1336,21 @@ def deliveries_show(app: App, delivery_id: int) -> None:
 
 @deliveries_group.command("retry")
 @click.argument("delivery_id", type=int)
+@click.option("--now", "now_text", help="Act as if it were this time (ISO 8601; no zone means UTC).")
 @pass_app
-def deliveries_retry(app: App, delivery_id: int) -> None:
-    """Send a failed digest again with the next `digest send` (same papers, same Message-ID).
+def deliveries_retry(app: App, delivery_id: int, now_text: str | None) -> None:
+    """Send a failed digest again with the next `digest send` (same papers, same Message-ID): it is
+    due again from now (or --now) and retried for retry_deadline hours from then.
 
     \b
-    Example:
+    Examples:
       digest deliveries retry 42 && digest send
+      digest deliveries retry 42 --now 2026-11-24T08:00:00+00:00
     """
+    now = parse_now(now_text) or datetime.now(UTC)
     with app.sessions() as session:
         row = _require_delivery(session, delivery_id)
-        if not delivery.retry(session, delivery_id, datetime.now(UTC), app.settings.retry_deadline):
+        if not delivery.retry(session, delivery_id, now, app.settings.retry_deadline):
             raise UsageError(f"Delivery {delivery_id} is {row.status}; only failed ones can be retried.")
     out.print(f"Delivery {delivery_id} will be sent by the next `digest send`.")
 
@@ -1467,19 +1471,23 @@ def healthcheck_command(app: App, url: str | None, database_only: bool) -> None:
 
 
 @cli.command("clean-up")
+@click.option("--now", "now_text", help="Act as if it were this time (ISO 8601; no zone means UTC).")
 @pass_app
-def clean_up_command(app: App) -> None:
+def clean_up_command(app: App, now_text: str | None) -> None:
     """Delete sign-ups never confirmed, expired link tokens and fetch log entries older than
     fetch_log_days (what `digest serve` does daily; for running without it, from cron or a timer).
+    What has expired is judged at the current time, or at --now.
 
     \b
-    Example:
+    Examples:
       digest clean-up
+      digest clean-up --now 2027-01-01T00:00:00+00:00
     """
     from digest import accounts
 
+    now = parse_now(now_text) or datetime.now(UTC)
     with app.sessions() as session:
-        counts = accounts.clean_up(session, datetime.now(UTC), app.settings)
+        counts = accounts.clean_up(session, now, app.settings)
     out.print(
         f"Deleted {counts['unconfirmed']} sign-ups never confirmed, {counts['tokens']} expired tokens "
         f"and {counts['fetch_log']} old fetch log entries."

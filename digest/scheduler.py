@@ -47,7 +47,8 @@ class AlreadyRunning(DigestError):
 
 
 class Scheduler:
-    """The service's jobs. ``clock`` gives the time the sender acts at (tests move it)."""
+    """The service's jobs. ``clock`` gives the time the jobs act at: what is due, what has expired,
+    which source was fetched lately (tests move it)."""
 
     def __init__(
         self,
@@ -227,7 +228,7 @@ class Scheduler:
             last = session.scalar(
                 select(func.max(FetchLog.started_at)).where(FetchLog.source_id == source_id)
             )
-        lately = datetime.now(UTC) - timedelta(seconds=0.9 * self.settings.fetch_interval)
+        lately = self.clock() - timedelta(seconds=0.9 * self.settings.fetch_interval)
         return last is not None and last > lately
 
     @contextmanager
@@ -253,7 +254,7 @@ class Scheduler:
     def clean_up(self) -> dict[str, int]:
         """Delete expired tokens and old fetch log entries."""
         with self.sessions() as session:
-            counts = accounts.clean_up(session, datetime.now(UTC), self.settings)
+            counts = accounts.clean_up(session, self.clock(), self.settings)
         log.info("clean-up: deleted %s", counts)
         return counts
 

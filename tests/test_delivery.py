@@ -221,9 +221,10 @@ def test_deliveries_retry_sends_a_failed_digest_again_with_the_same_message_id(
     assert last.failed_permanent == 1 and row.status == "failed-permanent" and "gave up" in row.last_error
     assert "cannot write to the outbox" in row.last_error
     env = {"DIGEST_DATABASE_URL": migrated_url, "DIGEST_OUTBOX_DIR": str(mail_settings.outbox_dir)}
-    result = CliRunner().invoke(cli, ["deliveries", "retry", str(row.id)], env=env)
+    retry_at = (NOW + timedelta(hours=2)).isoformat()
+    result = CliRunner().invoke(cli, ["deliveries", "retry", str(row.id), "--now", retry_at], env=env)
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(cli, ["send", "--now", (NOW + timedelta(minutes=1)).isoformat()], env=env)
+    result = CliRunner().invoke(cli, ["send", "--now", retry_at], env=env)
     assert result.exit_code == 0, result.output
     [message] = outbox(mail_settings)
     assert message["Message-ID"] == row.message_id
