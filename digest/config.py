@@ -17,12 +17,11 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from digest import __version__
-from digest.errors import ConfigError
-from digest.mailer import MessageError, checked_address
+from digest.errors import ConfigError, MessageError
+from digest.model.address import checked_address
+from digest.store.urls import check_database_url, masked_url
 
 CONFIG_ENV = "DIGEST_CONFIG"
 DEFAULT_CONTACT_URL = "https://github.com/digest-project/digest"
@@ -172,12 +171,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: SecretStr) -> SecretStr:
-        try:
-            make_url(value.get_secret_value())
-        except ArgumentError as exc:
-            raise ValueError(
-                "not a database URL; use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db"
-            ) from exc
+        check_database_url(value.get_secret_value())
         return value
 
     @field_validator("forwarded_allow_ips")
@@ -274,25 +268,9 @@ class Settings(BaseSettings):
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
-                value = _mask_url(value.get_secret_value())
+                value = masked_url(value.get_secret_value())
             shown[name] = value
         return shown
-
-
-_SECRET_QUERY_KEYS = ("password", "passwd", "pass", "secret", "token", "sslpassword")
-
-
-def _mask_url(raw: str) -> str:
-    try:
-        url = make_url(raw)
-    except ArgumentError:
-        return "********"
-    secret_keys = [key for key in url.query if key.lower() in _SECRET_QUERY_KEYS]
-    if secret_keys:
-        url = url.update_query_dict({key: "***" for key in secret_keys})
-    if url.password is None and not secret_keys:
-        return raw
-    return url.render_as_string(hide_password=True)
 
 
 def load_settings(config_path: str | os.PathLike[str] | None = None) -> Settings:

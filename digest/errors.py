@@ -57,3 +57,7 @@ class FetchError(DigestError):
 
 class BenchmarkFailed(DigestError):
     """A benchmark's run broke a check it makes (a digest lost, or sent twice without a log line)."""
+
+
+class MessageError(DigestError):
+    """A message cannot be built safely (an address that is not one); it is never sent."""

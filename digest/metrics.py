@@ -1,18 +1,13 @@
-"""Prometheus metrics (prometheus-client): what this process did, and the due backlog, read from the
-database when /metrics is scraped. Recording is cheap and always on; serving is a setting."""
+"""Prometheus metrics (prometheus-client): what this process did, and the due backlog, counted when
+/metrics is scraped. Recording is cheap and always on; serving is a setting."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, sessionmaker
-
-from digest.models import Delivery
 
 disable_created_metrics()  # the *_created series only restate the process start time
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -41,29 +36,19 @@ def mail(kind: str, ok: bool) -> None:
 class Backlog(Collector):
     """``digest_due_backlog``: digests due now and not yet sent (pending, or failed and due for retry)."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self.sessions = sessions
+    def __init__(self, count: Callable[[], int]) -> None:
+        self.count = count
 
     def collect(self) -> Iterator[Metric]:
-        now = datetime.now(UTC)
-        with self.sessions() as session:
-            count = session.scalar(
-                select(func.count())
-                .select_from(Delivery)
-                .where(
-                    or_(
-                        Delivery.status == "pending",
-                        (Delivery.status == "failed-temporary") & (Delivery.next_attempt_at <= now),
-                    )
-                )
-            )
         yield GaugeMetricFamily(
-            "digest_due_backlog", "Digests due and not yet sent (pending or due for a retry).", value=count
+            "digest_due_backlog",
+            "Digests due and not yet sent (pending or due for a retry).",
+            value=self.count(),
         )
 
 
-def exposition(sessions: sessionmaker[Session]) -> bytes:
-    """The metrics in the Prometheus text format, the backlog read now."""
+def exposition(backlog: Callable[[], int]) -> bytes:
+    """The metrics in the Prometheus text format, the backlog counted now by ``backlog``."""
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(Backlog(sessions))
+    registry.register(Backlog(backlog))
     return generate_latest(REGISTRY) + generate_latest(registry)

@@ -15,9 +15,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -25,19 +23,15 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session, sessionmaker
 
-from digest import accounts, delivery, ingest, mailer, metrics
-from digest.config import Settings
+from digest import metrics
 from digest.errors import DigestError
-from digest.models import FetchLog, Source
-from digest.sources.http import Fetcher
+from digest.usecases import digests, maintenance, sources
+from digest.usecases.context import Context
 
 log = logging.getLogger(__name__)
 FETCH_THREADS = 4
 SOURCES_EVERY = 300.0  # seconds between looks for sources added, enabled or disabled
-ADVISORY_KEY = 0x64696765  # "dige": the first half of each source's advisory lock key
 
 
 class AlreadyRunning(DigestError):
@@ -50,15 +44,10 @@ class Scheduler:
     """The service's jobs. ``clock`` gives the time the jobs act at: what is due, what has expired,
     which source was fetched lately (tests move it)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        sessions: sessionmaker[Session],
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.sessions = sessions
-        self.clock = clock or (lambda: datetime.now(UTC))
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.settings = context.settings
+        self.clock = context.clock
         self.stopping = threading.Event()
         self._sending = threading.Lock()
         self._fetching = 0
@@ -74,16 +63,12 @@ class Scheduler:
             timezone=UTC,
         )
 
-    @property
-    def dialect(self) -> str:
-        return self.sessions.kw["bind"].dialect.name
-
     def claim(self) -> None:
         """On SQLite, become the one scheduler of the database; raises AlreadyRunning naming the
         process that is. Nothing to do on PostgreSQL."""
-        if self.dialect != "sqlite" or self._lock_file is not None:
+        database = self.context.database.sqlite_file
+        if database is None or self._lock_file is not None:
             return
-        database = self.sessions.kw["bind"].url.database or "digest.db"
         path = Path(f"{database}.scheduler.lock")
         handle = path.open("a+")
         try:
@@ -106,7 +91,7 @@ class Scheduler:
     def start(self) -> None:
         """Claim the database (SQLite), add the jobs and start; the sender runs at once."""
         self.claim()
-        now = datetime.now(UTC)
+        now = datetime.now(UTC)  # APScheduler runs jobs on the wall clock; the jobs act at self.clock()
         send_every = self.settings.send_interval
         self.scheduler.add_job(
             self.send,
@@ -161,24 +146,19 @@ class Scheduler:
 
     # -- jobs --------------------------------------------------------------------------------------
 
-    def send(self) -> delivery.Summary | None:
+    def send(self) -> digests.Summary | None:
         """Send what is due now (the ledger makes this safe to run anywhere, any number of times)."""
         with self._sending:
             if self.stopping.is_set():
                 return None
-            with mailer.transport_for(self.settings) as transport:
-                sender = delivery.Sender(self.settings, self.sessions, transport, stop=self.stopping)
-                summary = sender.run(self.clock())
+            summary = digests.send(self.context, self.clock(), stop=self.stopping)
             if summary.sent or summary.failed:
                 log.info("sent %d digests, %d failed", summary.sent, summary.failed)
             return summary
 
     def sync_sources(self) -> None:
         """Keep one fetch job per enabled source: add new ones, drop removed or disabled ones."""
-        with self.sessions() as session:
-            enabled = {
-                source.id: source.name for source in session.scalars(select(Source).where(Source.enabled))
-            }
+        enabled = sources.enabled_names(self.context)
         jobs = {job.id: job for job in self.scheduler.get_jobs() if job.id.startswith("fetch:")}
         wanted = {f"fetch:{source_id}": name for source_id, name in enabled.items()}
         for job_id in jobs.keys() - wanted.keys():
@@ -196,65 +176,27 @@ class Scheduler:
                 misfire_grace_time=max(1, int(every / 2)),
             )
 
-    def fetch(self, source_id: int) -> ingest.SourceReport | None:
+    def fetch(self, source_id: int) -> sources.SourceReport | None:
         """Fetch one source, unless it was fetched within its interval or another scheduler is
-        fetching it (PostgreSQL advisory lock)."""
-        with self.sessions() as session:
-            source = session.get(Source, source_id)
-            if source is None or not source.enabled or self.stopping.is_set():
-                return None
-            session.expunge(source)
-        with self._source_lock(source_id) as mine:
-            if not mine or self._fetched_lately(source_id):
-                return None
+        fetching it (see digest.usecases.sources.fetch_due)."""
+        with self._count_lock:
+            self._fetching += 1
+        try:
+            report = sources.fetch_due(self.context, source_id, self.stopping.is_set)
+        finally:
             with self._count_lock:
-                self._fetching += 1
-            try:
-                with Fetcher(self.settings) as fetcher:
-                    [report] = ingest.scrape(self.sessions, fetcher, [source])
-            finally:
-                with self._count_lock:
-                    self._fetching -= 1
+                self._fetching -= 1
+        if report is None:
+            return None
         metrics.FETCHES.labels(report.name, report.status).inc()
         metrics.PAPERS.labels(report.name).inc(report.new)
         if report.status == "error":
             log.warning("fetching %s failed: %s", report.name, report.error)
         return report
 
-    def _fetched_lately(self, source_id: int) -> bool:
-        """Whether the source was fetched within its interval (by any scheduler); asked under the
-        source's lock, so two schedulers never both see "not lately"."""
-        with self.sessions() as session:
-            last = session.scalar(
-                select(func.max(FetchLog.started_at)).where(FetchLog.source_id == source_id)
-            )
-        lately = self.clock() - timedelta(seconds=0.9 * self.settings.fetch_interval)
-        return last is not None and last > lately
-
-    @contextmanager
-    def _source_lock(self, source_id: int) -> Iterator[bool]:
-        if self.dialect != "postgresql":
-            yield True
-            return
-        engine = self.sessions.kw["bind"]
-        with engine.connect() as connection:
-            got = connection.scalar(
-                text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": ADVISORY_KEY, "b": source_id}
-            )
-            connection.commit()
-            try:
-                yield bool(got)
-            finally:
-                if got:
-                    connection.execute(
-                        text("SELECT pg_advisory_unlock(:a, :b)"), {"a": ADVISORY_KEY, "b": source_id}
-                    )
-                    connection.commit()
-
     def clean_up(self) -> dict[str, int]:
         """Delete expired tokens and old fetch log entries."""
-        with self.sessions() as session:
-            counts = accounts.clean_up(session, self.clock(), self.settings)
+        counts = maintenance.clean_up(self.context, self.clock())
         log.info("clean-up: deleted %s", counts)
         return counts
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from digest.models import Base
+from digest.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -14,7 +14,7 @@ def run_migrations() -> None:
     engine = config.attributes.get("engine")
     if engine is None:
         from digest.config import load_settings
-        from digest.db import make_engine
+        from digest.store.engine import make_engine
 
         engine = make_engine(load_settings().db_url)
     with engine.connect() as connection:

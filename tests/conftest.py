@@ -13,8 +13,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import db
 from digest.config import Settings
+from digest.store import schema
+from digest.store.engine import Database, make_engine
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = DATA / "fixtures"
@@ -77,17 +78,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def migrated_url(database_url: str) -> str:
-    engine = db.make_engine(database_url)
-    db.upgrade(engine)
+    engine = make_engine(database_url)
+    schema.upgrade(engine)
     engine.dispose()
     return database_url
 
 
 @pytest.fixture
-def sessions(migrated_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = db.make_engine(migrated_url)
-    yield db.session_factory(engine)
-    engine.dispose()
+def database(migrated_url: str) -> Iterator[Database]:
+    opened = Database.open(migrated_url)
+    yield opened
+    opened.dispose()
+
+
+@pytest.fixture
+def sessions(database: Database) -> sessionmaker[Session]:
+    return database.sessions
 
 
 @pytest.fixture

@@ -19,9 +19,12 @@ import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from digest import delivery, mailer
-from digest.models import Subscriber
+from digest.deliver.sender import Sender
+from digest.mail.transports import transport_for
+from digest.store.engine import Database
+from digest.store.models import Subscriber
 from digest.web import Web, create_app
+from tests.test_delivery import context as digest_context
 from tests.test_delivery import ingest_fixture
 from tests.test_service import sink  # noqa: F401 - a fixture used here
 from tests.test_smtp import ScriptedServer, free_port
@@ -62,7 +65,12 @@ def site(mail_settings, sessions, sink: ScriptedServer) -> Iterator[tuple[str, o
         }
     )
     server = uvicorn.Server(
-        uvicorn.Config(create_app(Web(settings, sessions)), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(Web(digest_context(settings, sessions))),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -128,8 +136,8 @@ def test_sign_up_confirm_change_interests_and_unsubscribe_in_a_browser(browser, 
         lin = session.scalar(select(Subscriber).where(Subscriber.email == "lin@example.org"))
         assert (lin.status, lin.interests, lin.timezone) == ("active", "diffusion video", "Europe/Paris")
 
-    with mailer.transport_for(settings) as transport:
-        assert delivery.Sender(settings, sessions, transport).run().sent == 1
+    with transport_for(settings) as transport:
+        assert Sender(settings, Database(sessions.kw["bind"]), transport).run().sent == 1
     [_, digest] = mail_to(sink, "lin@example.org", 2)
     target = re.search(r"<(http://[^>]+)>", digest["List-Unsubscribe"]).group(1)
     one_click = httpx.post(
@@ -138,8 +146,10 @@ def test_sign_up_confirm_change_interests_and_unsubscribe_in_a_browser(browser, 
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert one_click.status_code == 200
-    with mailer.transport_for(settings) as transport:
-        later = delivery.Sender(settings, sessions, transport).run(datetime.now(UTC) + timedelta(days=1))
+    with transport_for(settings) as transport:
+        later = Sender(settings, Database(sessions.kw["bind"]), transport).run(
+            datetime.now(UTC) + timedelta(days=1)
+        )
     assert later.sent == 0 and len(mail_to(sink, "lin@example.org")) == 2
     context.close()
 

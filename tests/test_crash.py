@@ -23,8 +23,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from digest import bench
-from digest.models import Delivery
+from digest.bench.data import warm_kernels
+from digest.store import schema
+from digest.store.engine import Database
+from digest.store.models import Delivery
 from tests.test_delivery import add_subscriber, ingest_fixture
 
 KILLS = 20
@@ -57,7 +59,7 @@ def kill_and_rerun(
 ) -> tuple[list[Delivery], Counter[str], list[str]]:
     """Start `digest send` KILLS times and SIGKILL it at a random point, then run it to the end twice.
     Returns the ledger, the copies of each Message-ID the server accepted, and each run's output."""
-    bench.warm_kernels()  # no killed child dies while compiling it
+    warm_kernels()  # no killed child dies while compiling it
     ingest_fixture(sessions, seen=NOW - timedelta(hours=1))
     for number in range(subscribers):
         add_subscriber(sessions, f"reader{number:03d}@example.org", interests="", send_hour=0)
@@ -143,11 +145,10 @@ def test_sigkill_across_days_leaves_one_digest_covering_each_missed_day(
 def test_four_senders_on_postgresql_one_killed_midway_lose_nothing(postgres_url: str, tmp_path: Path) -> None:
     """Four `digest send` processes at once share a day's 400 digests; one is killed by SIGKILL while
     it sends, and the others, then the next run, take over its claims after their lease."""
-    from digest import db
-
-    db.upgrade(db.make_engine(postgres_url))
-    sessions = db.session_factory(db.make_engine(postgres_url))
-    bench.warm_kernels()  # no killed child dies while compiling it
+    database = Database.open(postgres_url)
+    schema.upgrade(database.engine)
+    sessions = database.sessions
+    warm_kernels()  # no killed child dies while compiling it
     ingest_fixture(sessions, seen=NOW - timedelta(hours=1))
     for number in range(400):
         add_subscriber(sessions, f"reader{number:03d}@example.org", interests="", send_hour=0)

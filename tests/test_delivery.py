@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,11 +17,16 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import delivery, ingest, mailer
 from digest.cli import cli
 from digest.config import Settings
-from digest.models import Delivery, DeliveryPaper, Paper, Source, Subscriber, Token, utcnow
-from digest.sources.http import Fetcher
+from digest.deliver.sender import Sender, Summary
+from digest.fetch.http import Fetcher
+from digest.ingest.scrape import scrape
+from digest.mail.transports import transport_for
+from digest.model.time import system_clock
+from digest.store.engine import Database
+from digest.store.models import Delivery, DeliveryPaper, Paper, Source, Subscriber, Token
+from digest.usecases.context import Context
 from tests.conftest import DATA, FIXTURES
 
 HF_PAGE = FIXTURES / "hf_papers_page_2024-08-01.html"
@@ -40,11 +46,11 @@ def ingest_fixture(
             name=path.stem[:90],
             kind="hf-page" if path.suffix == ".html" else "hf-daily",
             url=str(path),
-            created_at=utcnow(),
+            created_at=NOW,
         )
         session.add(source)
     with Fetcher(Settings(host_min_interval=0)) as fetcher:
-        [report] = ingest.scrape(sessions, fetcher, [source])
+        [report] = scrape(Database(sessions.kw["bind"]), fetcher, [source], system_clock)
     assert report.status == "ok"
     with sessions.begin() as session:
         ids = [
@@ -68,17 +74,24 @@ def add_subscriber(sessions: sessionmaker[Session], email_address: str = "ada@ex
         "trending_section": True,
         **fields,
     }
-    values.setdefault("created_at", utcnow())
+    values.setdefault("created_at", NOW - timedelta(days=2))
     with sessions.begin() as session:
-        subscriber = Subscriber(email=email_address, updated_at=utcnow(), **values)
+        subscriber = Subscriber(email=email_address, updated_at=values["created_at"], **values)
         session.add(subscriber)
         session.flush()
         return subscriber.id
 
 
-def send(settings: Settings, sessions: sessionmaker[Session], now: datetime = NOW) -> delivery.Summary:
-    with mailer.transport_for(settings) as transport:
-        return delivery.Sender(settings, sessions, transport).run(now)
+def context(
+    settings: Settings, sessions: sessionmaker[Session], clock: Callable[[], datetime] = system_clock
+) -> Context:
+    """The use cases' context over the test's database, on ``clock``."""
+    return Context(settings, clock, Database(sessions.kw["bind"]))
+
+
+def send(settings: Settings, sessions: sessionmaker[Session], now: datetime = NOW) -> Summary:
+    with transport_for(settings) as transport:
+        return Sender(settings, Database(sessions.kw["bind"]), transport).run(now)
 
 
 def outbox(settings: Settings) -> list[email.message.EmailMessage]:
@@ -275,11 +288,9 @@ def test_the_digest_of_a_fixture_day_renders_the_golden_text_and_html(tmp_path, 
     env = {"DIGEST_DATABASE_URL": url, "DIGEST_HOST_MIN_INTERVAL": "0"}
     runner = CliRunner()
     assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
-    from digest import db
-
-    engine = db.make_engine(url)
-    ingest_fixture(db.session_factory(engine), seen=datetime(2024, 8, 1, 6, tzinfo=UTC))
-    engine.dispose()
+    database = Database.open(url)
+    ingest_fixture(database.sessions, seen=datetime(2024, 8, 1, 6, tzinfo=UTC))
+    database.dispose()
     args = ["subscribers", "add", "ada@example.org", "--interests", INTERESTS, "--max", "4", "--active"]
     assert runner.invoke(cli, args, env=env).exit_code == 0
     args = ["preview", "ada@example.org", "--date", "2024-08-01", "--format", fmt]

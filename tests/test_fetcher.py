@@ -12,7 +12,7 @@ import pytest
 
 from digest.config import Settings
 from digest.errors import FetchError
-from digest.sources.http import Fetcher
+from digest.fetch.http import Fetcher
 from tests.loopback import LoopbackServer, Reply
 
 

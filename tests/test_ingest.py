@@ -9,10 +9,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import ingest
 from digest.config import Settings
-from digest.models import FetchLog, Listing, MetricSnapshot, Paper, Source, utcnow
-from digest.sources.http import Fetcher
+from digest.fetch.addresses import dates_since, url_for_date
+from digest.fetch.http import Fetcher
+from digest.ingest.scrape import scrape
+from digest.model.time import system_clock
+from digest.store.engine import Database
+from digest.store.models import FetchLog, Listing, MetricSnapshot, Paper, Source
 from tests.conftest import FIXTURES
 from tests.loopback import LoopbackServer, Reply
 
@@ -24,14 +27,14 @@ API = FIXTURES / "arxiv_api_atom_2026-04-12_q_testing_s0_m10_body_extracted.xml"
 
 def add_source(sessions: sessionmaker[Session], name: str, kind: str, url: str | Path) -> Source:
     with sessions.begin() as session:
-        source = Source(name=name, kind=kind, url=str(url), created_at=utcnow())
+        source = Source(name=name, kind=kind, url=str(url), created_at=system_clock())
         session.add(source)
     return source
 
 
 def run(sessions: sessionmaker[Session], *sources: Source, settings: Settings | None = None, **kwargs):
     with Fetcher(settings or Settings(host_min_interval=0)) as fetcher:
-        return ingest.scrape(sessions, fetcher, sources, **kwargs)
+        return scrape(Database(sessions.kw["bind"]), fetcher, sources, system_clock, **kwargs)
 
 
 def counts(sessions: sessionmaker[Session]) -> dict[str, int]:
@@ -180,7 +183,7 @@ def test_since_backfills_every_missed_date(sessions) -> None:
         for day in ("2026-06-10", "2026-06-11", "2026-06-12"):
             server.routes[f"/api/daily_papers?date={day}"] = Reply(body=b"[]")
         source = add_source(sessions, "hf", "hf-daily", server.url("/api/daily_papers"))
-        days = ingest.dates_since(date(2026, 6, 10), date(2026, 6, 12))
+        days = dates_since(date(2026, 6, 10), date(2026, 6, 12))
         [report] = run(sessions, source, dates=days)
     assert report.fetches == 3 and report.status == "ok"
     asked = [seen.path for seen in server.seen if seen.path != "/robots.txt"]
@@ -219,7 +222,7 @@ def test_dry_run_writes_nothing(sessions) -> None:
     ],
 )
 def test_date_addressed_urls(kind: str, url: str, day: date, expected: str) -> None:
-    assert ingest.url_for_date(kind, url, day) == expected
+    assert url_for_date(kind, url, day, date(2026, 11, 20)) == expected
 
 
 def test_a_server_error_is_retried_then_logged_with_its_status(sessions) -> None:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest import text
-from digest.interests import InterestError, parse_interests
+from digest.score import text
+from digest.score.interests import InterestError, parse_interests
 
 
 def test_each_construct_parses_to_its_atom() -> None:

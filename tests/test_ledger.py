@@ -13,9 +13,15 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 from sqlalchemy import event, select, update
 
-from digest import delivery, mailer, render
 from digest.cli import cli
-from digest.models import Delivery, DeliveryPaper, Paper, Subscriber
+from digest.deliver import planner
+from digest.deliver.sender import LiveLedger, Sender, Summary
+from digest.mail.transports import OutboxTransport, Outcome, Transport, transport_for
+from digest.model.time import system_clock
+from digest.render.mails import Renderer
+from digest.store import ledger as store_ledger
+from digest.store.engine import Database
+from digest.store.models import Delivery, DeliveryPaper, Paper, Subscriber
 from tests.test_delivery import (
     HF_JSON,
     NOW,
@@ -50,7 +56,7 @@ def test_two_senders_with_a_lease_shorter_than_a_batch_send_each_digest_once(mai
         }
     )
     now = NOW
-    results: list[delivery.Summary] = []
+    results: list[Summary] = []
 
     def later_sender() -> None:
         time.sleep(1.3)  # past the first sender's original lease, mid-batch
@@ -71,19 +77,22 @@ def test_two_senders_with_a_lease_shorter_than_a_batch_send_each_digest_once(mai
 def test_a_sender_that_lost_its_claim_records_nothing(mail_settings, sessions) -> None:
     ingest_fixture(sessions)
     add_subscriber(sessions)
-    with mailer.transport_for(mail_settings) as transport:
-        stale = delivery.Sender(mail_settings, sessions, transport)
+    with transport_for(mail_settings) as transport:
+        stale = Sender(mail_settings, Database(sessions.kw["bind"]), transport)
         with sessions() as session:
-            delivery.plan(session, NOW)
-            [(row_id, _)] = delivery.claim(session, stale.claimant, NOW, 10, 60, 24)
+            planner.plan(session, NOW)
+            [(row_id, _)] = store_ledger.claim(
+                session, stale.claimant, NOW, system_clock, batch=10, lease=60, deadline=24
+            )
             session.execute(update(Delivery).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
             session.commit()
         assert send(mail_settings, sessions).sent == 1  # another sender takes the row over and sends it
         with sessions() as session:
             row = session.get(Delivery, row_id)
             subscriber = session.get(Subscriber, row.subscriber_id)
-            outcome = mailer.Outcome(row_id, False, permanent=True, code=550, error="550 late news")
-            assert stale._finish(session, row, subscriber, NOW, outcome) is None
+            outcome = Outcome(row_id, False, permanent=True, code=550, error="550 late news")
+            rows = LiveLedger(session, stale.claimant, mail_settings, system_clock)
+            assert stale._finish(rows, row, subscriber, NOW, outcome) is None
             session.commit()
     [row] = ledger(sessions)
     assert row.status == "sent" and row.last_error is None
@@ -95,7 +104,7 @@ def test_a_sender_that_loses_the_race_for_a_batch_claims_the_next_one(sessions) 
     for number in range(4):
         add_subscriber(sessions, f"reader{number}@example.org")
     with sessions() as session:
-        delivery.plan(session, NOW)
+        planner.plan(session, NOW)
     engine = sessions.kw["bind"]
     rival: list[list[tuple[int, str]]] = []
 
@@ -103,12 +112,14 @@ def test_a_sender_that_loses_the_race_for_a_batch_claims_the_next_one(sessions) 
         if statement.lstrip().upper().startswith("UPDATE DELIVERIES") and not rival:
             rival.append([])  # once
             with sessions() as other:
-                rival[0] = delivery.claim(other, "rival:1:x", NOW, 2, 600, 24)
+                rival[0] = store_ledger.claim(
+                    other, "rival:1:x", NOW, system_clock, batch=2, lease=600, deadline=24
+                )
 
     event.listen(engine, "before_cursor_execute", rival_claims_first)
     try:
         with sessions() as session:
-            mine = delivery.claim(session, "me:2:y", NOW, 2, 600, 24)
+            mine = store_ledger.claim(session, "me:2:y", NOW, system_clock, batch=2, lease=600, deadline=24)
     finally:
         event.remove(engine, "before_cursor_execute", rival_claims_first)
     assert len(rival[0]) == 2 and len(mine) == 2
@@ -124,8 +135,8 @@ def test_only_a_taken_over_row_whose_message_was_built_counts_as_a_possible_dupl
     add_subscriber(sessions, "ada@example.org")
     add_subscriber(sessions, "bob@example.org")
     with sessions() as session:
-        delivery.plan(session, NOW)
-        claimed = delivery.claim(session, "dead:1:x", NOW, 10, 600, 24)
+        planner.plan(session, NOW)
+        claimed = store_ledger.claim(session, "dead:1:x", NOW, system_clock, batch=10, lease=600, deadline=24)
         built = min(row_id for row_id, _ in claimed)
         session.execute(update(Delivery).where(Delivery.id == built).values(message_id="<built@example.org>"))
         session.execute(update(Delivery).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
@@ -139,14 +150,14 @@ def test_an_error_building_one_digest_does_not_stop_the_others(mail_settings, se
     ingest_fixture(sessions)
     add_subscriber(sessions, "ada@example.org")
     add_subscriber(sessions, "bob@example.org")
-    original = render.Renderer.render
+    original = Renderer.render
 
     def broken_for_bob(self, digest):
         if digest.email == "bob@example.org":
             raise KeyError("a template bug")
         return original(self, digest)
 
-    monkeypatch.setattr(render.Renderer, "render", broken_for_bob)
+    monkeypatch.setattr(Renderer, "render", broken_for_bob)
     summary = send(mail_settings, sessions)
     rows = {row.subscriber_id: row for row in ledger(sessions)}
     assert (summary.sent, summary.failed_temporary) == (1, 1)
@@ -154,7 +165,7 @@ def test_an_error_building_one_digest_does_not_stop_the_others(mail_settings, se
     assert bob.status == "failed-temporary" and "a template bug" in bob.last_error and bob.next_attempt_at
 
 
-class BreaksAfterOne(mailer.OutboxTransport):
+class BreaksAfterOne(OutboxTransport):
     def deliver(self, messages):
         for number, message in enumerate(messages):
             if number == 1:
@@ -168,7 +179,7 @@ def test_an_interrupted_batch_gives_back_the_digests_it_never_handed_over(mail_s
         add_subscriber(sessions, f"reader{number}@example.org")
     transport = BreaksAfterOne(Path(mail_settings.outbox_dir))
     with pytest.raises(RuntimeError):
-        delivery.Sender(mail_settings, sessions, transport).run(NOW)
+        Sender(mail_settings, Database(sessions.kw["bind"]), transport).run(NOW)
     statuses = [row.status for row in ledger(sessions)]
     assert statuses == ["sent", "sending", "failed-temporary", "failed-temporary"]
     assert "the sender stopped before sending it" in ledger(sessions)[2].last_error
@@ -180,7 +191,7 @@ def test_a_digest_never_sent_is_covered_by_the_next_days(mail_settings, sessions
     ingest_fixture(sessions, seen=NOW - timedelta(days=1, hours=2))
     add_subscriber(sessions, max_papers=50, trending_section=False, created_at=NOW - timedelta(days=3))
     with sessions() as session:  # planned yesterday, then the sender died before claiming it
-        assert delivery.plan(session, NOW - timedelta(days=1)) == 1
+        assert len(planner.plan(session, NOW - timedelta(days=1)).due) == 1
     ingest_fixture(sessions, HF_JSON)
     summary = send(mail_settings, sessions)
     yesterday, today = ledger(sessions)
@@ -301,7 +312,7 @@ def test_bad_mail_settings_are_refused_before_anything_is_claimed(
     assert ledger(sessions) == []
 
 
-class Counting(mailer.Transport):
+class Counting(Transport):
     """Accepts everything and counts deliveries by Message-ID; can take a while to get going."""
 
     def __init__(self, received: list[str], start_delay: float = 0.0) -> None:
@@ -313,7 +324,7 @@ class Counting(mailer.Transport):
 
     def deliver_one(self, message):
         self.received.append(message.message_id)
-        return mailer.Outcome(message.key, True, code=250)
+        return Outcome(message.key, True, code=250)
 
 
 def test_a_sender_slow_to_start_sending_hands_over_nothing_another_took(mail_settings, sessions) -> None:
@@ -322,11 +333,13 @@ def test_a_sender_slow_to_start_sending_hands_over_nothing_another_took(mail_set
         add_subscriber(sessions, f"reader{number}@example.org", interests="")
     settings = mail_settings.model_copy(update={"claim_lease": 1.0})
     received: list[str] = []
-    summaries: list[delivery.Summary] = []
+    summaries: list[Summary] = []
 
     def run(start_delay: float, wait: float) -> None:
         time.sleep(wait)
-        summaries.append(delivery.Sender(settings, sessions, Counting(received, start_delay)).run(NOW))
+        summaries.append(
+            Sender(settings, Database(sessions.kw["bind"]), Counting(received, start_delay)).run(NOW)
+        )
 
     slow = threading.Thread(target=run, args=(1.6, 0))
     slow.start()
@@ -357,8 +370,10 @@ def test_a_new_digest_waits_while_the_subscribers_earlier_one_is_being_sent(mail
     ingest_fixture(sessions, seen=NOW - timedelta(hours=2))
     add_subscriber(sessions)
     with sessions() as session:  # yesterday's digest, composed and in the hands of another sender
-        delivery.plan(session, NOW - timedelta(days=1))
-        [(row_id, _)] = delivery.claim(session, "another:1:x", NOW - timedelta(days=1), 10, 600, 24)
+        planner.plan(session, NOW - timedelta(days=1))
+        [(row_id, _)] = store_ledger.claim(
+            session, "another:1:x", NOW - timedelta(days=1), system_clock, batch=10, lease=600, deadline=24
+        )
         session.execute(update(Delivery).values(papers_until=NOW - timedelta(days=1)))
         session.commit()
     waiting = send(mail_settings, sessions)
@@ -371,14 +386,13 @@ def test_a_new_digest_waits_while_the_subscribers_earlier_one_is_being_sent(mail
 
 def test_a_bounce_never_undoes_an_unsubscription(mail_settings, sessions) -> None:
     add_subscriber(sessions)
-    with mailer.transport_for(mail_settings) as transport, sessions() as session:
-        sender = delivery.Sender(
-            mail_settings.model_copy(update={"max_hard_bounces": 1}), sessions, transport
-        )
+    with sessions() as session:
+        settings = mail_settings.model_copy(update={"max_hard_bounces": 1})
+        rows = LiveLedger(session, "me:1:x", settings, system_clock)
         subscriber = session.scalars(select(Subscriber)).one()  # loaded while still active
         with sessions.begin() as other:
             other.execute(update(Subscriber).values(status="unsubscribed"))
-        sender._bounce(session, subscriber, mailer.Outcome(1, False, True, 550, "550 gone"), NOW)
+        rows.bounced(subscriber, NOW, "550 gone")
         session.commit()
     with sessions() as session:
         stored = session.scalars(select(Subscriber)).one()
@@ -390,7 +404,7 @@ def test_a_digest_that_cannot_be_built_is_given_up_after_the_deadline(
 ) -> None:
     ingest_fixture(sessions)
     add_subscriber(sessions)
-    monkeypatch.setattr(render.Renderer, "render", lambda self, digest: {}["a template bug"])
+    monkeypatch.setattr(Renderer, "render", lambda self, digest: {}["a template bug"])
     settings = mail_settings.model_copy(update={"retry_deadline": 1.0})
     send(settings, sessions)
     assert ledger(sessions)[0].status == "failed-temporary"
@@ -421,8 +435,8 @@ def test_a_digest_taken_over_from_a_dead_sender_and_the_next_days_both_go_out_in
     add_subscriber(sessions, trending_section=False)
     yesterday = NOW - timedelta(days=1)
     with sessions() as session:  # yesterday's digest was claimed by a sender that then died
-        delivery.plan(session, yesterday)
-        delivery.claim(session, "dead:1:x", yesterday, 10, 600, 24)
+        planner.plan(session, yesterday)
+        store_ledger.claim(session, "dead:1:x", yesterday, system_clock, batch=10, lease=600, deadline=24)
         session.execute(update(Delivery).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
         session.commit()
     ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(hours=2))
@@ -441,18 +455,18 @@ def test_a_sender_run_again_after_an_interrupted_batch_stores_nothing_twice(
     ingest_fixture(sessions)
     add_subscriber(sessions, "ada@example.org")
     add_subscriber(sessions, "bob@example.org")
-    original = render.Renderer.render
+    original = Renderer.render
 
     def interrupted_at_bob(self, digest):
         if digest.email == "bob@example.org":
             raise KeyboardInterrupt
         return original(self, digest)
 
-    monkeypatch.setattr(render.Renderer, "render", interrupted_at_bob)
-    with mailer.transport_for(mail_settings) as transport:
-        sender = delivery.Sender(mail_settings, sessions, transport)
+    monkeypatch.setattr(Renderer, "render", interrupted_at_bob)
+    with transport_for(mail_settings) as transport:
+        sender = Sender(mail_settings, Database(sessions.kw["bind"]), transport)
         with pytest.raises(KeyboardInterrupt):
             sender.run(NOW)
-        monkeypatch.setattr(render.Renderer, "render", original)
+        monkeypatch.setattr(Renderer, "render", original)
         assert sender.run(NOW).sent == 2  # the same sender, again: what the first run queued is gone
     assert {row.status for row in ledger(sessions)} == {"sent"} and len(outbox(mail_settings)) == 2

@@ -18,17 +18,23 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest import mailer, render
 from digest.cli import cli
-from digest.compose import Digest, Item, Links, PaperView
-from digest.render import Renderer
+from digest.compose.digest import Digest, Item, Links, PaperView
+from digest.errors import MessageError
+from digest.mail.headers import encode_header, header_text
+from digest.mail.message import Envelope, Identity, build_message
+from digest.mail.transports import OutboxTransport, Outgoing
+from digest.model.address import checked_address
+from digest.render.mails import Renderer
+from digest.render.templates import wrap
+from digest.score.explain import Snippet
 
 LINKS = Links(
     "https://digest.example.org/d/T0K",
     "https://digest.example.org/preferences/T0K",
     "https://digest.example.org/unsubscribe/T0K",
 )
-SENDER = mailer.Sender("digest@example.org", "Paper digest", "example.org")
+SENDER = Identity("digest@example.org", "Paper digest", "example.org")
 EXPECTED_HEADERS = [
     "From",
     "To",
@@ -79,7 +85,8 @@ OUTSIDE_TEXT = st.lists(st.one_of(NASTY, st.text(max_size=8)), max_size=12).map(
 
 def item(title: str = "A paper", authors: tuple[str, ...] = ("Ada Lovelace",), abstract: str = "") -> Item:
     paper = PaperView("2407.21783", title, "https://arxiv.org/abs/2407.21783", authors, 5, 1)
-    return Item(paper, 1.0, 1.0, 0.5, 0, "diffusion", ("diffusion",), ("title",), abstract, abstract)
+    snippet = Snippet(((abstract, False),)) if abstract else Snippet()
+    return Item(paper, 1.0, 1.0, 0.5, 0, "diffusion", ("diffusion",), ("title",), snippet)
 
 
 def digest(*items: Item, line: str | None = None) -> Digest:
@@ -94,23 +101,22 @@ def digest(*items: Item, line: str | None = None) -> Digest:
                 line,
                 i.matched,
                 i.where,
-                i.snippet_html,
-                i.snippet_text,
+                i.snippet,
             )
             for i in items
         )
     return Digest("ada@example.org", date(2026, 11, 24), "daily", items, (), LINKS)
 
 
-def message(d: Digest, sender: mailer.Sender = SENDER) -> email.message.EmailMessage:
+def message(d: Digest, sender: Identity = SENDER) -> email.message.EmailMessage:
     rendered = RENDERER.render(d)
-    envelope = mailer.Envelope(
+    envelope = Envelope(
         "ada@example.org",
         "<20261124.1.abc@example.org>",
         datetime(2026, 11, 24, 8, tzinfo=UTC),
         LINKS.unsubscribe,
     )
-    data = mailer.build_message(sender, envelope, rendered.subject, rendered.text, rendered.html)
+    data = build_message(sender, envelope, rendered.subject, rendered.text, rendered.html)
     return email.message_from_bytes(data, policy=email.policy.default)
 
 
@@ -122,23 +128,23 @@ RENDERER = Renderer()
 def test_outside_text_never_adds_a_header_or_a_recipient(
     topic: str, title: str, author: str, name: str
 ) -> None:
-    sender = mailer.Sender("digest@example.org", name or "x", "example.org")
+    sender = Identity("digest@example.org", name or "x", "example.org")
     parsed = message(digest(item(title, (author,)), line=topic or "diffusion"), sender)
     assert list(parsed.keys()) == EXPECTED_HEADERS
     assert parsed["To"] == "ada@example.org" and parsed.get_all("To") == ["ada@example.org"]
     assert parsed["From"].addresses[0].addr_spec == "digest@example.org"
     assert [address.addr_spec for address in parsed["To"].addresses] == ["ada@example.org"]
     subject = parsed["Subject"]
-    assert subject == mailer.header_text(subject) and "\n" not in subject
+    assert subject == header_text(subject) and "\n" not in subject
     assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]
 
 
 @given(value=OUTSIDE_TEXT)
 def test_header_text_is_one_line_of_visible_characters(value: str) -> None:
-    cleaned = mailer.header_text(value)
+    cleaned = header_text(value)
     assert cleaned == cleaned.strip() and len(cleaned.splitlines()) <= 1
     assert not any(char in cleaned for char in "\r\n\x00\x85\u2028\u2029\u202e\u200b\ufeff")
-    encoded = mailer.encode_header("Subject", value)
+    encoded = encode_header("Subject", value)
     assert all(line.startswith(" ") for line in encoded.split("\r\n")[1:])
     assert email.message_from_string(encoded + "\r\n\r\n", policy=email.policy.default)["Subject"] == cleaned
 
@@ -148,12 +154,12 @@ def test_header_text_is_one_line_of_visible_characters(value: str) -> None:
     ["eve@evil.example\r\nBcc: x@y.example", "a@b.example, c@d.example", "<a@b.example>", "ü@b.example"],
 )
 def test_an_address_that_is_not_one_plain_address_is_refused(address: str) -> None:
-    with pytest.raises(mailer.MessageError):
-        mailer.checked_address(address)
+    with pytest.raises(MessageError):
+        checked_address(address)
 
 
 def test_an_international_domain_is_sent_in_its_ascii_form() -> None:
-    assert mailer.checked_address("ada@bücher.example") == "ada@xn--bcher-kva.example"
+    assert checked_address("ada@bücher.example") == "ada@xn--bcher-kva.example"
 
 
 XSS = [
@@ -167,7 +173,7 @@ XSS = [
 
 @pytest.mark.parametrize("payload", XSS)
 def test_html_in_titles_authors_and_abstracts_is_shown_as_text(payload: str) -> None:
-    html = RENDERER.render(digest(item(payload, (payload,), abstract=payload.replace("<", "&lt;")))).html
+    html = RENDERER.render(digest(item(payload, (payload,), abstract=payload))).html
     page = BeautifulSoup(html, "lxml")
     assert not page.find_all(["script", "img", "iframe", "svg"])
     for element in page.find_all(True):
@@ -205,7 +211,7 @@ def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers() -> None:
     public = subprocess.run(
         ["openssl", "rsa", "-pubout", "-outform", "DER"], input=private, capture_output=True, check=True
     ).stdout
-    sender = mailer.Sender(
+    sender = Identity(
         "digest@example.org",
         "Paper digest",
         "example.org",
@@ -213,8 +219,8 @@ def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers() -> None:
         dkim_key=private,
     )
     rendered = RENDERER.render(digest(item()))
-    envelope = mailer.Envelope("ada@example.org", "<1.a@example.org>", datetime.now(UTC), LINKS.unsubscribe)
-    data = mailer.build_message(sender, envelope, rendered.subject, rendered.text, rendered.html)
+    envelope = Envelope("ada@example.org", "<1.a@example.org>", datetime.now(UTC), LINKS.unsubscribe)
+    data = build_message(sender, envelope, rendered.subject, rendered.text, rendered.html)
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
@@ -229,14 +235,10 @@ def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers() -> None:
 
 
 def test_the_outbox_replaces_a_message_sent_again_instead_of_adding_one(tmp_path: Path) -> None:
-    transport = mailer.OutboxTransport(tmp_path / "outbox")
-    outgoing = mailer.Outgoing(
-        1, "digest@example.org", "ada@example.org", "<20261124.1.abc@example.org>", b"one"
-    )
+    transport = OutboxTransport(tmp_path / "outbox")
+    outgoing = Outgoing(1, "digest@example.org", "ada@example.org", "<20261124.1.abc@example.org>", b"one")
     assert transport.deliver_one(outgoing).ok
-    again = mailer.Outgoing(
-        1, "digest@example.org", "ada@example.org", "<20261124.1.abc@example.org>", b"two"
-    )
+    again = Outgoing(1, "digest@example.org", "ada@example.org", "<20261124.1.abc@example.org>", b"two")
     assert transport.deliver_one(again).ok
     [written] = (tmp_path / "outbox").iterdir()
     assert written.name == "20261124.1.abc_example.org.eml" and written.read_bytes() == b"two"
@@ -257,7 +259,7 @@ def test_wrapping_matches_textwrap_without_breaking_words(text: str) -> None:
             break_long_words=False,
             break_on_hyphens=False,
         )
-        assert render.wrap(text, indent, first) == expected
+        assert wrap(text, indent, first) == expected
 
 
 @pytest.mark.parametrize("kind", ["render", "send"])

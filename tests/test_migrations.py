@@ -6,8 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
 
-from digest import db
-from digest.models import Base, Source
+from digest.store import engine as db
+from digest.store import schema
+from digest.store.models import Base, Source
 
 TABLES = {
     "sources",
@@ -24,12 +25,12 @@ TABLES = {
 
 def test_upgrade_to_head_then_downgrade_to_base(database_url: str) -> None:
     engine = db.make_engine(database_url)
-    db.upgrade(engine)
+    schema.upgrade(engine)
     assert TABLES <= set(inspect(engine).get_table_names())
-    assert db.current_revision(engine) == db.head_revision()
-    db.downgrade(engine, "base")
+    assert schema.current_revision(engine) == schema.head_revision()
+    schema.downgrade(engine, "base")
     assert not TABLES & set(inspect(engine).get_table_names())
-    assert db.current_revision(engine) is None
+    assert schema.current_revision(engine) is None
     engine.dispose()
 
 
@@ -68,19 +69,19 @@ def test_db_copy_moves_everything_from_sqlite_to_postgresql_and_sending_goes_on(
     from sqlalchemy import func
 
     from digest.cli import cli
-    from digest.models import Delivery, Paper, Subscriber, Token
+    from digest.store.models import Delivery, Paper, Subscriber, Token
     from tests.test_delivery import NOW, add_subscriber, ingest_fixture, send
 
     sqlite_url = f"sqlite:///{tmp_path / 'digest.db'}"
     source = db.make_engine(sqlite_url)
-    db.upgrade(source)
+    schema.upgrade(source)
     sessions = db.session_factory(source)
     ingest_fixture(sessions)
     add_subscriber(sessions)
     settings = mail_settings.model_copy(update={"database_url": sqlite_url})
     assert send(settings, sessions).sent == 1
     target = db.make_engine(postgres_url)
-    db.upgrade(target)
+    schema.upgrade(target)
 
     result = CliRunner().invoke(cli, ["db", "copy", postgres_url], env={"DIGEST_DATABASE_URL": sqlite_url})
     assert result.exit_code == 0, result.output

@@ -13,9 +13,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from digest import accounts
+from digest.usecases import subscribers as accounts
 from digest.web import Web, create_app
-from tests.test_delivery import NOW, add_subscriber, ingest_fixture
+from tests.test_delivery import NOW, add_subscriber, context, ingest_fixture
 
 CSRF = "c" * 43
 
@@ -24,15 +24,13 @@ CSRF = "c" * 43
 def manage_token(sessions, mail_settings) -> str:
     ingest_fixture(sessions)
     subscriber_id = add_subscriber(sessions)
-    with sessions() as session:
-        token = accounts.issue_manage_token(session, subscriber_id, NOW, mail_settings)
-        session.commit()
-    return token
+    return accounts.new_manage_token(context(mail_settings, sessions), subscriber_id, NOW)
 
 
 @pytest.fixture
 def api_schema(mail_settings, sessions, manage_token):
-    app = create_app(Web(mail_settings.model_copy(update={"base_url": "http://localhost"}), sessions))
+    settings = mail_settings.model_copy(update={"base_url": "http://localhost"})
+    app = create_app(Web(context(settings, sessions, lambda: NOW)))
     app.state.manage_token = manage_token
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from digest.errors import ParseError, UnsafeDocument
-from digest.sources import PARSERS, detect_kind, parse_document
-from digest.sources.base import KINDS, ParsedPaper, parse_arxiv_id
-from digest.sources.feeds import ensure_safe_xml, parse_arxiv_api, parse_arxiv_rss, parse_feed, split_authors
-from digest.sources.hf import parse_daily_api, parse_listing_page
+from digest.parse import PARSERS, detect_kind, parse_document
+from digest.parse.feeds import ensure_safe_xml, parse_arxiv_api, parse_arxiv_rss, parse_feed, split_authors
+from digest.parse.hf import parse_daily_api, parse_listing_page
+from digest.parse.record import KINDS, ParsedPaper, parse_arxiv_id
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = DATA / "fixtures"

@@ -9,47 +9,54 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest import bench, compose, scoring, text
-from digest.interests import parse_interests
-from digest.sources import parse_document
+from digest.bench.data import fixture_papers, interest_vocabulary, synthetic_interests
+from digest.bench.score import naive_rank, paper_values
+from digest.compose.digest import PaperView, items, select
+from digest.parse import parse_document
+from digest.render import snippet
+from digest.score import text
+from digest.score.explain import explain
+from digest.score.index import Doc, Weights, build_index, corpus_from, trending_score
+from digest.score.interests import parse_interests
+from digest.score.rank import Profile, ProfileSet, rank
 from tests.conftest import FIXTURES
 
 
-def fixture_docs() -> list[scoring.Doc]:
+def fixture_docs() -> list[Doc]:
     papers = {}
     for path in sorted(FIXTURES.iterdir()):
         if path.suffix in {".json", ".xml", ".html"}:
             for paper in parse_document(path.read_bytes()):
                 papers.setdefault(paper.id, paper)
     return [
-        scoring.Doc(p.id, p.title, p.abstract, p.authors, p.categories, p.upvotes, p.comments, p.github_stars)
+        Doc(p.id, p.title, p.abstract, p.authors, p.categories, p.upvotes, p.comments, p.github_stars)
         for p in papers.values()
     ]
 
 
 DOCS = fixture_docs()
-CORPUS = scoring.corpus_from((doc.title, doc.abstract) for doc in DOCS)
+CORPUS = corpus_from((doc.title, doc.abstract) for doc in DOCS)
 
 
-def ranked(interests: str, docs: list[scoring.Doc] = DOCS, **options) -> list[scoring.Doc]:
+def ranked(interests: str, docs: list[Doc] = DOCS, **options) -> list[Doc]:
     picks, index, _ = ranked_with_index(interests, docs, **options)
     return [index.docs[pick.doc] for pick in picks]
 
 
-def ranked_with_index(interests: str, docs: list[scoring.Doc] = DOCS, weights=None, **options):
-    profile = scoring.Profile(parse_interests(interests), **{"limit": 100, **options})
-    profiles = scoring.ProfileSet.build([profile])
-    index = scoring.build_index(docs, CORPUS, weights or scoring.Weights(), profiles.atoms)
-    return scoring.rank(index, profiles)[0], index, profile
+def ranked_with_index(interests: str, docs: list[Doc] = DOCS, weights=None, **options):
+    profile = Profile(parse_interests(interests), **{"limit": 100, **options})
+    profiles = ProfileSet.build([profile])
+    index = build_index(docs, CORPUS, weights or Weights(), profiles.atoms)
+    return rank(index, profiles)[0], index, profile
 
 
-def has_phrase(doc: scoring.Doc, phrase: str) -> bool:
+def has_phrase(doc: Doc, phrase: str) -> bool:
     wanted = text.analyze(phrase)
     stems = [*text.analyze(doc.title), "|", *text.analyze(doc.abstract)]
     return any(stems[i : i + len(wanted)] == wanted for i in range(len(stems)))
 
 
-def has_words(doc: scoring.Doc, *words: str) -> bool:
+def has_words(doc: Doc, *words: str) -> bool:
     stems = set(text.analyze(doc.title + " " + doc.abstract))
     return all(text.analyze(word)[0] in stems for word in words)
 
@@ -99,7 +106,7 @@ def test_a_title_match_outranks_an_abstract_only_match() -> None:
     base = next(doc for doc in DOCS if doc.abstract and "diffusion" not in doc.abstract.lower())
     in_title = replace(base, id="title", title="Diffusion for " + base.title)
     in_abstract = replace(base, id="abstract", abstract=base.abstract + " We use diffusion.")
-    picked = ranked("diffusion", [in_abstract, in_title], weights=scoring.Weights(trending=0.0))
+    picked = ranked("diffusion", [in_abstract, in_title], weights=Weights(trending=0.0))
     assert [doc.id for doc in picked] == ["title", "abstract"]
 
 
@@ -126,7 +133,7 @@ def test_minimum_score_and_limit_are_respected() -> None:
 
 def test_no_interests_means_the_most_trending_papers() -> None:
     picks, index, _ = ranked_with_index("", limit=5)
-    most_trending = sorted((scoring.trending_score(doc, scoring.Weights()) for doc in DOCS), reverse=True)[:5]
+    most_trending = sorted((trending_score(doc, Weights()) for doc in DOCS), reverse=True)[:5]
     assert [pick.trending for pick in picks] == pytest.approx(most_trending)
     assert index.docs[picks[0].doc].upvotes
     assert all(pick.line is None and pick.relevance == 0 for pick in picks)
@@ -135,22 +142,20 @@ def test_no_interests_means_the_most_trending_papers() -> None:
 def test_the_explanation_names_the_line_and_marks_exactly_the_matched_words() -> None:
     picks, index, profile = ranked_with_index('cooking\n"video generation" -audio')
     assert picks
-    why = scoring.explain(index, picks[0], profile)
+    why = explain(index, picks[0], profile)
     assert why.line == '"video generation" -audio'
     assert why.matched == ['"video generation"']
-    marked = why.snippet_html.count("<mark>")
-    assert marked >= 1
-    for start in range(marked):
-        words = why.snippet_html.split("<mark>")[start + 1].split("</mark>")[0].lower()
-        assert words == "video generation"
-    assert why.snippet_text.count("*video generation*") == marked
+    marked = [part.lower() for part, hit in why.snippet.parts if hit]
+    assert marked and set(marked) == {"video generation"}
+    assert snippet.html(why.snippet).lower().count("<mark>video generation</mark>") == len(marked)
+    assert snippet.text(why.snippet).lower().count("*video generation*") == len(marked)
 
 
 def test_the_snippet_is_escaped_before_it_is_marked() -> None:
     base = next(doc for doc in DOCS if has_words(doc, "agents"))
     hostile = replace(base, id="x", abstract='<script>alert("agents")</script> agents & <b>co</b>')
     picks, index, profile = ranked_with_index("agents", [hostile])
-    html = scoring.explain(index, picks[0], profile).snippet_html
+    html = snippet.html(explain(index, picks[0], profile).snippet)
     assert "<script>" not in html and "<b>" not in html
     assert "&lt;script&gt;" in html and "<mark>agents</mark>" in html
 
@@ -159,17 +164,17 @@ def test_the_snippet_is_escaped_before_it_is_marked() -> None:
 @given(st.integers(min_value=0, max_value=10_000))
 def test_the_compiled_ranking_equals_the_straightforward_loop(seed: int) -> None:
     rng = random.Random(seed)
-    vocabulary = bench.interest_vocabulary(bench.fixture_papers())
+    vocabulary = interest_vocabulary(fixture_papers())
     profiles = [
-        scoring.Profile(parse_interests(bench.synthetic_interests(vocabulary, rng)), limit=rng.randint(1, 12))
+        Profile(parse_interests(synthetic_interests(vocabulary, rng)), limit=rng.randint(1, 12))
         for _ in range(30)
     ]
-    profile_set = scoring.ProfileSet.build(profiles)
-    index = scoring.build_index(DOCS, CORPUS, scoring.Weights(), profile_set.atoms)
-    ranking = scoring.rank(index, profile_set)
-    values = bench.paper_values(index)
+    profile_set = ProfileSet.build(profiles)
+    index = build_index(DOCS, CORPUS, Weights(), profile_set.atoms)
+    ranking = rank(index, profile_set)
+    values = paper_values(index)
     for number, profile in enumerate(profiles):
-        expected = bench.naive_rank(index, profile, values)
+        expected = naive_rank(index, profile, values)
         got = [(-pick.score, index.docs[pick.doc].id) for pick in ranking[number]]
         assert [doc for _, doc in got] == [doc for _, doc in expected]
         assert [score for score, _ in got] == pytest.approx([score for score, _ in expected])
@@ -180,20 +185,18 @@ def test_explanations_remembered_across_subscribers_match_those_made_afresh() ->
     remembered explanation of a (paper, line) must be what another's would be made afresh."""
     lines = ["diffusion", '"language model"', "video generation", "agents -robot", "reinforcement learning"]
     profiles = [
-        scoring.Profile(parse_interests("\n".join(lines[start:] + lines[:start])), limit=8)
+        Profile(parse_interests("\n".join(lines[start:] + lines[:start])), limit=8)
         for start in range(len(lines))
     ]
-    profiles.append(scoring.Profile(parse_interests("# mine\n\n" + "\n".join(reversed(lines))), limit=8))
-    profiles += [scoring.Profile(parse_interests(line), limit=8) for line in lines]  # all on line 0
-    profile_set = scoring.ProfileSet.build(profiles)
-    index = scoring.build_index(DOCS, CORPUS, scoring.Weights(), profile_set.atoms)
-    ranking = scoring.rank(index, profile_set)
-    views = {doc.id: compose.PaperView(doc.id, doc.title, f"https://arxiv.org/abs/{doc.id}") for doc in DOCS}
+    profiles.append(Profile(parse_interests("# mine\n\n" + "\n".join(reversed(lines))), limit=8))
+    profiles += [Profile(parse_interests(line), limit=8) for line in lines]  # all on line 0
+    profile_set = ProfileSet.build(profiles)
+    index = build_index(DOCS, CORPUS, Weights(), profile_set.atoms)
+    ranking = rank(index, profile_set)
+    views = {doc.id: PaperView(doc.id, doc.title, f"https://arxiv.org/abs/{doc.id}") for doc in DOCS}
     memo: dict = {}
     for number, profile in enumerate(profiles):
-        chosen = compose.select(index, ranking[number], profile, set(), 3)
+        chosen = select(index, ranking[number], profile, set(), 3)
         for picks in (chosen.main, chosen.trending):
-            assert compose.items(index, picks, profile, views, memo) == compose.items(
-                index, picks, profile, views
-            )
+            assert items(index, picks, profile, views, memo) == items(index, picks, profile, views)
     assert len(memo) > 8  # explanations were remembered, and later subscribers read them

@@ -23,11 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.cli import cli
 from digest.config import Settings
-from digest.models import Delivery, FetchLog, Source, utcnow
+from digest.model.time import system_clock
 from digest.scheduler import Scheduler
+from digest.store import schema
+from digest.store.engine import Database
+from digest.store.models import Delivery, FetchLog, Source
 from tests.conftest import FIXTURES
 from tests.loopback import LoopbackServer, Reply
-from tests.test_delivery import NOW, add_subscriber, ingest_fixture, ledger, outbox
+from tests.test_delivery import NOW, add_subscriber, context, ingest_fixture, ledger, outbox
 from tests.test_smtp import ScriptedServer, free_port
 
 DIGEST = [sys.executable, "-m", "digest"]
@@ -78,9 +81,15 @@ def sink() -> Iterator[ScriptedServer]:
         controller.stop()
 
 
+def migrated_sessions(url: str) -> sessionmaker[Session]:
+    database = Database.open(url)
+    schema.upgrade(database.engine)
+    return database.sessions
+
+
 def run_scheduler(settings: Settings, sessions: sessionmaker[Session], at: datetime) -> None:
     """Start a scheduler whose clock says ``at``, let its first send run, stop it."""
-    service = Scheduler(settings, sessions, clock=lambda: at)
+    service = Scheduler(context(settings, sessions, lambda: at))
     runs = Runs(service)
     service.start()
     try:
@@ -120,8 +129,10 @@ def test_a_source_that_never_answers_does_not_delay_sending(mail_settings, sessi
     with LoopbackServer() as server:
         server.routes["/never"] = silent
         with sessions.begin() as session:
-            session.add(Source(name="silent", kind="rss", url=server.url("/never"), created_at=utcnow()))
-        service = Scheduler(settings, sessions, clock=lambda: NOW)
+            session.add(
+                Source(name="silent", kind="rss", url=server.url("/never"), created_at=system_clock())
+            )
+        service = Scheduler(context(settings, sessions, lambda: NOW))
         runs = Runs(service)
         service.start()
         try:
@@ -171,10 +182,7 @@ def due_now(sessions: sessionmaker[Session], count: int) -> None:
 
 @pytest.mark.postgres
 def test_two_schedulers_on_one_postgresql_send_each_digest_once(postgres_url, sink) -> None:
-    from digest import db
-
-    db.upgrade(db.make_engine(postgres_url))
-    sessions = db.session_factory(db.make_engine(postgres_url))
+    sessions = migrated_sessions(postgres_url)
     due_now(sessions, 60)
     replicas = [serve(postgres_url, sink, "--no-web", DIGEST_CLAIM_BATCH="4") for _ in range(2)]
     try:
@@ -203,7 +211,9 @@ def test_sigterm_finishes_the_message_in_flight_and_loses_nothing(migrated_url, 
     }
     sink.next["DATA"] = []
     with sessions.begin() as session:  # the rest are due again at once
-        session.execute(update(Delivery).where(Delivery.status != "sent").values(next_attempt_at=utcnow()))
+        session.execute(
+            update(Delivery).where(Delivery.status != "sent").values(next_attempt_at=system_clock())
+        )
     again = serve(migrated_url, sink, "--no-web")
     wait_until(lambda: len(sink.received) >= 30, "the rest of the digests")
     stop(again)
@@ -282,10 +292,7 @@ def _answers(httpx, url: str) -> bool:
 
 @pytest.mark.postgres
 def test_two_schedulers_on_postgresql_fetch_a_source_once(postgres_url, mail_settings) -> None:
-    from digest import db
-
-    db.upgrade(db.make_engine(postgres_url))
-    sessions = db.session_factory(db.make_engine(postgres_url))
+    sessions = migrated_sessions(postgres_url)
     no_network_sources(sessions)
     settings = mail_settings.model_copy(
         update={"database_url": SecretStr(postgres_url), "respect_robots_txt": False}
@@ -302,9 +309,9 @@ def test_two_schedulers_on_postgresql_fetch_a_source_once(postgres_url, mail_set
     with LoopbackServer() as server:
         server.routes["/feed"] = slow
         with sessions.begin() as session:
-            source = Source(name="feed", kind="arxiv-rss", url=server.url("/feed"), created_at=utcnow())
+            source = Source(name="feed", kind="arxiv-rss", url=server.url("/feed"), created_at=system_clock())
             session.add(source)
-        replicas = [Scheduler(settings, sessions), Scheduler(settings, sessions)]
+        replicas = [Scheduler(context(settings, sessions)), Scheduler(context(settings, sessions))]
         first = threading.Thread(target=replicas[0].fetch, args=[source.id])
         first.start()
         assert arrived.wait(WAIT)

@@ -24,9 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
-from digest.delivery import Sender, Summary
-from digest.mailer import Outgoing, SmtpTarget, SmtpTransport, transport_for
-from digest.models import Delivery, Subscriber
+from digest.deliver.sender import Sender, Summary
+from digest.mail.transports import Outgoing, SmtpTarget, SmtpTransport, transport_for
+from digest.store.engine import Database
+from digest.store.models import Delivery, Subscriber
 
 NOW = datetime(2026, 11, 24, 8, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -150,7 +151,7 @@ def subscribe(sessions: sessionmaker[Session], *emails: str) -> None:
 
 def send(settings: Settings, sessions: sessionmaker[Session], now: datetime = NOW) -> Summary:
     with transport_for(settings) as transport:
-        return Sender(settings, sessions, transport).run(now=now)
+        return Sender(settings, Database(sessions.kw["bind"]), transport).run(now=now)
 
 
 def ledger(sessions: sessionmaker[Session]) -> dict[tuple[str, int], Delivery]:

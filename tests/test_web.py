@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,13 +14,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
-from digest import accounts, db
 from digest.config import Settings
-from digest.models import Delivery, FetchLog, Source, Subscriber, Token, utcnow
-from digest.subscribers import Preferences
+from digest.store import engine as db
+from digest.store import schema
+from digest.store.models import Delivery, FetchLog, Source, Subscriber, Token
+from digest.usecases import maintenance
+from digest.usecases import subscribers as accounts
+from digest.usecases.preferences import Preferences
 from digest.web import Web, create_app
 from digest.web.guard import client_of
-from tests.test_delivery import NOW, add_subscriber, ingest_fixture, outbox, send
+from tests.test_delivery import NOW, add_subscriber, context, ingest_fixture, outbox, send
 
 BASE = "https://digest.example.org"
 FORM = {
@@ -62,7 +65,7 @@ def make_client(
 
     def make(**changes: Any) -> TestClient:
         settings = web_settings.model_copy(update=changes)
-        client = TestClient(create_app(Web(settings, sessions, clock=clock)), base_url=BASE)
+        client = TestClient(create_app(Web(context(settings, sessions, clock))), base_url=BASE)
         client.__enter__()
         clients.append(client)
         return client
@@ -406,7 +409,7 @@ def test_health_readiness_and_metrics(client, make_client, web_settings, session
 
 
 def test_readiness_fails_on_an_old_schema(client, migrated_url) -> None:
-    db.downgrade(db.make_engine(migrated_url), "0003")
+    schema.downgrade(db.make_engine(migrated_url), "0003")
     answer = client.get("/readyz")
     assert answer.status_code == 503 and "digest db upgrade" in answer.json()["database"]
 
@@ -414,7 +417,7 @@ def test_readiness_fails_on_an_old_schema(client, migrated_url) -> None:
 def test_clean_up_drops_expired_tokens_and_old_fetch_logs(web_settings, sessions) -> None:
     add_subscriber(sessions)
     with sessions.begin() as session:
-        source = Source(name="s", kind="rss", url="file:///x", created_at=utcnow())
+        source = Source(name="s", kind="rss", url="file:///x", created_at=NOW)
         session.add(source)
         session.flush()
         old = NOW - timedelta(days=web_settings.fetch_log_days + 1)
@@ -438,12 +441,12 @@ def test_clean_up_drops_expired_tokens_and_old_fetch_logs(web_settings, sessions
                 ),
             ]
         )
+    assert maintenance.clean_up(context(web_settings, sessions), NOW) == {
+        "unconfirmed": 0,
+        "tokens": 1,
+        "fetch_log": 1,
+    }
     with sessions() as session:
-        assert accounts.clean_up(session, NOW, web_settings) == {
-            "unconfirmed": 0,
-            "tokens": 1,
-            "fetch_log": 1,
-        }
         assert session.scalars(select(Token.token_hash)).all() == ["b" * 64]
 
 
@@ -466,7 +469,7 @@ def test_a_digest_link_token_made_before_expiry_was_stored_still_expires(
     with sessions.begin() as session:
         session.execute(update(Token).values(expires_at=None))
     assert client.get(link).status_code == 200
-    clock.now = datetime.now(UTC) + timedelta(days=web_settings.link_days + 1)
+    clock.now = NOW + timedelta(days=web_settings.link_days + 1)
     assert client.get(link).status_code == 404
 
 
@@ -478,8 +481,7 @@ def test_sign_ups_of_one_address_at_the_same_moment_get_three_mails_at_most(web_
     def one() -> None:
         barrier.wait()
         try:
-            with sessions() as session:
-                notices.append(accounts.sign_up(session, wish, NOW, web_settings))
+            notices.append(accounts.sign_up(context(web_settings, sessions), wish, NOW))
         except Exception as exc:
             errors.append(repr(exc))
 
@@ -510,9 +512,7 @@ def test_odd_form_input_is_refused_by_name_not_with_a_server_error(
 
 def test_a_bounced_subscriber_who_saves_preferences_gets_mail_again(client, web_settings, sessions) -> None:
     subscriber_id = add_subscriber(sessions, "b@example.org", status="bounced", hard_bounces=3)
-    with sessions() as session:
-        token = accounts.issue_manage_token(session, subscriber_id, NOW, web_settings)
-        session.commit()
+    token = accounts.new_manage_token(context(web_settings, sessions), subscriber_id, NOW)
     page = client.get(f"/preferences/{token}")
     assert "save below to try again" in page.text
     client.post(f"/preferences/{token}", data={**FORM, "csrf": csrf_of(client, f"/preferences/{token}")})
@@ -523,10 +523,10 @@ def test_a_bounced_subscriber_who_saves_preferences_gets_mail_again(client, web_
 def test_clean_up_forgets_sign_ups_never_confirmed(client, web_settings, sessions, clock) -> None:
     sign_up(client, "never@example.org")
     add_subscriber(sessions, "cli@example.org", status="pending")  # added by an operator: kept
-    with sessions() as session:
-        assert accounts.clean_up(session, NOW + timedelta(hours=1), web_settings)["unconfirmed"] == 0
-        later = NOW + timedelta(hours=web_settings.confirm_hours, minutes=1)
-        assert accounts.clean_up(session, later, web_settings)["unconfirmed"] == 1
+    at = context(web_settings, sessions)
+    assert maintenance.clean_up(at, NOW + timedelta(hours=1))["unconfirmed"] == 0
+    later = NOW + timedelta(hours=web_settings.confirm_hours, minutes=1)
+    assert maintenance.clean_up(at, later)["unconfirmed"] == 1
     assert subscriber(sessions, "never@example.org") is None
     assert subscriber(sessions, "cli@example.org") is not None
 

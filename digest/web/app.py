@@ -3,33 +3,29 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader
-from sqlalchemy.orm import Session, sessionmaker
+from jinja2 import Environment
 from starlette.exceptions import HTTPException
 
-from digest import __version__, db, mailer, metrics, queries, scoring
-from digest.accounts import TokenError
-from digest.composer import Composer
+from digest import __version__, metrics
 from digest.config import Settings
-from digest.errors import SchemaOutOfDate
-from digest.render import NoticeRenderer, Renderer, environment
-from digest.resources import resource_dir
+from digest.usecases import maintenance
+from digest.usecases.context import Context
+from digest.usecases.pages import page_templates, static_dir
+from digest.usecases.subscribers import TokenError
 from digest.web import pages
 from digest.web.guard import MAX_BODY, Csrf, RateLimits, security_headers
 
 log = logging.getLogger(__name__)
-CORPUS_SECONDS = 600.0
 
 
 class Service(Protocol):
@@ -42,29 +38,22 @@ class Service(Protocol):
 
 @dataclass
 class Web:
-    """What the routes share; built once per app."""
+    """What the routes share; built once per app. The context's clock is the pages' "now"."""
 
-    settings: Settings
-    sessions: sessionmaker[Session]
+    context: Context
     service: Service | None = None
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
-        self.templates: Environment = environment(FileSystemLoader(str(resource_dir("templates"))))
-        self.renderer = Renderer(self.settings.mail_from_name)
-        self.notices = NoticeRenderer(self.settings.mail_from_name)
-        self.sender = mailer.sender_for(self.settings)
+        self.templates: Environment = page_templates()
         self.csrf = Csrf(self.settings.base_url)
         self.limits = RateLimits(self.settings.signup_per_client, self.settings.preview_per_client)
-        self._corpus: tuple[float, scoring.Corpus] | None = None
 
-    def composer(self, session: Session) -> Composer:
-        """A composer for one request, sharing a word-frequency corpus of every stored paper that is
-        read again at most every CORPUS_SECONDS (reading it is the costly part of a preview)."""
-        now = time.monotonic()
-        if self._corpus is None or now - self._corpus[0] > CORPUS_SECONDS:
-            self._corpus = (now, scoring.corpus_from(queries.paper_texts(session)))
-        return Composer(self.settings, session, self._corpus[1])
+    @property
+    def settings(self) -> Settings:
+        return self.context.settings
+
+    def now(self) -> datetime:
+        return self.context.now()
 
 
 def create_app(web: Web) -> FastAPI:
@@ -83,7 +72,7 @@ def create_app(web: Web) -> FastAPI:
     app = FastAPI(title="digest", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.web = web
     app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=resource_dir("templates") / "web" / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
@@ -128,15 +117,7 @@ def create_app(web: Web) -> FastAPI:
     def readyz() -> JSONResponse:
         """Ready: the database answers with the current schema, and the scheduler (if this process
         runs one) is running."""
-        checks: dict[str, str] = {}
-        try:
-            db.require_current_schema(web.sessions.kw["bind"])
-            checks["database"] = "ok"
-        except SchemaOutOfDate:
-            checks["database"] = "schema out of date: run `digest db upgrade`"
-        except Exception:
-            log.warning("readiness: the database is not usable", exc_info=True)
-            checks["database"] = "unreachable (the service's log says why)"
+        checks = {"database": maintenance.readiness(web.context)}
         if web.service is not None:
             checks["scheduler"] = "ok" if web.service.running() else "not running"
         ready = all(value == "ok" for value in checks.values())
@@ -149,6 +130,9 @@ def create_app(web: Web) -> FastAPI:
         @app.get("/metrics", response_class=PlainTextResponse)
         def metrics_page() -> Response:
             """Prometheus metrics."""
-            return Response(metrics.exposition(web.sessions), media_type="text/plain; version=0.0.4")
+            return Response(
+                metrics.exposition(lambda: maintenance.backlog(web.context)),
+                media_type="text/plain; version=0.0.4",
+            )
 
     return app

@@ -7,9 +7,8 @@ goes out after the response, so neither the page nor its timing tells who subscr
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import available_timezones
@@ -18,19 +17,15 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from digest import accounts, compose, composer, mailer, metrics
-from digest.accounts import Notice, TokenError
-from digest.errors import UsageError
-from digest.models import Delivery, Subscriber
-from digest.subscribers import Preferences, normalise_email
+from digest.errors import MessageError, UsageError
+from digest.usecases import digests, subscribers
+from digest.usecases.digests import WebPreview
+from digest.usecases.preferences import Preferences, normalise_email
+from digest.usecases.subscribers import Account, TokenError
 from digest.web.guard import DIGEST_CSP, client_of
 
-log = logging.getLogger(__name__)
 router = APIRouter()
-PAST_DIGESTS = 30
 MAX_ID = 2**31 - 1  # an INTEGER key on PostgreSQL
 STATUS_TEXT = {
     "active": "subscribed",
@@ -42,7 +37,7 @@ STATUS_TEXT = {
 
 
 class PreferencesForm(BaseModel):
-    """What the preference fields post. Values are checked by subscribers.Preferences."""
+    """What the preference fields post. Values are checked by Preferences.validated."""
 
     interests: str = Field("", max_length=4000)
     timezone: str = Field("UTC", max_length=64)
@@ -79,16 +74,6 @@ class SignUpForm(PreferencesForm):
     email: str = Field("", max_length=320)
     website: str = Field("", max_length=200)  # the honeypot: people never see it, bots fill it in
     action: str = Field("subscribe", max_length=10)
-
-
-@dataclass(frozen=True)
-class WebPreview:
-    """Today's digest as a page shows it: ``items`` matched the interests; ``trending`` is the
-    "trending today" part (or everything, for empty interests)."""
-
-    subject: str
-    items: tuple[compose.Item, ...]
-    trending: tuple[compose.Item, ...]
 
 
 @lru_cache(maxsize=1)
@@ -131,7 +116,7 @@ TOO_MANY = "Too many sign-ups or previews came from your network in the last hou
 
 
 def now_of(request: Request) -> datetime:
-    return request.app.state.web.clock()
+    return request.app.state.web.now()
 
 
 # -- sign up ---------------------------------------------------------------------------------------
@@ -160,8 +145,8 @@ def sign_up(request: Request, form: Annotated[SignUpForm, Form()], background: B
             wish = replace(shown, email="preview@example.org").validated()
         else:
             wish = replace(shown, email=normalise_email(form.email)).validated()
-            mailer.checked_address(wish.email)
-    except mailer.MessageError:
+            subscribers.deliverable(wish.email)
+    except MessageError:
         error = "Please use an address whose part before the @ has only ASCII letters, digits and . _ + -."
         return page(request, "index.html", 400, error=error, preview=None, **again)
     except UsageError as exc:
@@ -169,14 +154,12 @@ def sign_up(request: Request, form: Annotated[SignUpForm, Form()], background: B
     if not web.limits.allow("preview" if form.action == "preview" else "signup", client):
         return page(request, "index.html", 429, error=TOO_MANY, preview=None, **again)
     if form.action == "preview":
-        with web.sessions() as session:
-            preview = _preview(web, session, wish, now_of(request))
+        preview = digests.web_preview(web.context, wish, now_of(request))
         return page(request, "index.html", error=None, preview=preview, **again)
     if not form.website:
-        with web.sessions() as session:
-            notice = accounts.sign_up(session, wish, now_of(request), web.settings)
+        notice = subscribers.sign_up(web.context, wish, now_of(request))
         if notice is not None:
-            background.add_task(send_notice, web, notice)
+            background.add_task(subscribers.send_notice, web.context, notice, now_of(request))
     return RedirectResponse("/sent", status_code=303)
 
 
@@ -193,58 +176,13 @@ def sent(request: Request) -> HTMLResponse:
     )
 
 
-def send_notice(web: Any, notice: Notice) -> None:
-    """Mail a confirm or manage link (run after the response). A failure is logged: the reader can
-    sign up again."""
-    settings = web.settings
-    path = "confirm" if notice.kind == "confirm" else "preferences"
-    rendered = web.notices.render(
-        notice.kind, f"{settings.base_url}/{path}/{notice.token}", settings.confirm_hours
-    )
-    now = datetime.now(UTC)
-    message_id = mailer.new_message_id(settings.mail_domain, f"{notice.kind}.{now:%Y%m%d}")
-    try:
-        data = mailer.build_message(
-            web.sender,
-            mailer.Envelope(notice.email, message_id, now, None),
-            rendered.subject,
-            rendered.text,
-            rendered.html,
-        )
-        to = mailer.checked_address(notice.email)
-        outgoing = mailer.Outgoing(0, settings.mail_from, to, message_id, data)
-        with mailer.transport_for(settings) as transport:
-            outcome = transport.deliver_one(outgoing)
-    except Exception:
-        log.exception("cannot send the %s mail to %s", notice.kind, notice.email)
-        metrics.mail(notice.kind, False)
-        return
-    metrics.mail(notice.kind, outcome.ok)
-    if not outcome.ok:
-        log.warning("the %s mail to %s was not sent: %s", notice.kind, notice.email, outcome.error)
-
-
-def _preview(web: Any, session: Session, wish: Preferences, now: datetime) -> WebPreview:
-    """Today's digest for ``wish``, as a page shows it. Reads only."""
-    subscriber = Subscriber(email=wish.email, status="active", created_at=now, updated_at=now, min_score=0.0)
-    for name in accounts.CHOSEN:
-        setattr(subscriber, name, getattr(wish, name))
-    result = composer.preview(web.settings, session, subscriber, now=now, composer=web.composer(session))
-    digest = result.digest
-    if not digest.has_interests:
-        return WebPreview(result.subject, (), digest.items or digest.trending)
-    return WebPreview(result.subject, digest.items, digest.trending)
-
-
 # -- confirm ---------------------------------------------------------------------------------------
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
 def confirm_page(request: Request, token: str) -> HTMLResponse:
     """A button to confirm; a GET changes nothing (mail scanners follow links)."""
-    web = request.app.state.web
-    with web.sessions() as session:
-        accounts.check_confirm(session, token, now_of(request), web.settings)
+    subscribers.check_confirm(request.app.state.web.context, token, now_of(request))
     return page(request, "confirm.html", csrf=True)
 
 
@@ -254,8 +192,7 @@ def confirm(request: Request, token: str, csrf: Annotated[str, Form(max_length=6
     web = request.app.state.web
     if not web.csrf.valid(request, csrf):
         return forbidden(request)
-    with web.sessions() as session:
-        _subscriber, manage = accounts.confirm(session, token, now_of(request), web.settings)
+    manage = subscribers.confirm(web.context, token, now_of(request))
     return RedirectResponse(f"/preferences/{manage}?welcome=1", status_code=303)
 
 
@@ -265,13 +202,11 @@ def confirm(request: Request, token: str, csrf: Annotated[str, Form(max_length=6
 @router.get("/preferences/{token}", response_class=HTMLResponse)
 def preferences_page(request: Request, token: str, welcome: str = "", saved: str = "") -> HTMLResponse:
     """The subscriber's preferences and past digests."""
-    web = request.app.state.web
-    with web.sessions() as session:
-        _row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
-        notice = "Saved." if saved else None
-        if welcome and subscriber.status == "active":
-            notice = "You are subscribed. Welcome!"
-        return _preferences(request, session, token, subscriber, accounts.wish_of(subscriber), notice=notice)
+    account = subscribers.account(request.app.state.web.context, token, now_of(request))
+    notice = "Saved." if saved else None
+    if welcome and account.status == "active":
+        notice = "You are subscribed. Welcome!"
+    return _preferences(request, token, account, account.wish, notice=notice)
 
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
@@ -286,28 +221,25 @@ def save_preferences(
     if not web.csrf.valid(request, form.csrf):
         return forbidden(request)
     now = now_of(request)
-    with web.sessions() as session:
-        _row, subscriber = accounts.manage(session, token, now, web.settings)
-        shown = form.wish(subscriber.email, subscriber.status)
-        try:
-            wish = shown.validated()
-        except UsageError as exc:
-            return _preferences(request, session, token, subscriber, shown, error=str(exc), status=400)
-        if form.action == "preview":
-            if not web.limits.allow("preview", client_of(request)):
-                return _preferences(request, session, token, subscriber, shown, error=TOO_MANY, status=429)
-            return _preferences(
-                request, session, token, subscriber, shown, preview=_preview(web, session, wish, now)
-            )
-        accounts.update_preferences(session, subscriber, wish, bool(paused), now)
+    account = subscribers.account(web.context, token, now)
+    shown = form.wish(account.email, account.status)
+    try:
+        wish = shown.validated()
+    except UsageError as exc:
+        return _preferences(request, token, account, shown, error=str(exc), status=400)
+    if form.action == "preview":
+        if not web.limits.allow("preview", client_of(request)):
+            return _preferences(request, token, account, shown, error=TOO_MANY, status=429)
+        preview = digests.web_preview(web.context, wish, now)
+        return _preferences(request, token, account, shown, preview=preview)
+    subscribers.save_preferences(web.context, token, wish, bool(paused), now)
     return RedirectResponse(f"/preferences/{token}?saved=1", status_code=303)
 
 
 def _preferences(
     request: Request,
-    session: Session,
     token: str,
-    subscriber: Subscriber,
+    account: Account,
     wish: Preferences,
     *,
     notice: str | None = None,
@@ -315,20 +247,15 @@ def _preferences(
     preview: WebPreview | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    past = session.scalars(
-        select(Delivery)
-        .where(Delivery.subscriber_id == subscriber.id, Delivery.status == "sent")
-        .order_by(Delivery.digest_date.desc())
-        .limit(PAST_DIGESTS)
-    ).all()
+    past = subscribers.past_digests(request.app.state.web.context, account.subscriber_id)
     return page(
         request,
         "preferences.html",
         status,
         token=token,
-        email=subscriber.email,
-        status=subscriber.status,
-        status_text=STATUS_TEXT.get(subscriber.status, subscriber.status),
+        email=account.email,
+        status=account.status,
+        status_text=STATUS_TEXT.get(account.status, account.status),
         wish=wish,
         past=past,
         notice=notice,
@@ -343,41 +270,21 @@ def past_digest(
     request: Request, token: str, delivery_id: Annotated[int, FastPath(ge=1, le=MAX_ID)]
 ) -> HTMLResponse:
     """One of the subscriber's sent digests, as it was mailed."""
-    web = request.app.state.web
-    with web.sessions() as session:
-        _row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
-        delivery = session.get(Delivery, delivery_id)
-        if delivery is None or delivery.subscriber_id != subscriber.id or delivery.status != "sent":
-            return message(
-                request,
-                404,
-                "No such digest",
-                "This digest is not among yours.",
-                f"/preferences/{token}",
-                "Back",
-            )
-        return _digest(web, session, delivery, subscriber, token)
+    html = digests.view_digest(request.app.state.web.context, token, now_of(request), delivery_id)
+    if html is None:
+        return message(
+            request, 404, "No such digest", "This digest is not among yours.", f"/preferences/{token}", "Back"
+        )
+    return HTMLResponse(html, headers={"Content-Security-Policy": DIGEST_CSP})
 
 
 @router.get("/d/{token}", response_class=HTMLResponse)
 def view_in_browser(request: Request, token: str) -> Response:
     """The digest a mail's link was made for."""
-    web = request.app.state.web
-    with web.sessions() as session:
-        row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
-        delivery = session.get(Delivery, row.delivery_id) if row.delivery_id is not None else None
-        if delivery is None:
-            return RedirectResponse(f"/preferences/{token}", status_code=303)
-        return _digest(web, session, delivery, subscriber, token)
-
-
-def _digest(
-    web: Any, session: Session, delivery: Delivery, subscriber: Subscriber, token: str
-) -> HTMLResponse:
-    job = composer.Job(subscriber, delivery.digest_date, None, delivery.id)
-    composed = web.composer(session).recompose(job, delivery.papers)
-    rendered = web.renderer.render(composer.digest_of(composed, web.settings, token))
-    return HTMLResponse(rendered.html, headers={"Content-Security-Policy": DIGEST_CSP})
+    html = digests.view_digest(request.app.state.web.context, token, now_of(request))
+    if html is None:
+        return RedirectResponse(f"/preferences/{token}", status_code=303)
+    return HTMLResponse(html, headers={"Content-Security-Policy": DIGEST_CSP})
 
 
 # -- unsubscribe -----------------------------------------------------------------------------------
@@ -386,12 +293,10 @@ def _digest(
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
     """A button to unsubscribe; a GET changes nothing."""
-    web = request.app.state.web
-    with web.sessions() as session:
-        _row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
-        if subscriber.status == "unsubscribed":
-            return _unsubscribed(request, token)
-        return page(request, "unsubscribe.html", email=subscriber.email, token=token, csrf=True)
+    account = subscribers.account(request.app.state.web.context, token, now_of(request))
+    if account.status == "unsubscribed":
+        return _unsubscribed(request, token)
+    return page(request, "unsubscribe.html", email=account.email, token=token, csrf=True)
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
@@ -407,9 +312,7 @@ def unsubscribe(
     clicked = one_click == "One-Click"
     if not clicked and not web.csrf.valid(request, csrf):
         return forbidden(request)
-    with web.sessions() as session:
-        _row, subscriber = accounts.manage(session, token, now_of(request), web.settings)
-        accounts.unsubscribe(session, subscriber, now_of(request))
+    subscribers.unsubscribe(web.context, token, now_of(request))
     if clicked:
         return PlainTextResponse("Unsubscribed.")
     return _unsubscribed(request, token)

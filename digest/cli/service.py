@@ -1,0 +1,151 @@
+"""``digest serve``, ``digest healthcheck`` and ``digest clean-up``: running as a service."""
+
+from __future__ import annotations
+
+import signal
+import socket
+
+import click
+
+from digest.cli.common import App, err, now_of, now_option, out, pass_app
+from digest.errors import ConfigError, DigestError, UsageError
+
+
+@click.command("serve")
+@click.option("--host", help="Address to listen on (default: listen_host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: listen_port, 8000).")
+@click.option("--no-web", is_flag=True, help="Run only the scheduler (fetch, send, clean up).")
+@click.option("--no-scheduler", is_flag=True, help="Run only the web front.")
+@pass_app
+def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no_scheduler: bool) -> None:
+    """The service: the web front (sign-up, preferences, unsubscribe) and the scheduler, which
+    fetches each enabled source every fetch_interval, sends what is due every send_interval and
+    cleans up daily. SIGTERM or Ctrl-C finishes the message in flight and exits.
+
+    On SQLite one scheduler may run (start others with --no-scheduler); on PostgreSQL any number.
+
+    \b
+    Examples:
+      digest serve
+      digest serve --host 0.0.0.0 --port 8080 --no-scheduler
+      digest serve --no-web
+    """
+    from digest.scheduler import Scheduler, run_until_signalled
+    from digest.usecases import maintenance
+
+    if no_web and no_scheduler:
+        raise UsageError("--no-web and --no-scheduler together leave nothing to run; drop one of them.")
+    settings = app.settings
+    context = app.context
+    maintenance.check_database(context)
+    maintenance.check_mail_settings(context)  # a mail setting at fault stops us now, not at the first send
+    service = None if no_scheduler else Scheduler(context)
+    if service is not None:
+        service.claim()  # on SQLite, refuse a second scheduler before anything starts
+    if no_web:
+        assert service is not None
+        err().print("digest: scheduler running (no web front); Ctrl-C or SIGTERM stops it.")
+        run_until_signalled(service)
+        return
+    import uvicorn
+
+    from digest.web import Web, create_app
+
+    host, port = host or settings.listen_host, port or settings.listen_port
+    _check_listen(host, port)
+    web_app = create_app(Web(context, service))
+    what = "web front and scheduler" if service is not None else "web front only"
+    err().print(f"digest: serving http://{host}:{port}/ ({what}); Ctrl-C or SIGTERM stops it.")
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again with the handlers it
+    # found in place: these make that a normal exit (status 0), as with --no-web.
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_args: None)
+    uvicorn.run(
+        web_app,
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+        server_header=False,
+        access_log=False,
+    )
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Raise ConfigError, saying what to change, when ``host:port`` cannot be listened on."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(
+            f"Cannot listen on {host!r}: {exc.strerror}. Give an address of this machine with --host "
+            "or DIGEST_LISTEN_HOST (127.0.0.1, or 0.0.0.0 for every interface)."
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot listen on {host}:{port}: {exc.strerror}. Stop what uses the port, or choose "
+                "another with --port or DIGEST_LISTEN_PORT."
+            ) from None
+
+
+@click.command("healthcheck")
+@click.option("--url", help="The readiness address to ask (default: http://127.0.0.1:listen_port/readyz).")
+@click.option("--database", "database_only", is_flag=True, help="Check the database only (for --no-web).")
+@pass_app
+def healthcheck_command(app: App, url: str | None, database_only: bool) -> None:
+    """Exit 0 when the service is ready, 1 when not (3 when the database is at fault), with one
+    line saying why: for container health checks. Asks the web front's /readyz, or with --database
+    checks that the database answers with the current schema (for a `digest serve --no-web`
+    container).
+
+    \b
+    Examples:
+      digest healthcheck
+      digest healthcheck --database
+    """
+    if database_only:
+        from digest.usecases import maintenance
+
+        maintenance.check_database(app.context)  # raises DatabaseError or SchemaOutOfDate, saying what to do
+        click.echo("ready: the database answers with the current schema")
+        return
+    import httpx
+
+    target = url or f"http://127.0.0.1:{app.settings.listen_port}/readyz"
+    try:
+        answer = httpx.get(target, timeout=5.0)
+        body = answer.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise DigestError(f"not ready: {target} did not answer ({exc}); is `digest serve` running?") from None
+    if answer.status_code != 200:
+        reasons = ", ".join(f"{key}: {value}" for key, value in body.items() if key != "status")
+        raise DigestError(f"not ready: {reasons}")
+    click.echo(f"ready: {target}")
+
+
+@click.command("clean-up")
+@now_option
+@pass_app
+def clean_up_command(app: App, now_text: str | None) -> None:
+    """Delete sign-ups never confirmed, expired link tokens and fetch log entries older than
+    fetch_log_days (what `digest serve` does daily; for running without it, from cron or a timer).
+    What has expired is judged at the current time, or at --now.
+
+    \b
+    Examples:
+      digest clean-up
+      digest clean-up --now 2027-01-01T00:00:00+00:00
+    """
+    from digest.usecases import maintenance
+
+    counts = maintenance.clean_up(app.context, now_of(app, now_text))
+    out().print(
+        f"Deleted {counts['unconfirmed']} sign-ups never confirmed, {counts['tokens']} expired tokens "
+        f"and {counts['fetch_log']} old fetch log entries."
+    )

@@ -1,0 +1,211 @@
+"""``digest subscribers``: add, change, list, import and export subscribers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from digest.cli.common import App, out, pass_app, print_json_lines, table
+from digest.errors import UsageError
+from digest.usecases.terms import SUBSCRIBER_STATUSES
+
+PREFERENCE_OPTIONS = {
+    "interests",
+    "timezone",
+    "send_hour",
+    "frequency",
+    "weekly_day",
+    "max_papers",
+    "min_score",
+    "trending_section",
+    "status",
+}
+
+
+@click.group("subscribers")
+def subscribers_group() -> None:
+    """Add, change, list, import and export subscribers.
+
+    \b
+    Example:
+      digest subscribers add ada@example.org --interests '"diffusion model"' --tz Europe/London --active
+    """
+
+
+def _interest_options(command: Any) -> Any:
+    options = [
+        click.option(
+            "--interests", help="Interest lines (one per line; see the README's interest language)."
+        ),
+        click.option(
+            "--interests-file",
+            type=click.Path(exists=True, dir_okay=False),
+            help="Read the interests from a file.",
+        ),
+        click.option("--tz", "timezone", help="IANA time zone, e.g. Europe/Paris (new subscribers: UTC)."),
+        click.option("--hour", "send_hour", type=int, help="Local hour (0-23) to send at (new: 7)."),
+        click.option("--max", "max_papers", type=int, help="Most papers per digest, 1-100 (new: 10)."),
+        click.option("--min-score", type=float, help="Leave out papers scoring below this (new: 0)."),
+        click.option("--weekly", "weekly_day", help="Weekly on this day (mon..sun) instead of daily."),
+        click.option("--daily", is_flag=True, help="Back to a daily digest."),
+        click.option(
+            "--trending/--no-trending", "trending_section", default=None, help="Add a 'trending today' part."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _changes(values: dict[str, Any]) -> dict[str, Any]:
+    """The preferences the command-line options set."""
+    if values.get("interests") is not None and values.get("interests_file"):
+        raise UsageError("Give --interests or --interests-file, not both.")
+    if values.get("interests_file"):
+        values["interests"] = Path(values["interests_file"]).read_text(encoding="utf-8")
+    if values.get("weekly_day"):
+        values["frequency"] = "weekly"
+    if values.get("daily"):
+        values["frequency"], values["weekly_day"] = "daily", ""
+    return {key: value for key, value in values.items() if key in PREFERENCE_OPTIONS and value is not None}
+
+
+@subscribers_group.command("add")
+@click.argument("email")
+@_interest_options
+@click.option("--active", is_flag=True, help="Confirmed already (skip double opt-in).")
+@pass_app
+def subscribers_add(app: App, email: str, active: bool, **options: Any) -> None:
+    """Add a subscriber (pending until confirmed, or --active).
+
+    \b
+    Examples:
+      digest subscribers add ada@example.org --interests 'diffusion^2 -audio' --hour 8 --active
+      digest subscribers add bob@example.org --interests-file bob.txt --tz America/New_York --weekly mon
+    """
+    from digest.usecases import subscribers
+
+    record = subscribers.add(app.context, email, _changes(options), active=active)
+    out().print(f"Added {record.email} ({record.status}).")
+
+
+@subscribers_group.command("edit")
+@click.argument("email")
+@_interest_options
+@click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Set the status.")
+@pass_app
+def subscribers_edit(app: App, email: str, **options: Any) -> None:
+    """Change a subscriber's preferences; options left out stay as they are. Making an unsubscribed
+    or bounced subscriber active (or paused) again starts them with a clean slate, as when they
+    subscribe again themselves.
+
+    \b
+    Example:
+      digest subscribers edit ada@example.org --max 5 --min-score 2 --status paused
+    """
+    from digest.usecases import subscribers
+
+    out().print(f"Updated {subscribers.edit(app.context, email, _changes(options))}.")
+
+
+@subscribers_group.command("list")
+@click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Only subscribers with this status.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per subscriber per line.")
+@pass_app
+def subscribers_list(app: App, status: str | None, as_json: bool) -> None:
+    """List subscribers.
+
+    \b
+    Example:
+      digest subscribers list --status active
+    """
+    from digest.usecases import subscribers
+
+    found = subscribers.list_subscribers(app.context, status)
+    if as_json:
+        print_json_lines(found)
+        return
+    rows = table("email", "status", "zone", "hour", "frequency", "max", "interests")
+    for row in found:
+        frequency = row["frequency"] + (f" ({row['weekly_day']})" if row["weekly_day"] else "")
+        first_lines = "; ".join(row["interests"].splitlines()[:3]) or "(trending only)"
+        rows.add_row(
+            row["email"],
+            row["status"],
+            row["timezone"],
+            str(row["send_hour"]),
+            frequency,
+            str(row["max_papers"]),
+            first_lines,
+        )
+    out().print(rows)
+    out().print(f"{len(found)} subscribers.")
+
+
+@subscribers_group.command("show")
+@click.argument("email")
+@pass_app
+def subscribers_show(app: App, email: str) -> None:
+    """Show one subscriber as JSON.
+
+    \b
+    Example:
+      digest subscribers show ada@example.org
+    """
+    from digest.usecases import subscribers
+
+    click.echo(json.dumps(subscribers.show(app.context, email), indent=2))
+
+
+@subscribers_group.command("remove")
+@click.argument("email")
+@pass_app
+def subscribers_remove(app: App, email: str) -> None:
+    """Delete a subscriber and everything stored about them.
+
+    \b
+    Example:
+      digest subscribers remove ada@example.org
+    """
+    from digest.usecases import subscribers
+
+    out().print(f"Removed {subscribers.remove(app.context, email)}.")
+
+
+@subscribers_group.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
+@pass_app
+def subscribers_import(app: App, csv_file: str) -> None:
+    """Add or update subscribers from a CSV file (as `export` writes it; only 'email' is required).
+
+    All rows are checked first: one bad row imports nothing and names its line.
+
+    \b
+    Example:
+      digest subscribers import subscribers.csv
+    """
+    from digest.usecases import subscribers
+
+    try:
+        text = Path(csv_file).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"{csv_file} is not UTF-8 text; save it as UTF-8 CSV.") from None
+    rows, added, updated = subscribers.import_csv(app.context, text)
+    out().print(f"Imported {rows} rows: {added} added, {updated} updated.")
+
+
+@subscribers_group.command("export")
+@pass_app
+def subscribers_export(app: App) -> None:
+    """Write every subscriber as CSV to standard output (`import` reads it back).
+
+    \b
+    Example:
+      digest subscribers export > subscribers.csv
+    """
+    from digest.usecases import subscribers
+
+    click.echo(subscribers.export_csv(app.context), nl=False)

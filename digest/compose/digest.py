@@ -1,0 +1,247 @@
+"""A digest as plain data to render: the papers picked for a subscriber, each explained, and the
+subject line; and the rules that pick them from a ranking (leave out what was sent before, add the
+trending section). No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from digest.score.explain import Snippet, explain
+from digest.score.index import Index
+from digest.score.interests import InterestLine
+from digest.score.rank import Pick, Profile
+
+MAX_TOPICS_IN_SUBJECT = 2
+TOPIC_CHARS = 40
+FULL_AUTHOR_LIST = 4
+EXPLAINED_KEPT = 200_000  # explanations one index remembers before it starts over (memory bound)
+
+
+@dataclass(frozen=True, slots=True)
+class PaperView:
+    """What a mail shows of a paper besides why it was picked."""
+
+    id: str
+    title: str
+    url: str
+    authors: tuple[str, ...] = ()
+    upvotes: int | None = None
+    comments: int | None = None
+    pdf_url: str | None = None
+    code_url: str | None = None
+    project_url: str | None = None
+    hf_url: str | None = None
+
+    @property
+    def more_authors(self) -> bool:
+        """Too many authors to list them all."""
+        return len(self.authors) > FULL_AUTHOR_LIST
+
+    @property
+    def lead_authors(self) -> str:
+        """All authors when there are few; else the first three."""
+        return ", ".join(self.authors[:3] if self.more_authors else self.authors)
+
+    @property
+    def short_authors(self) -> str:
+        """All authors when there are few; else the first three and how many in all."""
+        if not self.more_authors:
+            return self.lead_authors
+        return f"{self.lead_authors} et al. ({len(self.authors)} authors)"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A paper in a digest, with why it is there."""
+
+    paper: PaperView
+    score: float
+    relevance: float
+    trending: float
+    line: int | None
+    line_text: str | None
+    matched: tuple[str, ...]
+    where: tuple[str, ...]
+    snippet: Snippet
+
+    @property
+    def keywords(self) -> list[str]:
+        """What matched, for display: quotes dropped."""
+        return [atom.replace('"', "") for atom in self.matched]
+
+    @property
+    def why(self) -> str:
+        """E.g. 'Matched "video generation", diffusion in abstract and title'."""
+        return f"Matched {', '.join(self.matched)} in {' and '.join(self.where)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    view: str
+    preferences: str
+    unsubscribe: str
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One subscriber's mail for one date, ready to render."""
+
+    email: str
+    digest_date: date
+    frequency: str
+    items: tuple[Item, ...]
+    trending: tuple[Item, ...]
+    links: Links
+    has_interests: bool = True
+
+    @property
+    def empty(self) -> bool:
+        return not self.items and not self.trending
+
+    @property
+    def topics(self) -> list[str]:
+        """The interests that matched, in the order of the papers they brought."""
+        seen: list[str] = []
+        for item in self.items:
+            label = topic_label(item.line_text)
+            if label and label not in seen:
+                seen.append(label)
+        return seen
+
+
+@lru_cache(maxsize=16_384)
+def topic_label(line: str | None) -> str:
+    """A short human name for an interest line: its words, phrases, authors and categories, unquoted,
+    without exclusions and weights."""
+    if not line:
+        return ""
+    words = []
+    for part in _split_line(line):
+        if part.startswith("-") or part.startswith("#"):
+            continue
+        part = part.split("^", 1)[0]
+        if ":" in part:
+            part = part.split(":", 1)[1]
+        part = part.strip('"')
+        if part:
+            words.append(part)
+    label = " ".join(words)
+    return label if len(label) <= TOPIC_CHARS else label[: TOPIC_CHARS - 1].rstrip() + "…"
+
+
+def _split_line(line: str) -> list[str]:
+    """Split on spaces outside double quotes."""
+    parts, current, quoted = [], [], False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        if char.isspace() and not quoted:
+            if current:
+                parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    if current:
+        parts.append("".join(current))
+    return parts
+
+
+def subject(digest: Digest) -> str:
+    """E.g. "6 new papers on diffusion, LLM agents · Tue 24 Nov"."""
+    day = digest.digest_date.strftime("%a %d %b").replace(" 0", " ")
+    when = f"week to {day}" if digest.frequency == "weekly" else day
+    count = len(digest.items)
+    if digest.empty:
+        return f"No new papers on your topics · {when}"
+    if not digest.has_interests or not count:
+        papers = len(digest.items or digest.trending)
+        return f"{papers} trending {'paper' if papers == 1 else 'papers'} · {when}"
+    topics = digest.topics
+    named = ", ".join(topics[:MAX_TOPICS_IN_SUBJECT])
+    more = " and more" if len(topics) > MAX_TOPICS_IN_SUBJECT else ""
+    about = f" on {named}{more}" if named else ""
+    return f"{count} new {'paper' if count == 1 else 'papers'}{about} · {when}"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The picks of one subscriber: the main list and the trending section."""
+
+    main: tuple[Pick, ...]
+    trending: tuple[Pick, ...]
+
+
+def select(
+    index: Index,
+    picks: Sequence[Pick],
+    profile: Profile,
+    excluded: set[str],
+    trending_papers: int,
+) -> Selection:
+    """Drop papers sent before from ``picks`` (ranked with ``profile.limit`` plus ``len(excluded)``
+    slots), keep the profile's limit, and add up to ``trending_papers`` of the most trending others
+    (only to a digest that has papers of its own: trending alone is no reason to mail)."""
+    limit = profile.limit
+    main = [pick for pick in picks if index.docs[pick.doc].id not in excluded][:limit]
+    trending: list[Pick] = []
+    if trending_papers and profile.lines and main:
+        taken = {pick.doc for pick in main}
+        for doc in index.order.tolist():
+            if len(trending) >= trending_papers:
+                break
+            if doc in taken or index.docs[doc].id in excluded:
+                continue
+            value = float(index.trending[doc])
+            if value <= 0:
+                break
+            trending.append(Pick(doc, index.weights.trending * value, 0.0, value, None))
+    return Selection(tuple(main), tuple(trending))
+
+
+Why = tuple[tuple[str, ...], tuple[str, ...], Snippet]  # matched, where, snippet
+
+
+def items(
+    index: Index,
+    picks: Sequence[Pick],
+    profile: Profile,
+    papers: Mapping[str, PaperView],
+    memo: dict[tuple[int, str | None], Why] | None = None,
+) -> tuple[Item, ...]:
+    """Explain each pick and join it with what the mail shows of the paper. ``memo``, kept by the
+    caller for one ``index``, remembers each (paper, interest line)'s explanation: a day's digests
+    ask for the same pairs again and again."""
+    made = []
+    for pick in picks:
+        line: InterestLine | None = profile.lines[pick.line] if pick.line is not None else None
+        key = (pick.doc, line.text if line else None)
+        why = memo.get(key) if memo is not None else None
+        if why is None:
+            explained = explain(index, pick, profile)
+            why = (
+                tuple(explained.matched),
+                tuple(sorted({field for match in explained.matches for field in match.fields})),
+                explained.snippet,
+            )
+            if memo is not None:
+                if len(memo) >= EXPLAINED_KEPT:
+                    memo.clear()
+                memo[key] = why
+        matched, where, snippet = why
+        made.append(
+            Item(
+                paper=papers[index.docs[pick.doc].id],
+                score=pick.score,
+                relevance=pick.relevance,
+                trending=pick.trending,
+                line=pick.line,
+                line_text=line.text if line else None,
+                matched=matched,
+                where=where,
+                snippet=snippet,
+            )
+        )
+    return tuple(made)

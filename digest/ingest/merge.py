@@ -1,0 +1,142 @@
+"""What a batch of parsed papers changes in the database: new papers, merged fields, listings and
+metric snapshots. Plain functions over plain data; digest.ingest.scrape does the I/O around them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from digest.parse.record import ParsedPaper
+
+UPDATE_ONLY = frozenset({"replace", "replace-cross"})
+FILL_ONLY = ("pdf_url", "hf_url")
+FILL_OR_REPLACE = ("github_repo", "project_page", "ai_keywords")
+NEWEST_VERSION_WINS = ("title", "abstract", "authors", "categories")
+
+
+@dataclass
+class Changes:
+    """What one batch of parsed papers changes in the database."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    listings: list[dict[str, Any]] = field(default_factory=list)
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    seen: int = 0
+
+    @property
+    def new(self) -> int:
+        return len(self.inserts)
+
+    @property
+    def updated(self) -> int:
+        return len(self.updates)
+
+
+def dedupe(papers: Sequence[ParsedPaper]) -> list[ParsedPaper]:
+    """One entry per id, the first (best-ranked) one kept."""
+    seen: dict[str, ParsedPaper] = {}
+    for paper in papers:
+        seen.setdefault(paper.id, paper)
+    return list(seen.values())
+
+
+def paper_row(paper: ParsedPaper) -> dict[str, Any]:
+    return {
+        "id": paper.id,
+        "version": paper.version,
+        "title": paper.title,
+        "abstract": paper.abstract,
+        "authors": list(paper.authors),
+        "published": paper.published,
+        "abs_url": paper.url,
+        "pdf_url": paper.pdf_url,
+        "hf_url": paper.hf_url,
+        "categories": list(paper.categories),
+        "github_repo": paper.github_repo,
+        "project_page": paper.project_page,
+        "ai_keywords": list(paper.ai_keywords),
+    }
+
+
+def merge(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``stored`` that ``incoming`` changes.
+
+    A newer arXiv version replaces the text; an older one, or one without a version (Hugging Face)
+    when arXiv gave one, only fills what is missing, so two sources never overwrite each other in
+    turn. PDF and HF links only fill in; code and project links take the newest non-empty value;
+    the publication date is kept once known.
+    """
+    old, new = stored.get("version"), incoming.get("version")
+    older = old is not None and (new is None or new < old)
+    changes: dict[str, Any] = {}
+    if new is not None and (old is None or new > old):
+        changes["version"] = new
+    for name in NEWEST_VERSION_WINS:
+        value = incoming.get(name)
+        if value and value != stored.get(name) and (not older or not stored.get(name)):
+            changes[name] = value
+    for name in FILL_OR_REPLACE:
+        value = incoming.get(name)
+        if value and value != stored.get(name):
+            changes[name] = value
+    for name in FILL_ONLY:
+        if incoming.get(name) and not stored.get(name):
+            changes[name] = incoming[name]
+    if stored.get("published") is None and incoming.get("published") is not None:
+        changes["published"] = incoming["published"]
+    return changes
+
+
+def changes_for(
+    papers: Sequence[ParsedPaper],
+    *,
+    stored: dict[str, dict[str, Any]],
+    metrics: dict[str, tuple[int | None, int | None, int | None]],
+    source_id: int,
+    listed_on: date | None,
+    now: datetime,
+) -> Changes:
+    """Decide inserts, updates, listings and snapshots for a batch; no I/O.
+
+    An arXiv ``replace`` announcement updates a known paper and never adds one. A metric snapshot is
+    recorded only when a value differs from the paper's latest snapshot, so re-running adds nothing.
+    """
+    result = Changes()
+    for paper in dedupe(papers):
+        result.seen += 1
+        row = paper_row(paper)
+        known = stored.get(paper.id)
+        if known is None:
+            if paper.announce_type in UPDATE_ONLY:
+                continue
+            result.inserts.append({**row, "first_seen_at": now, "updated_at": now})
+        else:
+            changes = merge(known, row)
+            if changes:
+                result.updates.append({"id": paper.id, **changes, "updated_at": now})
+        result.listings.append(
+            {
+                "source_id": source_id,
+                "paper_id": paper.id,
+                "listed_on": listed_on or paper.listed_on or now.date(),
+                "rank": paper.rank,
+                "announce_type": paper.announce_type,
+                "seen_at": now,
+            }
+        )
+        values = (paper.upvotes, paper.comments, paper.github_stars)
+        if any(value is not None for value in values) and metrics.get(paper.id) != values:
+            result.snapshots.append(
+                {
+                    "paper_id": paper.id,
+                    "source_id": source_id,
+                    "taken_at": now,
+                    "upvotes": values[0],
+                    "comments": values[1],
+                    "github_stars": values[2],
+                }
+            )
+    return result

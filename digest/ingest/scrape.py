@@ -1,0 +1,190 @@
+"""Run sources: fetch, parse, merge, store in bulk, and record each fetch in the fetch log.
+
+``scrape`` is the one path by which papers come in, whoever asks (``digest scrape``, ``digest run``,
+the scheduler). One source's failure never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from digest.errors import DigestError, FetchError
+from digest.fetch.addresses import DATE_ADDRESSED, url_for_date
+from digest.fetch.http import Fetcher, FetchResult
+from digest.ingest.merge import Changes, changes_for
+from digest.model.time import Clock, utc_date
+from digest.parse import parse_document
+from digest.parse.record import ParsedPaper
+from digest.store import papers as stored_papers
+from digest.store import sources as stored_sources
+from digest.store.engine import Database, Session
+from digest.store.models import Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceReport:
+    """How one source's run went; one row of the scrape summary."""
+
+    name: str
+    kind: str
+    status: str = "ok"
+    seen: int = 0
+    new: int = 0
+    updated: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    fetches: int = 0
+
+
+def store_papers(
+    session: Session,
+    source_id: int,
+    papers: Sequence[ParsedPaper],
+    now: datetime,
+    *,
+    listed_on: date | None = None,
+    write: bool = True,
+) -> Changes:
+    """Upsert ``papers`` as listed by source ``source_id`` at ``now``; with ``write=False`` only
+    work out the changes."""
+    ids = list(dict.fromkeys(paper.id for paper in papers))
+    changes = changes_for(
+        papers,
+        stored=stored_papers.existing_papers(session, ids),
+        metrics=stored_papers.latest_metrics(session, ids),
+        source_id=source_id,
+        listed_on=listed_on,
+        now=now,
+    )
+    if write:
+        stored_papers.insert_papers(session, changes.inserts)
+        stored_papers.update_papers(session, changes.updates)
+        stored_papers.insert_listings(session, changes.listings)
+        stored_papers.insert_snapshots(session, changes.snapshots)
+    return changes
+
+
+def scrape(
+    database: Database,
+    fetcher: Fetcher,
+    sources: Sequence[Source],
+    clock: Clock,
+    *,
+    dates: Sequence[date] | None = None,
+    dry_run: bool = False,
+    progress: Callable[[str], None] = lambda _message: None,
+) -> list[SourceReport]:
+    """Fetch and store every source, each on its own: one failure never stops the others.
+
+    ``dates`` applies to date-addressed sources (hf-daily, hf-page); others are fetched once. Every
+    fetch is written to the fetch log with its outcome, unless ``dry_run``. ``clock`` stamps the
+    fetches and the papers' first-seen times.
+    """
+    reports = []
+    for source in sources:
+        report = SourceReport(name=source.name, kind=source.kind)
+        days: Sequence[date | None] = dates if (dates and source.kind in DATE_ADDRESSED) else [None]
+        for day in days:
+            url = url_for_date(source.kind, source.url, day, utc_date(clock()))
+            progress(f"{source.name}: {url}")
+            _run_one(database, fetcher, source, url, day, report, dry_run, clock)
+        reports.append(report)
+    return reports
+
+
+@dataclass
+class _Outcome:
+    status: str = "ok"
+    http_status: int | None = None
+    error: str | None = None
+
+    def fail(self, error: str, http_status: int | None) -> None:
+        self.status, self.error, self.http_status = "error", error, http_status
+
+
+def _run_one(
+    database: Database,
+    fetcher: Fetcher,
+    source: Source,
+    url: str,
+    day: date | None,
+    report: SourceReport,
+    dry_run: bool,
+    clock: Clock,
+) -> None:
+    conditional = day is None and not dry_run
+    started, timer = clock(), time.perf_counter()
+    outcome = _Outcome()
+    counts = Changes()
+    try:
+        result = fetcher.fetch(
+            url,
+            etag=source.etag if conditional else None,
+            last_modified=source.last_modified if conditional else None,
+        )
+        outcome.http_status = result.status
+        if result.not_modified:
+            outcome.status = "not-modified"
+        else:
+            papers = parse_document(result.content or b"", source.kind)
+            with database.begin() as session:
+                counts = store_papers(session, source.id, papers, clock(), listed_on=day, write=not dry_run)
+                if not dry_run:
+                    _record(session, source, url, started, outcome, counts, result, clock)
+    except FetchError as exc:
+        counts = Changes()
+        outcome.fail(str(exc), exc.status)
+    except DigestError as exc:
+        counts = Changes()
+        outcome.fail(str(exc), outcome.http_status)
+    except Exception as exc:  # one broken source must never stop the others
+        log.exception("unexpected failure in source %s", source.name)
+        counts = Changes()
+        outcome.fail(f"internal error: {type(exc).__name__}: {exc}", outcome.http_status)
+    if not dry_run and outcome.status != "ok":
+        with database.begin() as session:
+            _record(session, source, url, started, outcome, counts, None, clock)
+    report.fetches += 1
+    report.seen += counts.seen
+    report.new += counts.new
+    report.updated += counts.updated
+    report.seconds += time.perf_counter() - timer
+    if outcome.error:
+        report.status, report.error = "error", outcome.error
+    elif report.status != "error":
+        report.status = outcome.status
+
+
+def _record(
+    session: Session,
+    source: Source,
+    url: str,
+    started: datetime,
+    outcome: _Outcome,
+    counts: Changes,
+    result: FetchResult | None,
+    clock: Clock,
+) -> None:
+    """Write the fetch log entry and the source's status, in the caller's transaction. The source's
+    ETag and Last-Modified are saved only after its papers are stored (``result`` given)."""
+    validators = None
+    if result is not None and result.status is not None:
+        validators = (result.etag, result.last_modified)
+    stored_sources.record_fetch(
+        session,
+        source.id,
+        url=url,
+        started=started,
+        finished=clock(),
+        status=outcome.status,
+        http_status=outcome.http_status,
+        error=outcome.error,
+        counts=(counts.seen, counts.new, counts.updated),
+        validators=validators,
+    )

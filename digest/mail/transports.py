@@ -1,0 +1,426 @@
+"""The transports that carry messages: SMTP (pooled, pipelined), a file outbox, the console."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import re
+import smtplib
+import socket
+import ssl
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
+
+from digest.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to deliver; ``key`` is the caller's (the ledger row id)."""
+
+    key: int
+    sender: str
+    recipient: str
+    message_id: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one message. ``permanent`` failures (5xx) must not be retried."""
+
+    key: int
+    ok: bool
+    permanent: bool = False
+    code: int | None = None
+    error: str | None = None
+
+
+class Transport:
+    """Delivers messages; ``deliver`` yields one Outcome per message, in any order."""
+
+    name = "transport"
+
+    def deliver(self, messages: Iterable[Outgoing]) -> Iterator[Outcome]:
+        for message in messages:
+            yield self.deliver_one(message)
+
+    def deliver_one(self, message: Outgoing) -> Outcome:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections; the transport may not be used afterwards."""
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class OutboxTransport(Transport):
+    """Writes each message to ``folder/<message id>.eml``, atomically: a crash leaves no half file,
+    and sending the same message again replaces its file instead of adding one."""
+
+    name = "outbox"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def deliver_one(self, message: Outgoing) -> Outcome:
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", message.message_id.strip("<>")) + ".eml"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+            try:
+                with os.fdopen(descriptor, "wb") as handle:
+                    handle.write(message.data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, self.folder / name)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            error = f"cannot write to the outbox {self.folder}: {exc.strerror}"
+            return Outcome(message.key, False, error=error)
+        return Outcome(message.key, True)
+
+
+class ConsoleTransport(Transport):
+    """Prints each message to a stream (standard output by default), for debugging."""
+
+    name = "console"
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def deliver_one(self, message: Outgoing) -> Outcome:
+        self.stream.write(f"--- message {message.message_id} to {message.recipient}\n")
+        self.stream.write(message.data.decode("utf-8", "replace").replace("\r\n", "\n"))
+        self.stream.write("\n")
+        self.stream.flush()
+        return Outcome(message.key, True)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpTarget:
+    """Where and how to connect, from ``smtp_url``."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpTarget:
+        parsed = urlsplit(url)
+        if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
+            raise ConfigError("smtp_url must look like smtp://user:password@host:587 or smtps://…@host:465.")
+        implicit = parsed.scheme == "smtps"
+        return cls(
+            host=parsed.hostname,
+            port=parsed.port or (465 if implicit else 587),
+            implicit_tls=implicit,
+            username=unquote(parsed.username) if parsed.username else None,
+            password=unquote(parsed.password) if parsed.password else None,
+        )
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in ("localhost", "::1") or self.host.startswith("127.")
+
+
+class RateLimiter:
+    """At most ``rate`` calls of ``wait`` per second across threads (0: no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+IDLE_CHECK_AFTER = 5.0
+GIVE_UP_AFTER_CONNECT_FAILURES = 3
+
+
+class SmtpTransport(Transport):
+    """Sends over ``connections`` persistent SMTP connections at once, each in a thread of its own.
+
+    Every socket operation has ``timeout``; a connection that fails is dropped and opened again for
+    the next message. A recipient's 5xx (at RCPT or DATA) is permanent; 4xx replies, connection and
+    login errors and a refused sender are temporary. One message's failure never stops the next, but
+    after three failed connection attempts in a row the rest of the run is failed without trying.
+    """
+
+    name = "smtp"
+
+    def __init__(
+        self,
+        target: SmtpTarget,
+        *,
+        timeout: float,
+        connections: int = 1,
+        rate: float = 0.0,
+        helo: str | None = None,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.connections = connections
+        self.limiter = RateLimiter(rate)
+        self.helo = helo or socket.gethostname() or "localhost"
+        self._idle: queue.SimpleQueue[tuple[smtplib.SMTP, float]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._connect_failures = 0
+        self._broken: str | None = None
+
+    def connect(self) -> smtplib.SMTP:
+        """Open, greet, secure and log in. Raises OSError or smtplib.SMTPException."""
+        target = self.target
+        context = ssl.create_default_context()
+        client: smtplib.SMTP
+        if target.implicit_tls:
+            client = smtplib.SMTP_SSL(
+                target.host, target.port, local_hostname=self.helo, timeout=self.timeout, context=context
+            )
+        else:
+            client = smtplib.SMTP(target.host, target.port, local_hostname=self.helo, timeout=self.timeout)
+        try:
+            client.ehlo()
+            if not target.implicit_tls and client.has_extn("starttls"):
+                client.starttls(context=context)
+                client.ehlo()
+            elif not target.implicit_tls and target.username and not target.loopback:
+                raise smtplib.SMTPNotSupportedError(
+                    "the server offers no STARTTLS; digest will not send the password in clear "
+                    "(use smtps:// or a server with STARTTLS)"
+                )
+            if target.username:
+                client.login(target.username, target.password or "")
+        except BaseException:
+            _close(client)
+            raise
+        return client
+
+    def deliver_one(self, message: Outgoing) -> Outcome:
+        if self._broken is not None:
+            return Outcome(message.key, False, error=f"not tried: {self._broken}")
+        self.limiter.wait()
+        client = self._checkout()
+        if client is None:
+            try:
+                client = self.connect()
+            except (smtplib.SMTPException, OSError) as exc:
+                return self._cannot_connect(message, exc)
+            self._connect_failures = 0
+        outcome, kept = self._send(client, message)
+        if kept is not None:
+            self._idle.put((kept, time.monotonic()))
+        return outcome
+
+    def deliver(self, messages: Iterable[Outgoing]) -> Iterator[Outcome]:
+        """Send on up to ``connections`` threads, each taking an open connection from the idle pool;
+        yields outcomes as they come."""
+        if self.connections == 1:
+            yield from super().deliver(messages)
+            return
+        window = self.connections * 4
+        with ThreadPoolExecutor(self.connections, thread_name_prefix="smtp") as pool:
+            running: set[Future[Outcome]] = set()
+            for message in messages:
+                running.add(pool.submit(self.deliver_one, message))
+                if len(running) >= window:
+                    finished, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        yield future.result()
+            for future in as_completed(running):
+                yield future.result()
+
+    def _checkout(self) -> smtplib.SMTP | None:
+        """An open connection from the pool; one idle for a while is checked with NOOP first, since
+        servers close idle connections."""
+        while True:
+            try:
+                client, since = self._idle.get_nowait()
+            except queue.Empty:
+                return None
+            if time.monotonic() - since < IDLE_CHECK_AFTER:
+                return client
+            try:
+                if client.noop()[0] == 250:
+                    return client
+            except (smtplib.SMTPException, OSError):
+                pass
+            _close(client)
+
+    def _cannot_connect(self, message: Outgoing, exc: BaseException) -> Outcome:
+        """Connecting or logging in failed: our side or the server's, never the recipient's, so a
+        temporary failure. After a few in a row the rest of this run is not tried."""
+        reason = _reason(exc)
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            reason = f"login refused ({reason}); check the user and password in DIGEST_SMTP_URL"
+        elif isinstance(exc, smtplib.SMTPNotSupportedError) and "AUTH" in str(exc):
+            reason = (
+                "the server offers no login; drop the user and password from DIGEST_SMTP_URL, or use the "
+                "server's submission port (587 or 465)"
+            )
+        elif not isinstance(exc, smtplib.SMTPNotSupportedError):
+            reason += "; check the host and port in DIGEST_SMTP_URL and that the server is running"
+        error = f"cannot send through the SMTP server {self._where}: {reason}"
+        with self._lock:
+            self._connect_failures += 1
+            if self._connect_failures >= GIVE_UP_AFTER_CONNECT_FAILURES:
+                self._broken = error
+        return Outcome(message.key, False, error=error)
+
+    def _send(self, client: smtplib.SMTP, message: Outgoing) -> tuple[Outcome, smtplib.SMTP | None]:
+        """Send on ``client``; returns the outcome and the connection to keep (None when it is no
+        longer usable). Only the recipient's refusal (RCPT, or DATA) is permanent."""
+        try:
+            if client.has_extn("pipelining"):
+                _send_pipelined(client, message)
+            else:
+                client.sendmail(message.sender, [message.recipient], message.data)
+            return Outcome(message.key, True, code=250), client
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            return _failure(message, code, reply, "recipient refused"), _usable(client, code)
+        except smtplib.SMTPSenderRefused as exc:
+            error = (
+                f"the SMTP server refused the sender {exc.sender}: {exc.smtp_code} {_text(exc.smtp_error)}; "
+                "check DIGEST_MAIL_FROM and the server's sending rules"
+            )
+            return Outcome(message.key, False, code=exc.smtp_code, error=error), _usable(
+                client, exc.smtp_code
+            )
+        except smtplib.SMTPResponseException as exc:
+            return _failure(message, exc.smtp_code, exc.smtp_error, "refused"), _usable(client, exc.smtp_code)
+        except (smtplib.SMTPException, OSError) as exc:
+            _close(client)
+            return Outcome(message.key, False, error=f"SMTP server {self._where}: {_reason(exc)}"), None
+
+    @property
+    def _where(self) -> str:
+        return f"{self.target.host}:{self.target.port}"
+
+    def close(self) -> None:
+        while True:
+            try:
+                client, _since = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                _close(client)
+
+
+def _send_pipelined(client: smtplib.SMTP, message: Outgoing) -> None:
+    """MAIL, RCPT and DATA in one write, then their three replies, then the data (RFC 2920): two
+    round trips a message instead of four. Raises what smtplib's sendmail raises."""
+    client.send(f"MAIL FROM:<{message.sender}>\r\nRCPT TO:<{message.recipient}>\r\nDATA\r\n".encode("ascii"))
+    mail, rcpt, data = client.getreply(), client.getreply(), client.getreply()
+    if data[0] == 354:  # a server that took DATA after a refusal still needs the data ended
+        if mail[0] != 250 or rcpt[0] not in (250, 251):
+            client.send(b".\r\n")
+            client.getreply()
+        else:
+            body = message.data.replace(b"\n.", b"\n..")  # dot-stuffing (RFC 5321 4.5.2)
+            if body.startswith(b"."):
+                body = b"." + body
+            client.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+            data = client.getreply()
+    if mail[0] != 250:
+        raise smtplib.SMTPSenderRefused(mail[0], mail[1], message.sender)
+    if rcpt[0] not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({message.recipient: rcpt})
+    if data[0] != 250:
+        raise smtplib.SMTPDataError(*data)
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    return str(exc) or type(exc).__name__
+
+
+def _failure(message: Outgoing, code: int, reply: bytes | str, what: str) -> Outcome:
+    """A refusal of this message: permanent (a bounce) for 5xx, temporary for 4xx."""
+    error = f"{what}: {code} {_text(reply)}".strip()
+    return Outcome(message.key, False, permanent=code >= 500, code=code, error=error)
+
+
+def _usable(client: smtplib.SMTP | None, code: int) -> smtplib.SMTP | None:
+    """Keep the connection after a refusal, unless the server is closing it (421) or it is broken."""
+    if client is None:
+        return None
+    if code == 421:
+        _close(client)
+        return None
+    try:
+        client.rset()
+    except (smtplib.SMTPException, OSError):
+        _close(client)
+        return None
+    return client
+
+
+def _close(client: smtplib.SMTP | None) -> None:
+    if client is None:
+        return
+    with contextlib.suppress(OSError):
+        client.close()
+
+
+def transport_for(settings: Any, stream: IO[str] | None = None) -> Transport:
+    """The transport the settings ask for. Raises ConfigError for SMTP without an https base_url."""
+    kind = settings.transport
+    if kind == "console":
+        return ConsoleTransport(stream)
+    if kind == "outbox":
+        return OutboxTransport(Path(settings.outbox_dir))
+    if settings.smtp_url is None:
+        raise ConfigError("mail_transport is smtp but smtp_url is not set: set DIGEST_SMTP_URL.")
+    target = SmtpTarget.from_url(settings.smtp_url.get_secret_value())
+    if settings.mail_domain == "localhost" and not target.loopback:
+        raise ConfigError(
+            f"mail_from is {settings.mail_from}: mail sent over SMTP needs an address of your domain "
+            "(Message-IDs and the List-Id are made from it). Set DIGEST_MAIL_FROM."
+        )
+    if not settings.base_url.startswith("https://") and not target.loopback:
+        raise ConfigError(
+            f"base_url is {settings.base_url}: mail sent over SMTP must carry https links "
+            "(unsubscribe, preferences). Set DIGEST_BASE_URL to your web front's https address."
+        )
+    return SmtpTransport(
+        target,
+        timeout=settings.smtp_timeout,
+        connections=settings.smtp_connections,
+        rate=settings.smtp_rate_limit,
+    )

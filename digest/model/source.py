@@ -1,0 +1,3 @@
+"""The kinds of listing digest reads."""
+
+KINDS = ("hf-daily", "hf-page", "arxiv-rss", "arxiv-api", "feed")

@@ -1,0 +1,119 @@
+"""The plain record every parser returns, and the helpers parsers share (ids, text clean-up).
+
+No I/O here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from digest.model.source import KINDS as KINDS  # the kinds the parsers read
+
+# New-style ids (0704.0001 .. 2609.26811) and old-style ids (hep-th/9901001, math.GT/0309136).
+_ARXIV_ID = re.compile(
+    r"(?P<id>\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})(?:v(?P<version>\d+))?(?![\d.])"
+)
+_ARXIV_URL = re.compile(r"arxiv\.org/(?:abs|pdf|html)/", re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPaper:
+    """One paper as one listing shows it.
+
+    ``id`` is canonical: the arXiv id without version when the paper has one, else its URL.
+    ``listed_on`` is the date of the listing (HF daily date, RSS announce date); ``rank`` is the
+    1-based position in that listing.
+    """
+
+    id: str
+    title: str
+    abstract: str
+    authors: tuple[str, ...]
+    published: date | None
+    url: str
+    kind: str
+    version: int | None = None
+    pdf_url: str | None = None
+    hf_url: str | None = None
+    categories: tuple[str, ...] = ()
+    github_repo: str | None = None
+    project_page: str | None = None
+    ai_keywords: tuple[str, ...] = ()
+    upvotes: int | None = None
+    comments: int | None = None
+    github_stars: int | None = None
+    announce_type: str | None = None
+    listed_on: date | None = None
+    rank: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON shape of ``digest parse --json`` (dates as ISO strings, tuples as lists)."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "authors": list(self.authors),
+            "abstract": self.abstract,
+            "published": self.published.isoformat() if self.published else None,
+            "url": self.url,
+            "upvotes": self.upvotes,
+            "kind": self.kind,
+            "version": self.version,
+            "pdf_url": self.pdf_url,
+            "hf_url": self.hf_url,
+            "categories": list(self.categories),
+            "github_repo": self.github_repo,
+            "project_page": self.project_page,
+            "ai_keywords": list(self.ai_keywords),
+            "comments": self.comments,
+            "github_stars": self.github_stars,
+            "announce_type": self.announce_type,
+            "listed_on": self.listed_on.isoformat() if self.listed_on else None,
+            "rank": self.rank,
+        }
+
+
+def parse_arxiv_id(text: str | None) -> tuple[str, int | None] | None:
+    """Find an arXiv id in ``text`` (a bare id, an abs/pdf URL, an ``oai:arXiv.org:`` guid).
+
+    Returns ``(id_without_version, version_or_None)``, or None when there is no arXiv id.
+    """
+    if not text:
+        return None
+    text = text.strip()
+    match = _ARXIV_ID.fullmatch(text)
+    if match is None:
+        for prefix in ("oai:arXiv.org:", "arXiv:", "arxiv:"):
+            if text.startswith(prefix):
+                match = _ARXIV_ID.fullmatch(text[len(prefix) :])
+                break
+    if match is None and _ARXIV_URL.search(text):
+        tail = _ARXIV_URL.split(text, maxsplit=1)[1]
+        tail = tail.split("?", 1)[0].split("#", 1)[0].removesuffix(".pdf").rstrip("/")
+        match = _ARXIV_ID.fullmatch(tail)
+    if match is None:
+        return None
+    version = match.group("version")
+    return match.group("id"), int(version) if version else None
+
+
+def clean_text(text: str | None) -> str:
+    """Collapse every run of white space (hard line breaks included) to one space; strip the ends."""
+    if not text:
+        return ""
+    return _SPACE.sub(" ", text).strip()
+
+
+def abs_url(arxiv_id: str) -> str:
+    return f"https://arxiv.org/abs/{arxiv_id}"
+
+
+def pdf_url(arxiv_id: str) -> str:
+    return f"https://arxiv.org/pdf/{arxiv_id}"
+
+
+def hf_url(arxiv_id: str) -> str:
+    return f"https://huggingface.co/papers/{arxiv_id}"

@@ -1,0 +1,298 @@
+"""The papers of a window as matrices: BM25F weights of every term (and of the phrases, authors and
+categories the interests ask for), bitsets of which paper holds which feature, and each paper's
+trending signal. No I/O. See the README ("Scoring") for the formula.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from scipy import sparse
+
+from digest.score import text
+from digest.score.interests import Atom
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """The knobs of the formula (settings ``title_weight`` and the like)."""
+
+    title: float = 2.0
+    abstract: float = 1.0
+    k1: float = 1.2
+    b: float = 0.75
+    relevance: float = 1.0
+    trending: float = 0.5
+    upvotes: float = 1.0
+    comments: float = 0.5
+    stars: float = 0.25
+
+    @classmethod
+    def of(cls, settings: Any) -> Weights:
+        """The weights the settings give (``title_weight``, ``bm25_k1``, ...)."""
+        return cls(
+            title=settings.title_weight,
+            abstract=settings.abstract_weight,
+            k1=settings.bm25_k1,
+            b=settings.bm25_b,
+            relevance=settings.relevance_weight,
+            trending=settings.trending_weight,
+            upvotes=settings.upvotes_weight,
+            comments=settings.comments_weight,
+            stars=settings.stars_weight,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """What scoring needs of a paper."""
+
+    id: str
+    title: str
+    abstract: str
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    upvotes: int | None = None
+    comments: int | None = None
+    stars: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    """Document frequencies over every stored paper, so a small day's scores stay stable."""
+
+    size: int
+    df: dict[str, int]
+
+    def idf(self, stem: str) -> float:
+        df = self.df.get(stem, 0)
+        return math.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
+
+
+def corpus_from(texts: Iterable[tuple[str, str]]) -> Corpus:
+    """Count, for every stem, how many (title, abstract) pairs contain it."""
+    df: Counter[str] = Counter()
+    size = 0
+    for title, abstract in texts:
+        size += 1
+        df.update(set(text.analyze(title)) | set(text.analyze(abstract)))
+    return Corpus(size, dict(df))
+
+
+class PaperText(Protocol):
+    """What a Doc is made from: a stored paper's text and lists."""
+
+    id: str
+    title: str
+    abstract: str
+    authors: Sequence[str]
+    categories: Sequence[str]
+
+
+def docs_of(
+    papers: Iterable[PaperText], metrics: Mapping[str, tuple[int | None, int | None, int | None]]
+) -> list[Doc]:
+    """``papers`` with their latest (upvotes, comments, stars), as scoring reads them."""
+    return [
+        Doc(
+            paper.id,
+            paper.title,
+            paper.abstract,
+            tuple(paper.authors),
+            tuple(paper.categories),
+            *metrics.get(paper.id, (None, None, None)),
+        )
+        for paper in papers
+    ]
+
+
+@dataclass
+class Index:
+    """The day's papers as matrices. Build with ``build_index``."""
+
+    docs: list[Doc]
+    weights: Weights
+    title_stems: list[list[str]]
+    abstract_stems: list[list[str]]
+    columns: dict[tuple[str, tuple[str, ...]], int]
+    bm25: sparse.csr_matrix  # columns x docs; an entry exists exactly where the term or phrase occurs
+    authors: dict[tuple[str, ...], int] = field(default_factory=dict)
+    author_docs: sparse.csr_matrix = field(default_factory=lambda: sparse.csr_matrix((0, 0)))
+    cats: dict[str, int] = field(default_factory=dict)
+    cat_docs: sparse.csr_matrix = field(default_factory=lambda: sparse.csr_matrix((0, 0)))
+    word_bits: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), dtype=np.uint64))
+    author_bits: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), dtype=np.uint64))
+    cat_bits: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), dtype=np.uint64))
+    trending: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    id_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+def trending_score(doc: Doc, weights: Weights) -> float:
+    """w_u ln(1+upvotes) + w_c ln(1+comments) + w_s ln(1+stars), from the latest snapshot."""
+    return (
+        weights.upvotes * math.log1p(doc.upvotes or 0)
+        + weights.comments * math.log1p(doc.comments or 0)
+        + weights.stars * math.log1p(doc.stars or 0)
+    )
+
+
+def build_index(docs: Sequence[Doc], corpus: Corpus, weights: Weights, atoms: Iterable[Atom] = ()) -> Index:
+    """Analyse ``docs`` and weigh every term they contain, plus the phrases, authors and categories
+    that ``atoms`` (every interest line to be scored) ask for."""
+    title_stems = [text.analyze(doc.title) for doc in docs]
+    abstract_stems = [text.analyze(doc.abstract) for doc in docs]
+    terms: dict[str, int] = {}
+    for stems in (*title_stems, *abstract_stems):
+        for stem in stems:
+            terms.setdefault(stem, len(terms))
+    columns: dict[tuple[str, tuple[str, ...]], int] = {
+        ("term", (stem,)): column for stem, column in terms.items()
+    }
+    atoms = list(atoms)
+    phrases = sorted({atom.terms for atom in atoms if atom.key[0] == "phrase"})
+    for phrase in phrases:
+        columns.setdefault(("phrase", phrase), len(columns))
+    tf_title = _term_frequencies(title_stems, terms, columns, phrases)
+    tf_abstract = _term_frequencies(abstract_stems, terms, columns, phrases)
+    idf = np.zeros(len(columns))
+    for (_, stems), column in columns.items():
+        idf[column] = sum(corpus.idf(stem) for stem in stems)
+    bm25 = _bm25f(tf_title, tf_abstract, title_stems, abstract_stems, idf, weights)
+    index = Index(
+        docs=list(docs),
+        weights=weights,
+        title_stems=title_stems,
+        abstract_stems=abstract_stems,
+        columns=columns,
+        bm25=bm25.T.tocsr(),
+    )
+    _add_filters(index, atoms)
+    index.word_bits = bitsets(index.bm25, len(docs))
+    index.author_bits = bitsets(index.author_docs, len(docs))
+    index.cat_bits = bitsets(index.cat_docs, len(docs))
+    index.trending = np.array([trending_score(doc, weights) for doc in docs], dtype=np.float64)
+    by_id = sorted(range(len(docs)), key=lambda row: docs[row].id)
+    index.id_rank = np.empty(len(docs), dtype=np.int64)
+    index.id_rank[by_id] = np.arange(len(docs))
+    index.order = np.lexsort((index.id_rank, -index.trending)).astype(np.int64)
+    return index
+
+
+def _term_frequencies(
+    fields: list[list[str]],
+    terms: dict[str, int],
+    columns: dict[tuple[str, tuple[str, ...]], int],
+    phrases: list[tuple[str, ...]],
+) -> sparse.csr_matrix:
+    """docs x columns occurrence counts of every term, and of each phrase on consecutive positions."""
+    rows: list[int] = []
+    cols: list[int] = []
+    for row, stems in enumerate(fields):
+        cols.extend(map(terms.__getitem__, stems))
+        rows.extend([row] * len(stems))
+    by_first: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in phrases:
+        by_first.setdefault(phrase[0], []).append(phrase)
+    if by_first:
+        for row, stems in enumerate(fields):
+            for position, stem in enumerate(stems):
+                for phrase in by_first.get(stem, ()):
+                    if tuple(stems[position : position + len(phrase)]) == phrase:
+                        rows.append(row)
+                        cols.append(columns[("phrase", phrase)])
+    counts = sparse.coo_matrix(
+        (np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(len(fields), len(columns))
+    )
+    return counts.tocsr()
+
+
+def _bm25f(
+    tf_title: sparse.csr_matrix,
+    tf_abstract: sparse.csr_matrix,
+    title_stems: list[list[str]],
+    abstract_stems: list[list[str]],
+    idf: np.ndarray,
+    weights: Weights,
+) -> sparse.csr_matrix:
+    """docs x columns BM25F: field-weighted, length-normalised frequencies, saturated, times IDF."""
+    blended = None
+    for tf, stems, weight in (
+        (tf_title, title_stems, weights.title),
+        (tf_abstract, abstract_stems, weights.abstract),
+    ):
+        lengths = np.array([len(field_stems) for field_stems in stems], dtype=np.float64)
+        average = lengths.mean() if len(lengths) and lengths.mean() > 0 else 1.0
+        norm = weight / (1.0 - weights.b + weights.b * lengths / average)
+        part = sparse.diags(norm) @ tf
+        blended = part if blended is None else blended + part
+    assert blended is not None
+    blended = blended.tocsr()
+    blended.data = blended.data * (weights.k1 + 1.0) / (weights.k1 + blended.data)
+    return (blended @ sparse.diags(idf)).tocsr()
+
+
+def _add_filters(index: Index, atoms: list[Atom]) -> None:
+    """Author and category features (features x docs, 1 where the paper matches).
+
+    An author atom matches a paper when all its words are words of one author's name, so
+    author:Hinton finds "Geoffrey E. Hinton"; cat:cs.CV matches that category, cat:cs the archive.
+    """
+    names = [author_words(doc.authors) for doc in index.docs]
+    by_word: dict[str, set[int]] = {}
+    for row, doc_names in enumerate(names):
+        for name in doc_names:
+            for word in name:
+                by_word.setdefault(word, set()).add(row)
+    author_keys = sorted({atom.terms for atom in atoms if atom.kind == "author"})
+    index.authors = {key: column for column, key in enumerate(author_keys)}
+    pairs = []
+    for column, key in enumerate(author_keys):
+        rows = set.intersection(*(by_word.get(word, set()) for word in key))
+        pairs.extend((column, row) for row in rows if any(set(key) <= name for name in names[row]))
+    index.author_docs = _binary(pairs, len(author_keys), len(index.docs))
+    by_cat: dict[str, set[int]] = {}
+    for row, doc in enumerate(index.docs):
+        for key in category_keys(doc.categories):
+            by_cat.setdefault(key, set()).add(row)
+    cat_keys = sorted({atom.terms[0] for atom in atoms if atom.kind == "cat"})
+    index.cats = {key: column for column, key in enumerate(cat_keys)}
+    pairs = [(column, row) for column, key in enumerate(cat_keys) for row in by_cat.get(key, ())]
+    index.cat_docs = _binary(pairs, len(cat_keys), len(index.docs))
+
+
+def author_words(authors: Iterable[str]) -> list[frozenset[str]]:
+    """Each author's folded name words: author:"Name" matches when all its words are one author's."""
+    return [frozenset(text.tokens(name)) for name in authors]
+
+
+def category_keys(categories: Iterable[str]) -> set[str]:
+    """What cat: can name to match these categories: each folded category and its archive."""
+    folded = {text.fold(category) for category in categories}
+    return folded | {category.split(".", 1)[0] for category in folded}
+
+
+def _binary(pairs: list[tuple[int, int]], rows: int, cols: int) -> sparse.csr_matrix:
+    data = np.ones(len(pairs), dtype=np.float64)
+    row_ids = [row for row, _ in pairs]
+    col_ids = [col for _, col in pairs]
+    matrix = sparse.coo_matrix((data, (row_ids, col_ids)), shape=(rows, cols)).tocsr()
+    matrix.sum_duplicates()
+    return matrix
+
+
+def bitsets(matrix: sparse.csr_matrix, n_docs: int) -> np.ndarray:
+    """features x words uint64: bit d of row f is set when feature f occurs in doc d."""
+    words = max(1, (n_docs + 63) // 64)
+    bits = np.zeros((matrix.shape[0], words), dtype=np.uint64)
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    columns = matrix.indices.astype(np.int64)
+    np.bitwise_or.at(
+        bits, (rows, columns // 64), np.left_shift(np.uint64(1), (columns % 64).astype(np.uint64))
+    )
+    return bits

@@ -1,0 +1,58 @@
+"""Copying a whole database into a new one (``digest db copy``: SQLite to PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Engine, Integer, func, select, text
+
+from digest.errors import UsageError
+from digest.store.models import Base, Delivery, Paper, Subscriber
+from digest.store.schema import require_current_schema
+
+CHUNK = 1_000
+
+
+def copy(
+    source: Engine, target: Engine, progress: Callable[[str, int], None] = lambda _t, _n: None
+) -> dict[str, int]:
+    """Copy every row of ``source`` into ``target`` (both at the current schema), table by table in
+    one transaction on the target, and move the target's id sequences past the copied ids. Returns
+    the rows copied per table. Raises SchemaOutOfDate for a database behind, and UsageError when the
+    target already holds papers, subscribers or deliveries (what a new database holds is replaced)."""
+    require_current_schema(source)
+    require_current_schema(target)
+    tables = Base.metadata.sorted_tables
+    with target.begin() as connection:
+        held = {
+            model.__tablename__: connection.scalar(select(func.count()).select_from(model))
+            for model in (Paper, Subscriber, Delivery)
+        }
+        if any(held.values()):
+            counts = ", ".join(f"{count} {name}" for name, count in held.items() if count)
+            raise UsageError(
+                f"The target database already holds data ({counts}). Copy into a new database: "
+                "create it, run `digest db upgrade` on it, then copy again."
+            )
+        for table in reversed(tables):
+            connection.execute(table.delete())
+        copied = {}
+        with source.connect() as reader:
+            for table in tables:
+                copied[table.name] = 0
+                rows = reader.execute(table.select()).mappings()
+                while chunk := rows.fetchmany(CHUNK):
+                    connection.execute(table.insert(), [dict(row) for row in chunk])
+                    copied[table.name] += len(chunk)
+                progress(table.name, copied[table.name])
+        if target.dialect.name == "postgresql":
+            for table in tables:
+                key = table.c.get("id")
+                if key is not None and key.primary_key and isinstance(key.type, Integer):
+                    connection.execute(
+                        text(
+                            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                            f"COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {table.name}"
+                        )
+                    )
+    return copied

@@ -1,0 +1,187 @@
+"""Papers, their listings and their metric snapshots: selects and bulk writes, given a Session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from digest.store.bulk import chunked, insert_for
+from digest.store.models import Listing, MetricSnapshot, Paper, Source
+
+PAPER_FIELDS = (
+    "version",
+    "title",
+    "abstract",
+    "authors",
+    "published",
+    "abs_url",
+    "pdf_url",
+    "hf_url",
+    "categories",
+    "github_repo",
+    "project_page",
+    "ai_keywords",
+)
+
+
+def existing_papers(session: Session, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Stored fields of the papers among ``ids`` that exist, by id."""
+    columns = [Paper.id, *(getattr(Paper, name) for name in PAPER_FIELDS)]
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in chunked(ids):
+        for row in session.execute(select(*columns).where(Paper.id.in_(chunk))).mappings():
+            found[row["id"]] = dict(row)
+    return found
+
+
+def insert_papers(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert new papers; a row another process inserted meanwhile is left as it is."""
+    for chunk in chunked(rows):
+        session.execute(insert_for(session, Paper).on_conflict_do_nothing(index_elements=["id"]), list(chunk))
+
+
+def update_papers(session: Session, changes: Sequence[dict[str, Any]]) -> None:
+    """Apply per-paper changes; each dict holds ``id`` and the fields to set."""
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        by_shape.setdefault(tuple(sorted(change)), []).append(change)
+    for group in by_shape.values():
+        for chunk in chunked(group):
+            session.execute(update(Paper), list(chunk))
+
+
+def insert_listings(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    for chunk in chunked(rows):
+        session.execute(
+            insert_for(session, Listing).on_conflict_do_nothing(
+                index_elements=["source_id", "paper_id", "listed_on"]
+            ),
+            list(chunk),
+        )
+
+
+def latest_metrics(
+    session: Session, ids: Sequence[str]
+) -> dict[str, tuple[int | None, int | None, int | None]]:
+    """The newest (upvotes, comments, github_stars) snapshot of each paper among ``ids`` that has one."""
+    latest: dict[str, tuple[int | None, int | None, int | None]] = {}
+    for chunk in chunked(ids):
+        newest = (
+            select(func.max(MetricSnapshot.id))
+            .where(MetricSnapshot.paper_id.in_(chunk))
+            .group_by(MetricSnapshot.paper_id)
+            .scalar_subquery()
+        )
+        query = select(
+            MetricSnapshot.paper_id,
+            MetricSnapshot.upvotes,
+            MetricSnapshot.comments,
+            MetricSnapshot.github_stars,
+        ).where(MetricSnapshot.id.in_(newest))
+        for paper_id, upvotes, comments, stars in session.execute(query):
+            latest[paper_id] = (upvotes, comments, stars)
+    return latest
+
+
+def insert_snapshots(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    for chunk in chunked(rows):
+        session.execute(insert_for(session, MetricSnapshot), list(chunk))
+
+
+def list_papers(
+    session: Session, *, since: date | None = None, source_id: int | None = None, limit: int | None = None
+) -> list[Paper]:
+    """Papers newest first; those first seen together by their best listing rank.
+
+    Optionally only those listed since a date, or by one source.
+    """
+    query = select(Paper)
+    if since is not None or source_id is not None:
+        listed = select(Listing.paper_id)
+        if since is not None:
+            listed = listed.where(Listing.listed_on >= since)
+        if source_id is not None:
+            listed = listed.where(Listing.source_id == source_id)
+        query = query.where(Paper.id.in_(listed))
+    best_rank = select(func.min(Listing.rank)).where(Listing.paper_id == Paper.id).scalar_subquery()
+    query = query.order_by(Paper.first_seen_at.desc(), best_rank.asc().nulls_last(), Paper.id)
+    return list(session.scalars(query.limit(limit) if limit else query))
+
+
+def paper_listings(session: Session, paper_id: str) -> list[tuple[str, date, int | None, str | None]]:
+    """(source name, listed on, rank, announce type) of every listing of a paper, oldest first."""
+    query = (
+        select(Source.name, Listing.listed_on, Listing.rank, Listing.announce_type)
+        .join(Source, Source.id == Listing.source_id)
+        .where(Listing.paper_id == paper_id)
+        .order_by(Listing.listed_on, Source.name)
+    )
+    return [tuple(row) for row in session.execute(query)]
+
+
+def paper_metrics(
+    session: Session, paper_id: str
+) -> list[tuple[datetime, int | None, int | None, int | None]]:
+    query = (
+        select(
+            MetricSnapshot.taken_at,
+            MetricSnapshot.upvotes,
+            MetricSnapshot.comments,
+            MetricSnapshot.github_stars,
+        )
+        .where(MetricSnapshot.paper_id == paper_id)
+        .order_by(MetricSnapshot.taken_at)
+    )
+    return [tuple(row) for row in session.execute(query)]
+
+
+def listed_papers(session: Session, day: date | None) -> list[Paper]:
+    """Papers first announced on ``day`` by any source (arXiv replacements excluded); every stored
+    paper when ``day`` is None."""
+    query = select(Paper).order_by(Paper.id)
+    if day is not None:
+        listed = select(Listing.paper_id).where(
+            Listing.listed_on == day,
+            or_(Listing.announce_type.is_(None), Listing.announce_type.not_in(("replace", "replace-cross"))),
+        )
+        query = query.where(Paper.id.in_(listed))
+    return list(session.scalars(query))
+
+
+def latest_listing_day(session: Session, up_to: date) -> date | None:
+    return session.scalar(select(func.max(Listing.listed_on)).where(Listing.listed_on <= up_to))
+
+
+def paper_texts(session: Session) -> Iterator[tuple[str, str]]:
+    """(title, abstract) of every stored paper, streamed: the corpus IDF is computed from them."""
+    yield from session.execute(select(Paper.title, Paper.abstract).execution_options(yield_per=2000))
+
+
+def papers_first_seen(session: Session, after: datetime, until: datetime) -> list[Paper]:
+    """Papers first stored in (after, until], by id."""
+    query = select(Paper).where(Paper.first_seen_at > after, Paper.first_seen_at <= until).order_by(Paper.id)
+    return list(session.scalars(query))
+
+
+def newest_first_seen(session: Session, up_to: datetime) -> datetime | None:
+    return session.scalar(select(func.max(Paper.first_seen_at)).where(Paper.first_seen_at <= up_to))
+
+
+def papers_by_id(session: Session, ids: Sequence[str]) -> dict[str, Paper]:
+    """The stored papers among ``ids``, by id."""
+    found: dict[str, Paper] = {}
+    for chunk in chunked(ids):
+        found.update((paper.id, paper) for paper in session.scalars(select(Paper).where(Paper.id.in_(chunk))))
+    return found
+
+
+def titles(session: Session, ids: Sequence[str]) -> dict[str, str]:
+    """The titles of the stored papers among ``ids``, by id."""
+    found: dict[str, str] = {}
+    for chunk in chunked(ids):
+        found.update(session.execute(select(Paper.id, Paper.title).where(Paper.id.in_(chunk))).all())
+    return found

@@ -1,0 +1,38 @@
+"""What choosing papers reads, over one Session: the store's side of digest.compose's Reader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from digest.store import ledger, papers
+from digest.store.models import Paper
+
+
+class StoreReader:
+    """digest.compose.choose.Reader over a Session. Reads, never writes."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def newest_first_seen(self, up_to: datetime) -> datetime | None:
+        return papers.newest_first_seen(self.session, up_to)
+
+    def papers_first_seen(self, after: datetime, until: datetime) -> list[Paper]:
+        return papers.papers_first_seen(self.session, after, until)
+
+    def papers_by_id(self, ids: Sequence[str]) -> dict[str, Paper]:
+        return papers.papers_by_id(self.session, ids)
+
+    def latest_metrics(self, ids: Sequence[str]) -> dict[str, tuple[int | None, int | None, int | None]]:
+        return papers.latest_metrics(self.session, ids)
+
+    def sent_pairs(
+        self, subscriber_ids: Sequence[int], paper_ids: Sequence[str], after: datetime
+    ) -> set[tuple[int, str]]:
+        return ledger.sent_pairs(self.session, subscriber_ids, paper_ids, after)
+
+    def paper_texts(self) -> Iterator[tuple[str, str]]:
+        return papers.paper_texts(self.session)

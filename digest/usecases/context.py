@@ -1,0 +1,88 @@
+"""What every use case works with: the settings, the database (opened on first use) and the clock,
+and what is worth building once per process (renderers, the mail identity, the word-frequency
+corpus)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from functools import cached_property
+
+from digest.config import Settings
+from digest.mail.message import Identity, identity_for
+from digest.model.time import Clock, system_clock
+from digest.render.mails import NoticeRenderer, Renderer
+from digest.score.index import Corpus, Weights, corpus_from
+from digest.store import papers, schema
+from digest.store.engine import Database, Session
+
+CORPUS_SECONDS = 600.0  # how long a process reuses the corpus between previews
+
+
+class Context:
+    """Settings, database and clock for the use cases. ``clock`` gives "now" to whatever needs it."""
+
+    def __init__(
+        self, settings: Settings, clock: Clock = system_clock, database: Database | None = None
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._database = database
+        self._checked = False
+        self._corpus: tuple[float, Corpus] | None = None
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def unchecked_database(self) -> Database:
+        """The database, whatever its schema (for migrating it). Raises DatabaseError for a SQLite
+        file whose folder is missing."""
+        if self._database is None:
+            self._database = Database.open(self.settings.db_url)
+        return self._database
+
+    @property
+    def database(self) -> Database:
+        """The database, once its schema is known to be current. Raises SchemaOutOfDate naming
+        ``digest db upgrade``, or DatabaseError when it cannot be reached."""
+        database = self.unchecked_database
+        if not self._checked:
+            schema.require_current_schema(database.engine)
+            self._checked = True
+        return database
+
+    def session(self) -> Session:
+        return self.database.session()
+
+    @cached_property
+    def weights(self) -> Weights:
+        return Weights.of(self.settings)
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        return Renderer(self.settings.mail_from_name)
+
+    @cached_property
+    def notices(self) -> NoticeRenderer:
+        return NoticeRenderer(self.settings.mail_from_name)
+
+    @cached_property
+    def identity(self) -> Identity:
+        """Who mail comes from; reads the DKIM key. Raises ConfigError when it cannot be used."""
+        return identity_for(self.settings)
+
+    def corpus(self, session: Session) -> Corpus:
+        """The word-frequency corpus of every stored paper, read again at most every CORPUS_SECONDS
+        (reading it is the costly part of a preview)."""
+        with self._lock:
+            moment = time.monotonic()
+            if self._corpus is None or moment - self._corpus[0] > CORPUS_SECONDS:
+                self._corpus = (moment, corpus_from(papers.paper_texts(session)))
+            return self._corpus[1]
+
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.dispose()

@@ -1,0 +1,299 @@
+"""Digests: ranking papers for interests (``digest score``), previewing a digest, the send with its
+dry run and test send, the daily run, and showing a sent digest in the browser.
+
+A preview, a dry run and a test send make their mail by the same path as the real send
+(digest.deliver.messages), from papers chosen by the same Composer, and the dry run and test send
+plan and claim with the real send's planner and ledger reads (digest.deliver.sender), so none of
+them can drift from what subscribers get.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from digest.compose.choose import Composed, Composer, Job, digest_of
+from digest.compose.digest import Digest, Item
+from digest.deliver.messages import PLACEHOLDER_TOKEN, digest_mail
+from digest.deliver.sender import Mode, RowResult, Sender, Summary
+from digest.errors import UsageError
+from digest.mail.message import new_message_id
+from digest.mail.transports import transport_for
+from digest.model.subscriber import SubscriberStatus
+from digest.model.time import utc, utc_date, zone
+from digest.render import snippet
+from digest.score.explain import explain
+from digest.score.interests import parse_interests
+from digest.score.rank import Profile
+from digest.store import ledger, papers
+from digest.store import subscribers as stored_subscribers
+from digest.store.engine import Session
+from digest.store.models import Subscriber
+from digest.store.reader import StoreReader
+from digest.usecases.context import Context
+from digest.usecases.preferences import Preferences, check_interests, normalise_email
+from digest.usecases.subscribers import CHOSEN, TokenError, account_of
+
+__all__ = ["RowResult", "Summary", "TokenError"]
+ADHOC_EMAIL = "preview@example.org"
+
+
+def _subscriber(session: Session, email: str | None, adhoc: str | None) -> Subscriber:
+    """The subscriber ``email``, or one that is not stored with the ``adhoc`` interests."""
+    if (email is None) == (adhoc is None):
+        raise UsageError("Give a subscriber's EMAIL or --interests TEXT (one of them).")
+    if email is not None:
+        found = stored_subscribers.subscriber_by_email(session, normalise_email(email))
+        if found is None:
+            raise UsageError(f"No subscriber {email!r}. See `digest subscribers list`.")
+        return found
+    return Subscriber(
+        id=0,
+        email=ADHOC_EMAIL,
+        interests=check_interests(adhoc or ""),
+        timezone="UTC",
+        send_hour=0,
+        frequency="daily",
+        max_papers=10,
+        min_score=0.0,
+        trending_section=True,
+    )
+
+
+def composer(ctx: Context, session: Session, *, shared_corpus: bool = False) -> Composer:
+    """A composer over ``session``; with ``shared_corpus``, using the process's corpus (refreshed
+    every few minutes) instead of reading every stored paper's text for this one."""
+    corpus = ctx.corpus(session) if shared_corpus else None
+    return Composer(ctx.settings, StoreReader(session), ctx.weights, corpus)
+
+
+# --- score ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The ranked papers of ``digest score``: one JSON-ready row each, out of ``considered``."""
+
+    rows: list[dict[str, Any]]
+    considered: int
+    day: date | None  # None: every stored paper
+
+
+def score(
+    ctx: Context,
+    email: str | None = None,
+    adhoc: str | None = None,
+    *,
+    day: date | None = None,
+    every: bool = False,
+    limit: int | None = None,
+) -> Scored:
+    """Rank papers for a subscriber's (or ad-hoc) interests, each with why: those first listed on
+    ``day`` (default: the latest listing date), or ``every`` stored paper. Raises UsageError (or
+    InterestError) for what cannot be used, or when no paper is stored yet."""
+    with ctx.session() as session:
+        subscriber = _subscriber(session, email, adhoc)
+        lines = parse_interests(subscriber.interests)
+        chosen = None if every else (day or papers.latest_listing_day(session, utc_date(ctx.now())))
+        if not every and chosen is None:
+            raise UsageError("No papers are stored yet. Run `digest scrape` first.")
+        choosing = composer(ctx, session)
+        pool = choosing.pool(papers.listed_papers(session, chosen))
+        profile = Profile(lines, limit=limit or subscriber.max_papers, min_score=subscriber.min_score)
+        index, picks = choosing.rank(pool, profile)
+    rows = []
+    for pick in picks:
+        doc = index.docs[pick.doc]
+        why = explain(index, pick, profile)
+        rows.append(
+            {
+                "id": doc.id,
+                "title": doc.title,
+                "score": round(pick.score, 4),
+                "relevance": round(pick.relevance, 4),
+                "trending": round(pick.trending, 4),
+                "upvotes": doc.upvotes,
+                "line": why.line,
+                "matched": why.matched,
+                "fields": why.fields,
+                "snippet": snippet.text(why.snippet),
+                "snippet_html": snippet.html(why.snippet),
+            }
+        )
+    return Scored(rows, len(pool.docs), chosen)
+
+
+# --- preview ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Preview:
+    """A digest as it would be mailed, with placeholder links; ``message`` is the whole MIME mail."""
+
+    composed: Composed
+    digest: Digest
+    subject: str
+    text: str
+    html: str
+    message: bytes
+
+
+def preview_of(
+    ctx: Context,
+    session: Session,
+    subscriber: Subscriber,
+    now: datetime,
+    digest_date: date | None = None,
+    choosing: Composer | None = None,
+) -> Preview:
+    """What ``subscriber`` would get for ``digest_date`` (default: their local today) at ``now``,
+    chosen and made as the send makes it. Reads only. Raises UsageError for an unknown time zone."""
+    now = utc(now)
+    try:
+        here = zone(subscriber.timezone)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        raise UsageError(
+            f"{subscriber.email} has an unknown time zone {subscriber.timezone!r}; "
+            "fix it with `digest subscribers edit --tz`."
+        ) from None
+    today = now.astimezone(here).date()
+    day = digest_date or today
+    at = now if day >= today else datetime.combine(day + timedelta(days=1), datetime.min.time(), here)
+    at = min(now, utc(at))
+    previous = ledger.previous_papers_until(session, [subscriber.id], day) if subscriber.id else {}
+    job = Job(subscriber, day, previous.get(subscriber.id))
+    [composed] = (choosing or composer(ctx, session)).compose([job], at)
+    mail = digest_mail(
+        composed,
+        identity=ctx.identity,
+        renderer=ctx.renderer,
+        base_url=ctx.settings.base_url,
+        token=PLACEHOLDER_TOKEN,
+        message_id=new_message_id(ctx.identity.domain, "preview"),
+        now=now,
+    )
+    rendered = mail.rendered
+    return Preview(composed, mail.digest, mail.subject, rendered.text, rendered.html, mail.outgoing.data)
+
+
+def preview(
+    ctx: Context, email: str | None = None, adhoc: str | None = None, *, digest_date: date | None = None
+) -> Preview:
+    """What a subscriber (or ad-hoc interests) would get for ``digest_date``, now. Raises
+    UsageError for what cannot be used, including interests that do not parse."""
+    with ctx.session() as session:
+        subscriber = _subscriber(session, email, adhoc)
+        result = preview_of(ctx, session, subscriber, ctx.now(), digest_date)
+    if result.composed.error:
+        raise UsageError(result.composed.error)
+    return result
+
+
+@dataclass(frozen=True)
+class WebPreview:
+    """Today's digest as a page shows it: ``items`` matched the interests; ``trending`` is the
+    "trending today" part (or everything, for empty interests)."""
+
+    subject: str
+    items: tuple[Item, ...]
+    trending: tuple[Item, ...]
+
+
+def web_preview(ctx: Context, wish: Preferences, now: datetime) -> WebPreview:
+    """Today's digest for the (validated) preferences of a sign-up or preferences form. Reads only."""
+    subscriber = Subscriber(
+        email=wish.email, status=SubscriberStatus.ACTIVE.value, created_at=now, updated_at=now, min_score=0.0
+    )
+    for name in CHOSEN:
+        setattr(subscriber, name, getattr(wish, name))
+    with ctx.session() as session:
+        result = preview_of(
+            ctx, session, subscriber, now, choosing=composer(ctx, session, shared_corpus=True)
+        )
+    digest = result.digest
+    if not digest.has_interests:
+        return WebPreview(result.subject, (), digest.items or digest.trending)
+    return WebPreview(result.subject, digest.items, digest.trending)
+
+
+def view_digest(ctx: Context, token: str, now: datetime, delivery_id: int | None = None) -> str | None:
+    """The HTML of a sent digest, as it was mailed, with the subscriber's current interest lines
+    for the explanations: the one manage token ``token`` came with, or the subscriber's
+    ``delivery_id``. None when there is none (not theirs, not sent, or a token of no digest).
+    Raises TokenError for a link that does not work."""
+    with ctx.session() as session:
+        account, subscriber = account_of(session, token, now, ctx.settings.link_days)
+        wanted = account.delivery_id if delivery_id is None else delivery_id
+        delivery = ledger.get(session, wanted) if wanted is not None else None
+        if delivery is None or delivery.subscriber_id != subscriber.id:
+            return None
+        if delivery_id is not None and delivery.status != "sent":
+            return None
+        job = Job(subscriber, delivery.digest_date, None, delivery.id)
+        composed = composer(ctx, session, shared_corpus=True).recompose(job, delivery.papers)
+    return ctx.renderer.render(digest_of(composed, ctx.settings.base_url, token)).html
+
+
+# --- send -------------------------------------------------------------------------------------
+
+
+def send(
+    ctx: Context,
+    now: datetime,
+    *,
+    only: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Summary:
+    """Send every digest due at ``now`` (only ``only``'s, if given). Raises ConfigError for mail
+    settings that cannot be used."""
+    only = normalise_email(only) if only else None
+    with transport_for(ctx.settings) as transport:
+        sender = Sender(
+            ctx.settings,
+            ctx.database,
+            transport,
+            identity=ctx.identity,
+            renderer=ctx.renderer,
+            progress=progress,
+            stop=stop,
+            clock=ctx.clock,
+        )
+        return sender.run(now, only)
+
+
+def dry_run(ctx: Context, now: datetime, *, only: str | None = None) -> Summary:
+    """What ``send`` would do at ``now``: each digest it would send or skip (``Summary.rows``), with
+    its subject and papers. Sends and stores nothing."""
+    only = normalise_email(only) if only else None
+    sender = Sender(
+        ctx.settings,
+        ctx.database,
+        None,
+        identity=ctx.identity,
+        renderer=ctx.renderer,
+        clock=ctx.clock,
+        mode=Mode.DRY_RUN,
+    )
+    return sender.run(now, only)
+
+
+def test_send(ctx: Context, now: datetime, to: str, *, only: str | None = None) -> Summary:
+    """Mail every digest due at ``now`` to ``to`` instead, subject marked "[test]"; records nothing."""
+    only = normalise_email(only) if only else None
+    recipient = normalise_email(to)
+    with transport_for(ctx.settings) as transport:
+        sender = Sender(
+            ctx.settings,
+            ctx.database,
+            transport,
+            identity=ctx.identity,
+            renderer=ctx.renderer,
+            clock=ctx.clock,
+            mode=Mode.TEST,
+            test_to=recipient,
+        )
+        return sender.run(now, only)

@@ -1,0 +1,93 @@
+"""Keeping the database in shape: migrations, copying it, readiness, and the daily clean-up."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from digest.errors import SchemaOutOfDate
+from digest.mail.transports import transport_for
+from digest.store import copy as copier
+from digest.store import ledger, schema, sources, subscribers, tokens
+from digest.store.engine import Database
+from digest.usecases.context import Context
+
+log = logging.getLogger(__name__)
+
+
+def upgrade(ctx: Context, revision: str = "head") -> tuple[str, str | None, str | None]:
+    """Migrate the database to ``revision``; returns (where, revision before, revision after)."""
+    engine = ctx.unchecked_database.engine
+    before = schema.current_revision(engine)
+    schema.upgrade(engine, revision)
+    return ctx.unchecked_database.where, before, schema.current_revision(engine)
+
+
+def downgrade(ctx: Context, revision: str) -> str | None:
+    """Migrate the database back to ``revision``; returns the revision it is at after."""
+    engine = ctx.unchecked_database.engine
+    schema.downgrade(engine, revision)
+    return schema.current_revision(engine)
+
+
+def revisions(ctx: Context) -> tuple[str | None, str]:
+    """(the database's schema revision, the code's)."""
+    return schema.current_revision(ctx.unchecked_database.engine), schema.head_revision()
+
+
+def new_revision(ctx: Context, message: str) -> str:
+    """For developers: write a migration from the models' changes; returns its path."""
+    return schema.new_revision(ctx.database.engine, message)
+
+
+def copy_to(ctx: Context, target_url: str, progress: Callable[[str, int], None]) -> tuple[str, int]:
+    """Copy every row into the new database at ``target_url``; returns (where, rows copied)."""
+    target = Database.open(target_url)
+    try:
+        copied = copier.copy(ctx.unchecked_database.engine, target.engine, progress=progress)
+        return target.where, sum(copied.values())
+    finally:
+        target.dispose()
+
+
+def check_database(ctx: Context) -> None:
+    """Raise DatabaseError or SchemaOutOfDate, each saying what to do, unless the database answers
+    with the current schema."""
+    schema.require_current_schema(ctx.unchecked_database.engine)
+
+
+def check_mail_settings(ctx: Context) -> None:
+    """Raise ConfigError, saying what to set, unless mail can be sent as the settings say."""
+    transport_for(ctx.settings).close()
+    ctx.identity  # noqa: B018 - reads the DKIM key, raising ConfigError when it cannot sign
+
+
+def readiness(ctx: Context) -> str:
+    """``ok``, or why the database is not ready (for /readyz)."""
+    try:
+        check_database(ctx)
+    except SchemaOutOfDate:
+        return "schema out of date: run `digest db upgrade`"
+    except Exception:
+        log.warning("readiness: the database is not usable", exc_info=True)
+        return "unreachable (the service's log says why)"
+    return "ok"
+
+
+def backlog(ctx: Context) -> int:
+    """Digests due now and not yet sent (for the metrics)."""
+    with ctx.session() as session:
+        return ledger.backlog(session, ctx.now())
+
+
+def clean_up(ctx: Context, now: datetime) -> dict[str, int]:
+    """Delete sign-ups never confirmed (pending, every confirmation link expired, no digest), then
+    expired tokens and fetch log entries older than ``fetch_log_days``, as of ``now``. Returns the
+    counts deleted."""
+    settings = ctx.settings
+    with ctx.database.begin() as session:
+        unconfirmed = subscribers.delete_unconfirmed(session, now)
+        expired = tokens.delete_expired(session, now, settings.link_days)
+        logs = sources.delete_fetch_log_before(session, now - timedelta(days=settings.fetch_log_days))
+    return {"unconfirmed": unconfirmed, "tokens": expired, "fetch_log": logs}

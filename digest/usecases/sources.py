@@ -1,0 +1,170 @@
+"""Sources: adding and switching them, parsing a listing, and scraping (the one path by which
+papers come in)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from digest.errors import DigestError, FetchError, UsageError
+from digest.fetch.addresses import dates_since
+from digest.fetch.http import Fetcher, is_local
+from digest.ingest.scrape import SourceReport, scrape
+from digest.model.time import utc_date
+from digest.parse import parse_document
+from digest.parse.record import KINDS, ParsedPaper
+from digest.store import locks
+from digest.store import sources as stored
+from digest.store.engine import Session
+from digest.store.models import Source
+from digest.usecases.context import Context
+
+__all__ = ["KINDS", "SourceReport"]
+LATELY = 0.9  # a source fetched within this part of fetch_interval is not fetched again
+
+
+def source_json(source: Source) -> dict[str, Any]:
+    return {
+        "name": source.name,
+        "kind": source.kind,
+        "url": source.url,
+        "enabled": source.enabled,
+        "last_status": source.last_status,
+        "last_error": source.last_error,
+        "last_fetched_at": source.last_fetched_at.isoformat(timespec="seconds")
+        if source.last_fetched_at
+        else None,
+        "consecutive_failures": source.consecutive_failures,
+    }
+
+
+def list_sources(ctx: Context) -> list[dict[str, Any]]:
+    """Every source with its last fetch, by name."""
+    with ctx.session() as session:
+        return [source_json(source) for source in stored.all_sources(session)]
+
+
+def require(session: Session, name: str) -> Source:
+    """The source ``name``; UsageError naming the known ones otherwise."""
+    source = stored.source_by_name(session, name)
+    if source is None:
+        names = ", ".join(s.name for s in stored.all_sources(session)) or "none yet"
+        raise UsageError(f"No source named {name!r}. Known sources: {names}. See `digest sources list`.")
+    return source
+
+
+def add_source(ctx: Context, name: str, kind: str, url: str, *, enabled: bool = True) -> str:
+    """Add a source; returns its URL as stored (a local path made absolute, so a scrape from
+    another folder finds it). Raises UsageError for a bad name, kind or a name taken."""
+    if not name.strip() or len(name) > 100:
+        raise UsageError("A source name must be 1 to 100 characters.")
+    if kind not in KINDS:
+        raise UsageError(f"Unknown kind {kind!r}; use one of: {', '.join(KINDS)}.")
+    if is_local(url) and not url.lower().startswith("file:"):
+        url = str(Path(url).expanduser().resolve())
+    with ctx.database.begin() as session:
+        if stored.source_by_name(session, name) is not None:
+            raise UsageError(f"A source named {name!r} exists already; pick another name or remove it first.")
+        stored.add_source(session, name, kind, url, enabled, ctx.now())
+    return url
+
+
+def set_enabled(ctx: Context, name: str, enabled: bool) -> None:
+    with ctx.database.begin() as session:
+        require(session, name).enabled = enabled
+
+
+def remove_source(ctx: Context, name: str) -> None:
+    """Remove a source with its listings and fetch log; its papers stay."""
+    with ctx.database.begin() as session:
+        stored.remove_source(session, require(session, name))
+
+
+def parse_location(ctx: Context, location: str, kind: str = "auto") -> list[ParsedPaper]:
+    """Fetch and parse a listing (a file, file:// URL or http(s) URL); no database. An unreadable
+    local file is a UsageError (bad input), an unreachable URL a FetchError."""
+    with Fetcher(ctx.settings) as fetcher:
+        try:
+            result = fetcher.fetch(location)
+        except FetchError as exc:
+            if is_local(location):
+                raise UsageError(str(exc)) from None
+            raise
+    return parse_document(result.content or b"", kind)
+
+
+def chosen_sources(ctx: Context, names: Sequence[str] = ()) -> list[Source]:
+    """The named sources, or every enabled one; read, then detached from their session."""
+    with ctx.session() as session:
+        found = (
+            [require(session, name) for name in names]
+            if names
+            else stored.all_sources(session, enabled_only=True)
+        )
+        return [stored.detached(session, source) for source in found]
+
+
+def scrape_sources(
+    ctx: Context,
+    names: Sequence[str] = (),
+    *,
+    day: date | None = None,
+    since: date | None = None,
+    dry_run: bool = False,
+    progress: Callable[[str], None] = lambda _message: None,
+    require_any: bool = True,
+) -> list[SourceReport]:
+    """Fetch the named sources (default: every enabled one) and store their new papers. ``day``
+    fetches one listing date of the date-addressed sources, ``since`` every date from then to today.
+    Raises UsageError for both or a future ``since``, DigestError when there is no source to fetch
+    (unless not ``require_any``: then nothing is fetched)."""
+    if day and since:
+        raise UsageError("Give --date or --since, not both.")
+    today = utc_date(ctx.now())
+    if since is not None and since > today:
+        raise UsageError(f"--since {since.isoformat()} is in the future (today is {today.isoformat()} UTC).")
+    dates = [day] if day else (dates_since(since, today) if since else None)
+    sources = chosen_sources(ctx, names)
+    if not sources:
+        if not require_any:
+            return []
+        raise DigestError(
+            "No enabled sources. Add one with `digest sources add` or `digest sources enable` one."
+        )
+    with Fetcher(ctx.settings) as fetcher:
+        return scrape(
+            ctx.database, fetcher, sources, ctx.clock, dates=dates, dry_run=dry_run, progress=progress
+        )
+
+
+def enabled_names(ctx: Context) -> dict[int, str]:
+    """The enabled sources' names, by id (for the scheduler's jobs)."""
+    with ctx.session() as session:
+        return {source.id: source.name for source in stored.all_sources(session, enabled_only=True)}
+
+
+def fetch_due(
+    ctx: Context, source_id: int, stopping: Callable[[], bool] = lambda: False
+) -> SourceReport | None:
+    """Fetch one source for the scheduler, unless it is gone or disabled, was fetched (by any
+    process) within its interval, or another scheduler is fetching it now; returns its report, or
+    None when it was not fetched."""
+    with ctx.session() as session:
+        source = stored.source_by_id(session, source_id)
+        if source is None or not source.enabled or stopping():
+            return None
+        source = stored.detached(session, source)
+    database = ctx.database
+    with locks.source_lock(database, source_id) as mine:
+        if not mine:
+            return None
+        with ctx.session() as session:
+            last = stored.last_fetch_started(session, source_id)
+        lately = ctx.now() - timedelta(seconds=LATELY * ctx.settings.fetch_interval)
+        if last is not None and last > lately:
+            return None
+        with Fetcher(ctx.settings) as fetcher:
+            [report] = scrape(database, fetcher, [source], ctx.clock)
+    return report

@@ -1,0 +1,379 @@
+"""Subscribers: the one path that writes them, for the command line and the web front alike.
+
+Operators add, edit, import and remove subscribers; readers sign up, confirm, change their
+preferences and unsubscribe with the link tokens their mails carry. A change of status does the
+same whoever makes it (digest.model.subscriber.status_change): a bounced subscriber made active
+again from the command line or from their preferences page starts with a clean slate either way.
+
+A token is looked up by its SHA-256 only; every refusal is a TokenError saying what the reader can
+do, and says the same for a token that never existed as for one that expired, so links cannot be
+probed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from digest import metrics
+from digest.errors import DigestError, UsageError
+from digest.mail.message import Envelope, build_message, new_message_id
+from digest.mail.transports import Outgoing, transport_for
+from digest.model.address import checked_address
+from digest.model.link_tokens import new_token, token_hash
+from digest.model.subscriber import STATUSES, SubscriberStatus, status_change
+from digest.store import ledger
+from digest.store import subscribers as stored
+from digest.store import tokens as stored_tokens
+from digest.store.engine import Session
+from digest.store.models import Delivery, Subscriber, Token
+from digest.usecases.context import Context
+from digest.usecases.preferences import COLUMNS, Preferences, from_csv, normalise_email, to_csv
+
+__all__ = ["STATUSES", "Preferences", "TokenError"]
+log = logging.getLogger(__name__)
+
+# What a sign-up may set; the address and status are never taken from a form.
+CHOSEN = ("interests", "timezone", "send_hour", "frequency", "weekly_day", "max_papers", "trending_section")
+PAST_DIGESTS = 30
+
+
+class TokenError(DigestError):
+    """A link that does not (or no longer) work."""
+
+    exit_code = 2
+
+
+REFUSED = (
+    "This link does not work: it may have expired or been mistyped. "
+    "The links in your latest digest always work; or sign up again to get a new one."
+)
+USED = (
+    "This confirmation link was used already. If it was you, your subscription is active: "
+    "the links in any digest manage it."
+)
+
+
+# --- the one write path -----------------------------------------------------------------------
+
+
+def preferences_of(subscriber: Subscriber) -> Preferences:
+    """A subscriber's current preferences (every CSV column)."""
+    return Preferences(
+        email=subscriber.email,
+        status=subscriber.status,
+        interests=subscriber.interests,
+        timezone=subscriber.timezone,
+        send_hour=subscriber.send_hour,
+        frequency=subscriber.frequency,
+        weekly_day=subscriber.weekly_day or "",
+        max_papers=subscriber.max_papers,
+        min_score=subscriber.min_score,
+        trending_section=subscriber.trending_section,
+    )
+
+
+def _apply(subscriber: Subscriber, record: Preferences, now: datetime, *, confirming: bool = False) -> None:
+    """Store validated preferences on a row, its status moving by the one rule of status changes."""
+    values: dict[str, Any] = {
+        name: (getattr(record, name) or None) if name == "weekly_day" else getattr(record, name)
+        for name in COLUMNS
+        if name not in ("email", "status")
+    }
+    current = subscriber.status or SubscriberStatus.PENDING
+    values.update(status_change(current, record.status, subscriber.confirmed_at, now, confirming=confirming))
+    stored.set_values(subscriber, values)
+
+
+def _require(session: Session, email: str) -> Subscriber:
+    subscriber = stored.subscriber_by_email(session, normalise_email(email))
+    if subscriber is None:
+        raise UsageError(f"No subscriber {email!r}. See `digest subscribers list`.")
+    return subscriber
+
+
+def subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
+    data = asdict(preferences_of(subscriber))
+    for name in ("created_at", "confirmed_at", "unsubscribed_at", "updated_at"):
+        value = getattr(subscriber, name)
+        data[name] = value.isoformat(timespec="seconds") if value else None
+    return data
+
+
+def add(ctx: Context, email: str, changes: dict[str, Any], *, active: bool = False) -> Preferences:
+    """Add a subscriber, pending until confirmed (or ``active``). Raises UsageError (or
+    InterestError) for what cannot be used, and for an address subscribed already."""
+    record = Preferences(email=email, status="active" if active else "pending", **changes).validated()
+    now = ctx.now()
+    with ctx.database.begin() as session:
+        if stored.subscriber_by_email(session, record.email) is not None:
+            raise UsageError(
+                f"{record.email} is subscribed already; change it with `digest subscribers edit`."
+            )
+        subscriber = stored.new_subscriber(record.email, now, {})
+        _apply(subscriber, record, now)
+        stored.add(session, subscriber)
+    return record
+
+
+def edit(ctx: Context, email: str, changes: dict[str, Any]) -> str:
+    """Change what ``changes`` gives; the rest stays. Returns the address. Raises UsageError."""
+    with ctx.database.begin() as session:
+        subscriber = _require(session, email)
+        changed = dataclasses.replace(preferences_of(subscriber), **changes).validated()
+        _apply(subscriber, changed, ctx.now())
+        return subscriber.email
+
+
+def list_subscribers(ctx: Context, status: str | None = None) -> list[dict[str, Any]]:
+    with ctx.session() as session:
+        return [subscriber_json(subscriber) for subscriber in stored.all_subscribers(session, status)]
+
+
+def show(ctx: Context, email: str) -> dict[str, Any]:
+    with ctx.session() as session:
+        return subscriber_json(_require(session, email))
+
+
+def remove(ctx: Context, email: str) -> str:
+    """Delete a subscriber and everything stored about them; returns the address."""
+    with ctx.database.begin() as session:
+        subscriber = _require(session, email)
+        stored.remove(session, subscriber)
+        return subscriber.email
+
+
+def import_csv(ctx: Context, text: str) -> tuple[int, int, int]:
+    """Add or update subscribers from CSV text (as ``export_csv`` writes it); every row is checked
+    first, so one bad row imports nothing (UsageError naming its line). Returns (rows, added,
+    updated)."""
+    rows = list(from_csv(text))
+    added = updated = 0
+    now = ctx.now()
+    with ctx.database.begin() as session:
+        checked = []
+        for line, email, given in rows:
+            subscriber = stored.subscriber_by_email(session, email)
+            base = preferences_of(subscriber) if subscriber else Preferences(email=email)
+            try:
+                checked.append((subscriber, dataclasses.replace(base, **given).validated()))
+            except UsageError as exc:
+                raise UsageError(f"line {line}: {exc}") from None
+        for subscriber, record in checked:
+            if subscriber is None:
+                subscriber = stored.add(session, stored.new_subscriber(record.email, now, {}))
+                added += 1
+            else:
+                updated += 1
+            _apply(subscriber, record, now)
+    return len(rows), added, updated
+
+
+def export_csv(ctx: Context) -> str:
+    with ctx.session() as session:
+        return to_csv(preferences_of(subscriber) for subscriber in stored.all_subscribers(session))
+
+
+# --- the reader's side: sign-up, confirmation, preferences, unsubscription --------------------
+
+
+def deliverable(email: str) -> str:
+    """The address as mail is sent to it; raises MessageError for one that cannot be (a part
+    before the @ that is not ASCII)."""
+    return checked_address(email)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A mail about a subscription, to send once the sign-up is stored: ``kind`` says which, ``token``
+    is the link's secret (its hash is stored)."""
+
+    kind: Literal["confirm", "manage"]
+    email: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What a manage link shows: whose it is, their preferences, and the digest it came with."""
+
+    subscriber_id: int
+    email: str
+    status: str
+    wish: Preferences
+    delivery_id: int | None
+
+
+def wish_of(subscriber: Subscriber) -> Preferences:
+    """A subscriber's current preferences, as a form starts from."""
+    return Preferences(
+        email=subscriber.email,
+        status=subscriber.status,
+        **{name: getattr(subscriber, name) for name in CHOSEN},
+        min_score=subscriber.min_score,
+    )
+
+
+def sign_up(ctx: Context, wish: Preferences, now: datetime) -> Notice | None:
+    """Record a sign-up of the (validated) ``wish`` and return the mail to send: a confirmation for a
+    new, pending or former subscriber (carrying the wished preferences, applied only on
+    confirmation), a manage link for a current one. None when the address has had
+    ``signup_per_address`` such mails in the last day. Nothing of an existing subscriber changes here."""
+    settings = ctx.settings
+    with ctx.session() as session:
+        subscriber = stored.subscriber_by_email(session, wish.email)
+        if subscriber is None:
+            values = {name: getattr(wish, name) for name in CHOSEN}
+            subscriber = stored.add_pending(session, wish.email, {**values, "min_score": 0.0}, now)
+        # Take the subscriber's row (on SQLite, the write lock) before counting: sign-ups of one
+        # address at the same moment then count each other's mails.
+        stored.lock(session, subscriber.id)
+        if (
+            stored_tokens.notices_since(session, subscriber.id, now - timedelta(days=1))
+            >= settings.signup_per_address
+        ):
+            session.rollback()
+            return None
+        token, hashed = new_token()
+        if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
+            kind: Literal["confirm", "manage"] = "manage"
+            expires, payload = now + timedelta(days=settings.link_days), None
+        else:
+            kind = "confirm"
+            expires = now + timedelta(hours=settings.confirm_hours)
+            payload = {name: value for name, value in asdict(wish).items() if name in CHOSEN}
+        stored_tokens.add(session, hashed, kind, subscriber.id, now, expires, payload)
+        session.commit()
+        return Notice(kind, subscriber.email, token)
+
+
+def send_notice(ctx: Context, notice: Notice, now: datetime) -> None:
+    """Mail a confirm or manage link. A failure is logged: the reader can sign up again."""
+    settings = ctx.settings
+    path = "confirm" if notice.kind == "confirm" else "preferences"
+    rendered = ctx.notices.render(
+        notice.kind, f"{settings.base_url}/{path}/{notice.token}", settings.confirm_hours
+    )
+    message_id = new_message_id(settings.mail_domain, f"{notice.kind}.{now:%Y%m%d}")
+    try:
+        envelope = Envelope(notice.email, message_id, now, None)
+        data = build_message(ctx.identity, envelope, rendered.subject, rendered.text, rendered.html)
+        outgoing = Outgoing(0, settings.mail_from, checked_address(notice.email), message_id, data)
+        with transport_for(settings) as transport:
+            outcome = transport.deliver_one(outgoing)
+    except Exception:
+        log.exception("cannot send the %s mail to %s", notice.kind, notice.email)
+        metrics.mail(notice.kind, False)
+        return
+    metrics.mail(notice.kind, outcome.ok)
+    if not outcome.ok:
+        log.warning("the %s mail to %s was not sent: %s", notice.kind, notice.email, outcome.error)
+
+
+def _lookup(session: Session, token: str, purposes: tuple[str, ...], now: datetime, link_days: int) -> Token:
+    if not token or len(token) > 100:
+        raise TokenError(REFUSED)
+    row = stored_tokens.by_hash(session, token_hash(token))
+    if row is None or row.purpose not in purposes:
+        raise TokenError(REFUSED)
+    # A digest's link tokens made before expiry was stored last link_days.
+    expires = row.expires_at or row.created_at + timedelta(days=link_days)
+    if expires <= now:
+        raise TokenError(REFUSED)
+    return row
+
+
+def check_confirm(ctx: Context, token: str, now: datetime) -> None:
+    """Raise TokenError unless ``token`` is an unused, unexpired confirmation token. Reads only."""
+    with ctx.session() as session:
+        row = _lookup(session, token, ("confirm",), now, ctx.settings.link_days)
+        if row.used_at is not None:
+            raise TokenError(USED)
+
+
+def confirm(ctx: Context, token: str, now: datetime) -> str:
+    """Use a confirmation token once: the subscriber becomes active with the preferences the sign-up
+    asked for. Returns a fresh manage token for their preferences page. Raises TokenError for a
+    token that is unknown, expired or used."""
+    settings = ctx.settings
+    with ctx.session() as session:
+        row = _lookup(session, token, ("confirm",), now, settings.link_days)
+        if not stored_tokens.use(session, row.id, now):
+            session.rollback()
+            raise TokenError(USED)
+        subscriber = stored.subscriber_by_id(session, row.subscriber_id)
+        wish = dataclasses.replace(
+            preferences_of(subscriber),
+            status=SubscriberStatus.ACTIVE.value,
+            **{name: value for name, value in (row.payload or {}).items() if name in CHOSEN},
+        )
+        _apply(subscriber, wish, now, confirming=True)
+        manage = _manage_token(session, subscriber.id, now, settings.link_days)
+        session.commit()
+        return manage
+
+
+def _manage_token(session: Session, subscriber_id: int, now: datetime, link_days: int) -> str:
+    token, hashed = new_token()
+    stored_tokens.add(session, hashed, "manage", subscriber_id, now, now + timedelta(days=link_days))
+    return token
+
+
+def new_manage_token(ctx: Context, subscriber_id: int, now: datetime) -> str:
+    """A new link token to a subscriber's preferences, valid for ``link_days``."""
+    with ctx.database.begin() as session:
+        return _manage_token(session, subscriber_id, now, ctx.settings.link_days)
+
+
+def account_of(session: Session, token: str, now: datetime, link_days: int) -> tuple[Account, Subscriber]:
+    """The account of manage token ``token`` and its subscriber row; raises TokenError."""
+    row = _lookup(session, token, ("manage",), now, link_days)
+    subscriber = stored.subscriber_by_id(session, row.subscriber_id)
+    account = Account(
+        subscriber.id, subscriber.email, subscriber.status, wish_of(subscriber), row.delivery_id
+    )
+    return account, subscriber
+
+
+def account(ctx: Context, token: str, now: datetime) -> Account:
+    """Whose manage token ``token`` is; raises TokenError. Reads only."""
+    with ctx.session() as session:
+        return account_of(session, token, now, ctx.settings.link_days)[0]
+
+
+def save_preferences(ctx: Context, token: str, wish: Preferences, paused: bool, now: datetime) -> None:
+    """Store new preferences (validated) and pause or resume. An unsubscribed or bounced subscriber
+    who saves is subscribed again, with a clean slate; a pending one stays pending until confirmed.
+    Raises TokenError."""
+    with ctx.session() as session:
+        _, subscriber = account_of(session, token, now, ctx.settings.link_days)
+        status = subscriber.status
+        if status != SubscriberStatus.PENDING:
+            status = SubscriberStatus.PAUSED if paused else SubscriberStatus.ACTIVE
+        chosen = {name: getattr(wish, name) for name in CHOSEN}
+        record = dataclasses.replace(preferences_of(subscriber), status=status, **chosen)
+        _apply(subscriber, record, now)
+        session.commit()
+
+
+def unsubscribe(ctx: Context, token: str, now: datetime) -> bool:
+    """Unsubscribe the owner of manage token ``token``; True if this changed anything (a second call
+    is harmless). Raises TokenError."""
+    with ctx.session() as session:
+        _, subscriber = account_of(session, token, now, ctx.settings.link_days)
+        if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+            return False
+        record = dataclasses.replace(preferences_of(subscriber), status=SubscriberStatus.UNSUBSCRIBED.value)
+        _apply(subscriber, record, now)
+        session.commit()
+        return True
+
+
+def past_digests(ctx: Context, subscriber_id: int) -> Sequence[Delivery]:
+    """A subscriber's latest sent digests, newest first (detached: read their dates and ids)."""
+    with ctx.session() as session:
+        return ledger.sent_digests(session, subscriber_id, PAST_DIGESTS)
