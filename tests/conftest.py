@@ -1,4 +1,6 @@
-"""Shared fixtures: real databases (a SQLite file and a PostgreSQL schema of each test's own)."""
+"""Shared fixtures: real databases (a SQLite file and a PostgreSQL schema of each test's own), settings,
+and an SMTP sink on loopback. Tests under system/ are marked ``system`` (the slow ones: the command
+line in processes, the browser, kills, deployment files, benchmarks)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -16,11 +19,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.config import Settings
 from digest.store import schema
 from digest.store.engine import Database, make_engine
+from tests.support.smtp import ScriptedServer, free_port
 
-DATA = Path(__file__).parent / "data"
-FIXTURES = DATA / "fixtures"
 POSTGRES_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("DIGEST_TEST_REQUIRE_POSTGRES") == "1"
+SYSTEM = Path(__file__).resolve().parent / "system"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(SYSTEM):
+            item.add_marker(pytest.mark.system)
 
 
 @pytest.fixture(autouse=True)
@@ -114,3 +123,15 @@ def mail_settings(settings: Settings, tmp_path: Path) -> Settings:
     return settings.model_copy(
         update={"outbox_dir": tmp_path / "outbox", "base_url": "https://digest.example.org"}
     )
+
+
+@pytest.fixture
+def sink() -> Iterator[ScriptedServer]:
+    handler = ScriptedServer(pipelining=True)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    try:
+        yield handler
+    finally:
+        controller.stop()

@@ -14,7 +14,7 @@ import yaml
 
 from digest.config import Settings
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
 def test_the_kubernetes_manifests_are_the_expected_kinds() -> None:

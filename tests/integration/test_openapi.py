@@ -15,7 +15,8 @@ from schemathesis.checks import not_a_server_error
 
 from digest.usecases import subscribers as accounts
 from digest.web import Web, create_app
-from tests.test_delivery import NOW, add_subscriber, context, ingest_fixture
+from tests.support.data import NOW
+from tests.support.store import add_subscriber, context, ingest_fixture
 
 CSRF = "c" * 43
 

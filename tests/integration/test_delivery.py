@@ -2,108 +2,26 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
 from digest.cli import cli
-from digest.config import Settings
-from digest.deliver.sender import Sender, Summary
-from digest.fetch.http import Fetcher
-from digest.ingest.scrape import scrape
-from digest.mail.transports import transport_for
-from digest.model.time import system_clock
 from digest.store.engine import Database
-from digest.store.models import Delivery, DeliveryPaper, Paper, Source, Subscriber, Token
-from digest.usecases.context import Context
-from tests.conftest import DATA, FIXTURES
+from digest.store.models import Delivery, DeliveryPaper, Paper, Subscriber, Token
+from tests.support.data import GOLDEN as GOLDEN_DIR
+from tests.support.data import HF_JSON, HF_PAGE, INTERESTS, NOW
+from tests.support.store import add_subscriber, ingest_fixture, ledger, outbox, send
 
-HF_PAGE = FIXTURES / "hf_papers_page_2024-08-01.html"
-HF_JSON = FIXTURES / "hf_daily_papers_api_2026-06-12_raw.json"
-GOLDEN = DATA / "golden" / "digest_2024-08-01.txt"
+GOLDEN = GOLDEN_DIR / "digest_2024-08-01.txt"
 UPDATE_GOLDEN = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"  # read before the tests clear DIGEST_*
-NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
-INTERESTS = '"language model"\ndiffusion video\nagents'
-
-
-def ingest_fixture(
-    sessions: sessionmaker[Session], path: Path = HF_PAGE, seen: datetime | None = None
-) -> None:
-    """Store a captured listing as a source's fetch; its papers count as first seen at ``seen``."""
-    with sessions.begin() as session:
-        source = Source(
-            name=path.stem[:90],
-            kind="hf-page" if path.suffix == ".html" else "hf-daily",
-            url=str(path),
-            created_at=NOW,
-        )
-        session.add(source)
-    with Fetcher(Settings(host_min_interval=0)) as fetcher:
-        [report] = scrape(Database(sessions.kw["bind"]), fetcher, [source], system_clock)
-    assert report.status == "ok"
-    with sessions.begin() as session:
-        ids = [
-            paper.id
-            for paper in session.scalars(select(Paper).where(Paper.updated_at == Paper.first_seen_at))
-        ]
-        session.execute(
-            update(Paper).where(Paper.id.in_(ids)).values(first_seen_at=seen or NOW - timedelta(hours=2))
-        )
-
-
-def add_subscriber(sessions: sessionmaker[Session], email_address: str = "ada@example.org", **fields) -> int:
-    values = {
-        "status": "active",
-        "interests": INTERESTS,
-        "timezone": "UTC",
-        "send_hour": 7,
-        "frequency": "daily",
-        "max_papers": 5,
-        "min_score": 0.0,
-        "trending_section": True,
-        **fields,
-    }
-    values.setdefault("created_at", NOW - timedelta(days=2))
-    with sessions.begin() as session:
-        subscriber = Subscriber(email=email_address, updated_at=values["created_at"], **values)
-        session.add(subscriber)
-        session.flush()
-        return subscriber.id
-
-
-def context(
-    settings: Settings, sessions: sessionmaker[Session], clock: Callable[[], datetime] = system_clock
-) -> Context:
-    """The use cases' context over the test's database, on ``clock``."""
-    return Context(settings, clock, Database(sessions.kw["bind"]))
-
-
-def send(settings: Settings, sessions: sessionmaker[Session], now: datetime = NOW) -> Summary:
-    with transport_for(settings) as transport:
-        return Sender(settings, Database(sessions.kw["bind"]), transport).run(now)
-
-
-def outbox(settings: Settings) -> list[email.message.EmailMessage]:
-    return [
-        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        for path in sorted(Path(settings.outbox_dir).glob("*.eml"))
-    ]
-
-
-def ledger(sessions: sessionmaker[Session]) -> list[Delivery]:
-    with sessions() as session:
-        return list(session.scalars(select(Delivery).order_by(Delivery.id)))
 
 
 def test_a_due_subscriber_gets_one_digest_and_a_second_run_sends_nothing(mail_settings, sessions) -> None:

@@ -22,16 +22,9 @@ from digest.render.mails import Renderer
 from digest.store import ledger as store_ledger
 from digest.store.engine import Database
 from digest.store.models import Delivery, DeliveryPaper, Paper, Subscriber
-from tests.test_delivery import (
-    HF_JSON,
-    NOW,
-    add_subscriber,
-    ingest_fixture,
-    ledger,
-    outbox,
-    send,
-)
-from tests.test_smtp import ScriptedServer, free_port
+from tests.support.data import HF_JSON, NOW
+from tests.support.smtp import ScriptedServer, free_port
+from tests.support.store import add_subscriber, ingest_fixture, ledger, outbox, send
 
 
 class SlowServer(ScriptedServer):

@@ -23,7 +23,8 @@ from digest.usecases import subscribers as accounts
 from digest.usecases.preferences import Preferences
 from digest.web import Web, create_app
 from digest.web.guard import client_of
-from tests.test_delivery import NOW, add_subscriber, context, ingest_fixture, outbox, send
+from tests.support.data import NOW
+from tests.support.store import add_subscriber, context, ingest_fixture, outbox, send
 
 BASE = "https://digest.example.org"
 FORM = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
-import json
 import subprocess
 import textwrap
 from datetime import UTC, date, datetime
@@ -14,11 +13,9 @@ from pathlib import Path
 import dkim
 import pytest
 from bs4 import BeautifulSoup
-from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.cli import cli
 from digest.compose.digest import Digest, Item, Links, PaperView
 from digest.errors import MessageError
 from digest.mail.headers import encode_header, header_text
@@ -260,16 +257,3 @@ def test_wrapping_matches_textwrap_without_breaking_words(text: str) -> None:
             break_on_hyphens=False,
         )
         assert wrap(text, indent, first) == expected
-
-
-@pytest.mark.parametrize("kind", ["render", "send"])
-def test_the_mail_benchmarks_report_rate_baseline_and_ratio(kind: str) -> None:
-    result = CliRunner().invoke(
-        cli, ["bench", kind, "--messages", "40", "--baseline-sample", "10", "--json"], catch_exceptions=False
-    )
-    assert result.exit_code == 0, result.output
-    figures = json.loads(result.output.strip().splitlines()[-1])
-    assert figures["messages"] >= 10 and figures["baseline_messages"] == 10
-    assert figures["messages_per_s"] > 0 and figures["baseline_messages_per_s"] > 0
-    ratio = figures["messages_per_s"] / figures["baseline_messages_per_s"]
-    assert figures["ratio"] == pytest.approx(ratio, abs=0.06)  # the figure is rounded to 0.1

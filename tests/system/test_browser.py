@@ -24,10 +24,9 @@ from digest.mail.transports import transport_for
 from digest.store.engine import Database
 from digest.store.models import Subscriber
 from digest.web import Web, create_app
-from tests.test_delivery import context as digest_context
-from tests.test_delivery import ingest_fixture
-from tests.test_service import sink  # noqa: F401 - a fixture used here
-from tests.test_smtp import ScriptedServer, free_port
+from tests.support.smtp import ScriptedServer, free_port
+from tests.support.store import context as digest_context
+from tests.support.store import ingest_fixture
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -55,7 +54,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def site(mail_settings, sessions, sink: ScriptedServer) -> Iterator[tuple[str, object]]:  # noqa: F811
+def site(mail_settings, sessions, sink: ScriptedServer) -> Iterator[tuple[str, object]]:
     """The app under uvicorn on a free port; yields its address and settings."""
     port = free_port()
     settings = mail_settings.model_copy(
@@ -85,7 +84,7 @@ def site(mail_settings, sessions, sink: ScriptedServer) -> Iterator[tuple[str, o
         thread.join(30)
 
 
-def mail_to(sink: ScriptedServer, address: str, count: int = 1) -> list[email.message.EmailMessage]:  # noqa: F811
+def mail_to(sink: ScriptedServer, address: str, count: int = 1) -> list[email.message.EmailMessage]:
     """The messages the SMTP server got for ``address``, once there are ``count``."""
     deadline = time.monotonic() + 30
     while True:
@@ -104,7 +103,7 @@ def titles(page) -> list[str]:
     return page.locator("#preview .papers .title").all_inner_texts()
 
 
-def test_sign_up_confirm_change_interests_and_unsubscribe_in_a_browser(browser, site, sink, sessions) -> None:  # noqa: F811
+def test_sign_up_confirm_change_interests_and_unsubscribe_in_a_browser(browser, site, sink, sessions) -> None:
     base, settings = site
     ingest_fixture(sessions, seen=datetime.now(UTC) - timedelta(hours=2))
     context = browser.new_context(timezone_id="Europe/Paris")

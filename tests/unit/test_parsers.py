@@ -22,10 +22,8 @@ from digest.parse import PARSERS, detect_kind, parse_document
 from digest.parse.feeds import ensure_safe_xml, parse_arxiv_api, parse_arxiv_rss, parse_feed, split_authors
 from digest.parse.hf import parse_daily_api, parse_listing_page
 from digest.parse.record import KINDS, ParsedPaper, parse_arxiv_id
+from tests.support.data import FIXTURES, GOLDEN
 
-DATA = Path(__file__).parent / "data"
-FIXTURES = DATA / "fixtures"
-GOLDEN = DATA / "golden"
 # Read at import: the autouse fixture in conftest.py clears DIGEST_* variables before each test runs.
 UPDATE_GOLDEN = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"
 

@@ -19,7 +19,7 @@ from digest.score.explain import explain
 from digest.score.index import Doc, Weights, build_index, corpus_from, trending_score
 from digest.score.interests import parse_interests
 from digest.score.rank import Profile, ProfileSet, rank
-from tests.conftest import FIXTURES
+from tests.support.data import FIXTURES
 
 
 def fixture_docs() -> list[Doc]:

@@ -9,12 +9,9 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from click.testing import CliRunner
 from pydantic import SecretStr
@@ -25,16 +22,14 @@ from digest.cli import cli
 from digest.config import Settings
 from digest.model.time import system_clock
 from digest.scheduler import Scheduler
-from digest.store import schema
-from digest.store.engine import Database
 from digest.store.models import Delivery, FetchLog, Source
-from tests.conftest import FIXTURES
-from tests.loopback import LoopbackServer, Reply
-from tests.test_delivery import NOW, add_subscriber, context, ingest_fixture, ledger, outbox
-from tests.test_smtp import ScriptedServer, free_port
+from tests.support.data import FIXTURES, NOW
+from tests.support.loopback import LoopbackServer, Reply
+from tests.support.smtp import ScriptedServer, free_port
+from tests.support.store import add_subscriber, context, ingest_fixture, ledger, migrated_sessions, outbox
+from tests.support.waiting import WAIT, wait_until
 
 DIGEST = [sys.executable, "-m", "digest"]
-WAIT = 60.0  # seconds any awaited event may take before the test fails
 
 
 class Runs:
@@ -56,35 +51,10 @@ class Runs:
             assert self.changed.wait_for(lambda: self.done.get(job_id, 0) >= count, WAIT), self.done
 
 
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {WAIT:g} s for {what}"
-        time.sleep(0.05)
-
-
 def no_network_sources(sessions: sessionmaker[Session]) -> None:
     """Only the test's own sources: the built-in hf-daily would try the internet."""
     with sessions.begin() as session:
         session.execute(update(Source).where(Source.name == "hf-daily").values(enabled=False))
-
-
-@pytest.fixture
-def sink() -> Iterator[ScriptedServer]:
-    handler = ScriptedServer(pipelining=True)
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    try:
-        yield handler
-    finally:
-        controller.stop()
-
-
-def migrated_sessions(url: str) -> sessionmaker[Session]:
-    database = Database.open(url)
-    schema.upgrade(database.engine)
-    return database.sessions
 
 
 def run_scheduler(settings: Settings, sessions: sessionmaker[Session], at: datetime) -> None:

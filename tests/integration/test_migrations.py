@@ -70,7 +70,8 @@ def test_db_copy_moves_everything_from_sqlite_to_postgresql_and_sending_goes_on(
 
     from digest.cli import cli
     from digest.store.models import Delivery, Paper, Subscriber, Token
-    from tests.test_delivery import NOW, add_subscriber, ingest_fixture, send
+    from tests.support.data import NOW
+    from tests.support.store import add_subscriber, ingest_fixture, send
 
     sqlite_url = f"sqlite:///{tmp_path / 'digest.db'}"
     source = db.make_engine(sqlite_url)

@@ -1,4 +1,5 @@
-"""`digest bench pipeline`: the daily send end to end, in worker processes, to a loopback sink."""
+"""`digest bench`: the mail benchmarks, and the daily send end to end in worker processes, to a loopback
+sink."""
 
 from __future__ import annotations
 
@@ -80,3 +81,16 @@ def test_a_worker_killed_midway_loses_no_digest_the_survivors_take_over(where, r
 def test_killing_needs_a_second_worker_to_take_over() -> None:
     result = CliRunner().invoke(cli, ["bench", "pipeline", "--subscribers", "5", "--kill"])
     assert result.exit_code == 2 and "--kill needs --workers 2 or more" in result.output
+
+
+@pytest.mark.parametrize("kind", ["render", "send"])
+def test_the_mail_benchmarks_report_rate_baseline_and_ratio(kind: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["bench", kind, "--messages", "40", "--baseline-sample", "10", "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert figures["messages"] >= 10 and figures["baseline_messages"] == 10
+    assert figures["messages_per_s"] > 0 and figures["baseline_messages_per_s"] > 0
+    ratio = figures["messages_per_s"] / figures["baseline_messages_per_s"]
+    assert figures["ratio"] == pytest.approx(ratio, abs=0.06)  # the figure is rounded to 0.1

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES
-from tests.test_cli import digest
+from tests.support.cli import digest
+from tests.support.data import FIXTURES
 
 SCORE_KEYS = {"id", "title", "score", "relevance", "trending", "matched", "line"}
 

@@ -9,26 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from digest.cli import cli
-from tests.conftest import FIXTURES
-from tests.loopback import LoopbackServer, Reply
+from tests.support.cli import add_fixture_page_source, digest
+from tests.support.data import FIXTURES
+from tests.support.loopback import LoopbackServer, Reply
 
 REQUIRED_PAPER_KEYS = {"id", "title", "authors", "abstract", "published", "url", "upvotes", "kind"}
-
-
-def digest(*args: str, url: str | None = None, env: dict[str, str] | None = None) -> Result:
-    environment = {"DIGEST_HOST_MIN_INTERVAL": "0", **(env or {})}
-    if url:
-        environment["DIGEST_DATABASE_URL"] = url
-    return CliRunner().invoke(cli, list(args), env=environment, catch_exceptions=False)
-
-
-def add_fixture_page_source(url: str, name: str = "page") -> None:
-    """Add the captured HF listing page as source ``name``."""
-    page = str(FIXTURES / "hf_papers_page_2024-08-01.html")
-    assert digest("sources", "add", name, "--kind", "hf-page", "--url", page, url=url).exit_code == 0
 
 
 def test_commands_refuse_a_database_behind_head(database_url: str) -> None:

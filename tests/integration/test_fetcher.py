@@ -13,7 +13,7 @@ import pytest
 from digest.config import Settings
 from digest.errors import FetchError
 from digest.fetch.http import Fetcher
-from tests.loopback import LoopbackServer, Reply
+from tests.support.loopback import LoopbackServer, Reply
 
 
 @pytest.fixture

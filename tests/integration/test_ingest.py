@@ -16,8 +16,8 @@ from digest.ingest.scrape import scrape
 from digest.model.time import system_clock
 from digest.store.engine import Database
 from digest.store.models import FetchLog, Listing, MetricSnapshot, Paper, Source
-from tests.conftest import FIXTURES
-from tests.loopback import LoopbackServer, Reply
+from tests.support.data import FIXTURES
+from tests.support.loopback import LoopbackServer, Reply
 
 HF_JSON = FIXTURES / "hf_daily_papers_api_2026-06-12_raw.json"
 HF_PAGE = FIXTURES / "hf_papers_page_2024-08-01.html"

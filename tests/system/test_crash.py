@@ -27,7 +27,7 @@ from digest.bench.data import warm_kernels
 from digest.store import schema
 from digest.store.engine import Database
 from digest.store.models import Delivery
-from tests.test_delivery import add_subscriber, ingest_fixture
+from tests.support.store import add_subscriber, ingest_fixture
 
 KILLS = 20
 SUBSCRIBERS = 30
