@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.config import Settings
 from digest.store import schema
 from digest.store.engine import Database, make_engine
-from tests.support.smtp import ScriptedServer, free_port
+from tests.support.smtp import ScriptedServer, serving
 
 POSTGRES_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("DIGEST_TEST_REQUIRE_POSTGRES") == "1"
@@ -127,11 +126,6 @@ def mail_settings(settings: Settings, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def sink() -> Iterator[ScriptedServer]:
-    handler = ScriptedServer(pipelining=True)
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    try:
+    """An SMTP server on loopback that accepts everything (with PIPELINING) and records it."""
+    with serving(ScriptedServer(pipelining=True)) as handler:
         yield handler
-    finally:
-        controller.stop()

@@ -26,25 +26,33 @@ class DigestMail:
     digest: Digest
 
 
-def digest_mail(
-    composed: Composed,
-    *,
-    identity: Identity,
-    renderer: Renderer,
-    base_url: str,
-    token: str,
-    message_id: str,
-    now: datetime,
-    key: int = 0,
-    to: str | None = None,
-    subject_prefix: str = "",
-) -> DigestMail:
-    """The message of ``composed``, its links made with ``token``, to the subscriber (or ``to``).
-    Raises MessageError for an address or header that cannot be sent."""
-    digest = digest_of(composed, base_url, token)
-    rendered = renderer.render(digest)
-    recipient = to or digest.email
-    envelope = Envelope(recipient, message_id, now, digest.links.unsubscribe)
-    data = build_message(identity, envelope, subject_prefix + rendered.subject, rendered.text, rendered.html)
-    outgoing = Outgoing(key, identity.address, checked_address(recipient), message_id, data)
-    return DigestMail(outgoing, rendered.subject, rendered, digest)
+@dataclass(frozen=True, slots=True)
+class MailMaker:
+    """Makes digest mails: who sends them, the renderer, and where their links point."""
+
+    identity: Identity
+    renderer: Renderer
+    base_url: str
+
+    def make(
+        self,
+        composed: Composed,
+        *,
+        token: str,
+        message_id: str,
+        now: datetime,
+        key: int = 0,
+        to: str | None = None,
+        subject_prefix: str = "",
+    ) -> DigestMail:
+        """The message of ``composed``, its links made with ``token``, to the subscriber (or ``to``).
+        Raises MessageError for an address or header that cannot be sent."""
+        digest = digest_of(composed, self.base_url, token)
+        rendered = self.renderer.render(digest)
+        recipient = to or digest.email
+        envelope = Envelope(recipient, message_id, now, digest.links.unsubscribe)
+        data = build_message(
+            self.identity, envelope, subject_prefix + rendered.subject, rendered.text, rendered.html
+        )
+        outgoing = Outgoing(key, self.identity.address, checked_address(recipient), message_id, data)
+        return DigestMail(outgoing, rendered.subject, rendered, digest)

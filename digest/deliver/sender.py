@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from digest import metrics
 from digest.compose.choose import Composed, Composer, Job
 from digest.deliver import planner
-from digest.deliver.messages import PLACEHOLDER_TOKEN, DigestMail, digest_mail
+from digest.deliver.messages import PLACEHOLDER_TOKEN, DigestMail, MailMaker
 from digest.deliver.outcome import Verdict, after_failure, counts_as_bounce
 from digest.errors import MessageError
 from digest.mail.message import Identity, identity_for, new_message_id
@@ -339,7 +339,7 @@ class Sender:
         self.database = database
         self.transport = transport
         self.identity = identity or identity_for(options)
-        self.renderer = renderer or Renderer(options.mail_from_name)
+        self.mails = MailMaker(self.identity, renderer or Renderer(options.mail_from_name), options.base_url)
         self.weights = Weights.of(options)
         self.clock = clock
         self.mode = mode
@@ -517,36 +517,23 @@ class Sender:
 
     def _message(self, delivery: Delivery, subscriber: Subscriber, result: Composed, now: datetime) -> Ready:
         """The row's message and the row of its link token (to insert once the row is known to be
-        this sender's). Raises MessageError for an address or header that cannot be sent."""
-        domain = self.identity.domain
-        if self.mode != Mode.SEND:
-            mail = digest_mail(
-                result,
-                identity=self.identity,
-                renderer=self.renderer,
-                base_url=self.options.base_url,
-                token=PLACEHOLDER_TOKEN,
-                message_id=new_message_id(domain, "test"),
-                now=now,
-                key=delivery.id,
-                to=self.test_to,
-                subject_prefix="[test] " if self.mode == Mode.TEST else "",
-            )
-            return Ready(mail, None)
-        token, hashed = new_token()
-        message_id = delivery.message_id or new_message_id(
-            domain, f"{delivery.digest_date:%Y%m%d}.{delivery.id}"
-        )
-        mail = digest_mail(
+        this sender's; none in a dry run or test send, whose links carry a placeholder). Raises
+        MessageError for an address or header that cannot be sent."""
+        live = self.mode == Mode.SEND
+        token, hashed = new_token() if live else (PLACEHOLDER_TOKEN, "")
+        label = f"{delivery.digest_date:%Y%m%d}.{delivery.id}" if live else "test"
+        message_id = (delivery.message_id if live else None) or new_message_id(self.identity.domain, label)
+        mail = self.mails.make(
             result,
-            identity=self.identity,
-            renderer=self.renderer,
-            base_url=self.options.base_url,
             token=token,
             message_id=message_id,
             now=now,
             key=delivery.id,
+            to=self.test_to,
+            subject_prefix="[test] " if self.mode == Mode.TEST else "",
         )
+        if not live:
+            return Ready(mail, None)
         token_row = {
             "token_hash": hashed,
             "purpose": "manage",

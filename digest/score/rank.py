@@ -248,6 +248,3 @@ def _trending_only(index: Index, profile: Profile) -> list[Pick]:
             break
         chosen.append(Pick(doc, score, 0.0, float(index.trending[doc]), None))
     return chosen
-
-
-

@@ -10,6 +10,7 @@ from datetime import datetime
 from functools import cached_property
 
 from digest.config import Settings
+from digest.deliver.messages import MailMaker
 from digest.mail.message import Identity, identity_for
 from digest.model.time import Clock, system_clock
 from digest.render.mails import NoticeRenderer, Renderer
@@ -73,6 +74,11 @@ class Context:
     def identity(self) -> Identity:
         """Who mail comes from; reads the DKIM key. Raises ConfigError when it cannot be used."""
         return identity_for(self.settings)
+
+    @cached_property
+    def mails(self) -> MailMaker:
+        """What makes digest mails (the one way: the send's own)."""
+        return MailMaker(self.identity, self.renderer, self.settings.base_url)
 
     def corpus(self, session: Session) -> Corpus:
         """The word-frequency corpus of every stored paper, read again at most every CORPUS_SECONDS

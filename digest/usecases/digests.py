@@ -17,11 +17,11 @@ from typing import Any
 
 from digest.compose.choose import Composed, Composer, Job, digest_of
 from digest.compose.digest import Digest, Item
-from digest.deliver.messages import PLACEHOLDER_TOKEN, digest_mail
+from digest.deliver.messages import PLACEHOLDER_TOKEN
 from digest.deliver.sender import Mode, RowResult, Sender, Summary
 from digest.errors import UsageError
 from digest.mail.message import new_message_id
-from digest.mail.transports import transport_for
+from digest.mail.transports import Transport, transport_for
 from digest.model.subscriber import SubscriberStatus
 from digest.model.time import utc, utc_date, zone
 from digest.render import snippet
@@ -166,15 +166,8 @@ def preview_of(
     previous = ledger.previous_papers_until(session, [subscriber.id], day) if subscriber.id else {}
     job = Job(subscriber, day, previous.get(subscriber.id))
     [composed] = (choosing or composer(ctx, session)).compose([job], at)
-    mail = digest_mail(
-        composed,
-        identity=ctx.identity,
-        renderer=ctx.renderer,
-        base_url=ctx.settings.base_url,
-        token=PLACEHOLDER_TOKEN,
-        message_id=new_message_id(ctx.identity.domain, "preview"),
-        now=now,
-    )
+    message_id = new_message_id(ctx.identity.domain, "preview")
+    mail = ctx.mails.make(composed, token=PLACEHOLDER_TOKEN, message_id=message_id, now=now)
     rendered = mail.rendered
     return Preview(composed, mail.digest, mail.subject, rendered.text, rendered.html, mail.outgoing.data)
 
@@ -240,6 +233,19 @@ def view_digest(ctx: Context, token: str, now: datetime, delivery_id: int | None
 # --- send -------------------------------------------------------------------------------------
 
 
+def _sender(ctx: Context, transport: Transport | None, **options: Any) -> Sender:
+    """The send loop over the context's database, clock, identity and renderer."""
+    return Sender(
+        ctx.settings,
+        ctx.database,
+        transport,
+        identity=ctx.identity,
+        renderer=ctx.renderer,
+        clock=ctx.clock,
+        **options,
+    )
+
+
 def send(
     ctx: Context,
     now: datetime,
@@ -252,33 +258,14 @@ def send(
     settings that cannot be used."""
     only = normalise_email(only) if only else None
     with transport_for(ctx.settings) as transport:
-        sender = Sender(
-            ctx.settings,
-            ctx.database,
-            transport,
-            identity=ctx.identity,
-            renderer=ctx.renderer,
-            progress=progress,
-            stop=stop,
-            clock=ctx.clock,
-        )
-        return sender.run(now, only)
+        return _sender(ctx, transport, progress=progress, stop=stop).run(now, only)
 
 
 def dry_run(ctx: Context, now: datetime, *, only: str | None = None) -> Summary:
     """What ``send`` would do at ``now``: each digest it would send or skip (``Summary.rows``), with
     its subject and papers. Sends and stores nothing."""
     only = normalise_email(only) if only else None
-    sender = Sender(
-        ctx.settings,
-        ctx.database,
-        None,
-        identity=ctx.identity,
-        renderer=ctx.renderer,
-        clock=ctx.clock,
-        mode=Mode.DRY_RUN,
-    )
-    return sender.run(now, only)
+    return _sender(ctx, None, mode=Mode.DRY_RUN).run(now, only)
 
 
 def test_send(ctx: Context, now: datetime, to: str, *, only: str | None = None) -> Summary:
@@ -286,14 +273,4 @@ def test_send(ctx: Context, now: datetime, to: str, *, only: str | None = None) 
     only = normalise_email(only) if only else None
     recipient = normalise_email(to)
     with transport_for(ctx.settings) as transport:
-        sender = Sender(
-            ctx.settings,
-            ctx.database,
-            transport,
-            identity=ctx.identity,
-            renderer=ctx.renderer,
-            clock=ctx.clock,
-            mode=Mode.TEST,
-            test_to=recipient,
-        )
-        return sender.run(now, only)
+        return _sender(ctx, transport, mode=Mode.TEST, test_to=recipient).run(now, only)

@@ -24,7 +24,7 @@ from digest.deliver.sender import Sender, Summary
 from digest.mail.transports import Outgoing, SmtpTarget, SmtpTransport, transport_for
 from digest.store.engine import Database
 from digest.store.models import Delivery, Subscriber
-from tests.support.smtp import ScriptedServer, free_port
+from tests.support.smtp import ScriptedServer, free_port, serving
 
 NOW = datetime(2026, 11, 24, 8, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -33,14 +33,8 @@ DAY = timedelta(days=1)
 @pytest.fixture(params=["one command at a time", "pipelining"])
 def server(request: pytest.FixtureRequest) -> Iterator[ScriptedServer]:
     """The server, once without and once with PIPELINING (then MAIL, RCPT and DATA go in one write)."""
-    handler = ScriptedServer(pipelining=request.param == "pipelining")
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    try:
+    with serving(ScriptedServer(pipelining=request.param == "pipelining")) as handler:
         yield handler
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import email
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from aiosmtpd.controller import Controller
 
 STALL = 3.0
 
@@ -74,3 +78,15 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(handler: ScriptedServer) -> Iterator[ScriptedServer]:
+    """``handler`` answering on a free port of 127.0.0.1 (``handler.port``) until the block ends."""
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    try:
+        yield handler
+    finally:
+        controller.stop()

@@ -52,3 +52,10 @@ def test_ci_runs_the_readme_test_command() -> None:
     blocks = README.split("```sh\n")
     test_command = blocks[2].split("\n```", 1)[0].strip()
     assert test_command in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_contents_at_the_top_list_every_section() -> None:
+    top = README.split("\n## ", 1)[0]
+    sections = [line[3:] for line in README.splitlines() if line.startswith("## ")]
+    missing = [section for section in sections if f"[{section}](#" not in top]
+    assert sections and missing == []
