@@ -121,6 +121,10 @@ class Scheduler:
             self.settings.fetch_interval,
         )
 
+    def _busy(self, change: int) -> None:
+        with self._count_lock:
+            self._fetching += change
+
     def fetching(self) -> int:
         """How many fetches are running now."""
         with self._count_lock:
@@ -179,13 +183,7 @@ class Scheduler:
     def fetch(self, source_id: int) -> sources.SourceReport | None:
         """Fetch one source, unless it was fetched within its interval or another scheduler is
         fetching it (see digest.usecases.sources.fetch_due)."""
-        with self._count_lock:
-            self._fetching += 1
-        try:
-            report = sources.fetch_due(self.context, source_id, self.stopping.is_set)
-        finally:
-            with self._count_lock:
-                self._fetching -= 1
+        report = sources.fetch_due(self.context, source_id, self.stopping.is_set, self._busy)
         if report is None:
             return None
         metrics.FETCHES.labels(report.name, report.status).inc()

@@ -17,6 +17,7 @@ from digest.cli.common import (
     now_option,
     out,
     parse_date,
+    parse_now,
     pass_app,
     print_json_lines,
     table,
@@ -163,8 +164,10 @@ def _print_due(summary: Any) -> None:
     for row in summary.rows:
         if row.status == "deferred":
             subject = "(waits for the subscriber's earlier digest)"
+        elif row.subject is None and row.status == "skipped":
+            subject = f"(nothing: skipped, {row.error})" if row.error else "(nothing: skipped)"
         elif row.subject is None:
-            subject = "(nothing: skipped)" if row.status == "skipped" else f"({row.status}: {row.error})"
+            subject = f"({row.status}: {row.error})"
         else:
             subject = row.subject
         rows.add_row(row.email, row.day.isoformat(), str(row.papers), subject)
@@ -186,7 +189,8 @@ def send_command(
 ) -> None:
     """Send every digest that is due: active subscribers whose local send hour has passed and who have
     none for their local date yet, plus retries. Each digest goes out once, even across crashes.
-    --dry-run and --test-to take up exactly what the real send would, the same way.
+    --dry-run and --test-to take up exactly what the real send would, the same way (--test-to
+    mails them, so given both, it is a test send).
 
     \b
     Examples:
@@ -198,21 +202,21 @@ def send_command(
     from digest.usecases import digests
 
     now = now_of(app, now_text)
-    if dry_run:
-        summary = digests.dry_run(app.context, now, only=only)
-        _print_due(summary)
-        out().print(f"{len(summary.rows)} digests due (dry run: nothing sent or stored).")
-        return
     if test_to:
         summary = digests.test_send(app.context, now, test_to, only=only)
         _print_due(summary)
         sent = sum(row.status == "sent" for row in summary.rows)
-        out().print(f"Sent {sent} test messages to {test_to}; nothing recorded.")
-        failed = [row for row in summary.rows if row.status.startswith("failed")]
+        out().print(f"Sent {sent} test messages to {summary.test_to}; nothing recorded.")
+        failed = [row for row in summary.rows if row.status.startswith("failed") and row.subject is not None]
         for row in failed:
             out().print(f"[red]failed:[/] {escape(row.error or '')}")
         if failed:
             sys.exit(1)
+        return
+    if dry_run:
+        summary = digests.dry_run(app.context, now, only=only)
+        _print_due(summary)
+        out().print(f"{len(summary.rows)} digests due (dry run: nothing sent or stored).")
         return
     with err().status("sending") as status:
         summary = digests.send(app.context, now, only=only, progress=status.update)
@@ -237,13 +241,14 @@ def run_command(app: App, now_text: str | None) -> None:
     from digest.cli.sources import print_scrape_summary
     from digest.usecases import digests, sources
 
-    now = now_of(app, now_text)
+    given = parse_now(now_text)
     with err().status("fetching") as fetching:
         reports = sources.scrape_sources(app.context, progress=fetching.update, require_any=False)
     if reports:
         print_scrape_summary(reports, False)
     else:
         out().print("No enabled sources: sending from the papers already stored.")
+    now = given or app.context.now()  # after the fetch: what it stored is first seen before now
     with err().status("sending") as sending:
         summary = digests.send(app.context, now, progress=sending.update)
     print_send_summary(summary)

@@ -104,6 +104,7 @@ class Summary:
     possible_duplicates: list[str] = field(default_factory=list)
     unknown_zones: list[tuple[str, str]] = field(default_factory=list)
     rows: list[RowResult] = field(default_factory=list)
+    test_to: str | None = None  # where a test send mailed
 
     @property
     def failed(self) -> int:
@@ -197,6 +198,19 @@ class LiveLedger:
     def update(self, delivery_id: int, values: dict[str, Any], *, unpicked: bool = False) -> bool:
         return ledger.update_mine(self.session, self.claimant, delivery_id, values, unpicked=unpicked)
 
+    def put_back(self, delivery_id: int, values: dict[str, Any]) -> bool:
+        """Set ``values`` and give back the attempt the claim counted (waiting is not an attempt)."""
+        return ledger.update_mine(self.session, self.claimant, delivery_id, values, not_an_attempt=True)
+
+    def sending_before(self, rows: Sequence[tuple[int, int, date]]) -> dict[int, str | None]:
+        return ledger.sending_before(self.session, rows)
+
+    def previous_papers_until(self, subscriber_ids: Sequence[int], before: date) -> dict[int, datetime]:
+        return ledger.previous_papers_until(self.session, subscriber_ids, before)
+
+    def again(self, delivery_id: int) -> None:
+        """A row put back to be taken up again at once (a real ledger finds it due)."""
+
     def queue(self, papers: list[dict[str, Any]], token: dict[str, Any] | None) -> None:
         self._papers.extend(papers)
         if token is not None:
@@ -249,10 +263,13 @@ class ReadOnlyLedger(LiveLedger):
 
     live = False
 
-    def __init__(self, session: Session, options: SendOptions, clock: Clock) -> None:
-        super().__init__(session, "dry-run", options, clock)
+    def __init__(self, session: Session, claimant: str, options: SendOptions, clock: Clock) -> None:
+        super().__init__(session, claimant, options, clock)
         self._virtual: dict[int, tuple[Delivery, Subscriber]] = {}
         self._left: list[tuple[int, str]] | None = None
+        self._taken: dict[int, tuple[int, date]] = {}  # rows taken up: (subscriber id, digest date)
+        self._batch: set[int] = set()  # those of the batch being made
+        self._covered: dict[int, datetime] = {}  # per subscriber, where the rows taken up stopped
 
     def plan(self, now: datetime, only: str | None) -> planner.Plan:
         plan = planner.due(self.session, now, only)
@@ -277,13 +294,57 @@ class ReadOnlyLedger(LiveLedger):
                 (row_id, S.PENDING.value) for row_id in sorted(self._virtual, reverse=True)
             ] + existing
         batch, self._left = self._left[: self.options.claim_batch], self._left[self.options.claim_batch :]
+        self._batch = {row_id for row_id, _ in batch}
         return batch
 
     def rows(self, ids: Sequence[int]) -> list[tuple[Delivery, Subscriber]]:
         stored = ledger.rows(self.session, [row_id for row_id in ids if row_id > 0])
-        return [self._virtual[row_id] for row_id in ids if row_id < 0] + stored
+        found = [self._virtual[row_id] for row_id in ids if row_id < 0] + stored
+        self._taken.update((d.id, (s.id, d.digest_date)) for d, s in found)
+        return found
+
+    def sending_before(self, rows: Sequence[tuple[int, int, date]]) -> dict[int, str | None]:
+        """As the real send would see it: the rows of this batch are being sent by this sender, and
+        those of earlier batches are done."""
+        waiting = {
+            row_id: claimant
+            for row_id, claimant in ledger.sending_before(self.session, rows).items()
+            if not self._earlier_taken(row_id, rows)
+        }
+        for row_id, subscriber_id, day in rows:
+            if any(
+                taken in self._batch and other == subscriber_id and earlier < day
+                for taken, (other, earlier) in self._taken.items()
+            ):
+                waiting[row_id] = self.claimant
+        return waiting
+
+    def _earlier_taken(self, row_id: int, rows: Sequence[tuple[int, int, date]]) -> bool:
+        """Whether every earlier row of this row's subscriber still sending is one taken up here."""
+        subscriber_id, day = next((s, d) for r, s, d in rows if r == row_id)
+        return any(other == subscriber_id and earlier < day for other, earlier in self._taken.values())
+
+    def previous_papers_until(self, subscriber_ids: Sequence[int], before: date) -> dict[int, datetime]:
+        found = ledger.previous_papers_until(self.session, subscriber_ids, before)
+        for subscriber_id in subscriber_ids:
+            if subscriber_id in self._covered:
+                found[subscriber_id] = max(
+                    found.get(subscriber_id, self._covered[subscriber_id]), self._covered[subscriber_id]
+                )
+        return found
+
+    def again(self, delivery_id: int) -> None:
+        if self._left is not None:
+            self._left.append((delivery_id, S.FAILED_TEMPORARY.value))
 
     def update(self, delivery_id: int, values: dict[str, Any], *, unpicked: bool = False) -> bool:
+        until = values.get("papers_until")
+        if until is not None and delivery_id in self._taken:
+            subscriber_id = self._taken[delivery_id][0]
+            self._covered[subscriber_id] = max(self._covered.get(subscriber_id, until), until)
+        return True
+
+    def put_back(self, delivery_id: int, values: dict[str, Any]) -> bool:
         return True
 
     def queue(self, papers: list[dict[str, Any]], token: dict[str, Any] | None) -> None:
@@ -347,6 +408,8 @@ class Sender:
         self.collect = collect or mode != Mode.SEND
         self.claimant = new_claimant()
         self._deferred: set[int] = set()  # rows this sender put back to wait once already
+        # This run's results by row: one put back to wait and taken up again keeps its later result.
+        self._results: dict[int, RowResult] = {}
         self.progress = progress or (lambda _message: None)
         self.stop = stop or threading.Event()
         self.stages: dict[str, float] = dict.fromkeys(STAGES, 0.0)  # seconds spent in each, for benchmarks
@@ -360,11 +423,16 @@ class Sender:
         """
         now = utc(now or self.clock())
         summary = Summary()
+        self._results = {}
         with self.database.session() as session:
             rows = self._ledger(session)
             started = time.perf_counter()
             plan = rows.plan(now, only)
-            summary.planned, summary.unknown_zones = len(plan.due), plan.unknown_zones
+            summary.planned, summary.unknown_zones, summary.test_to = (
+                len(plan.due),
+                plan.unknown_zones,
+                self.test_to,
+            )
             composer = Composer(self.options, StoreReader(session), self.weights)
             composer.expect(stored_subscribers.active_interests(session))
             self._clock("plan", started)
@@ -380,12 +448,13 @@ class Sender:
                 if self.stop.is_set():
                     rows.release(pending, now, "the sender was asked to stop")
             rows.commit()
+        summary.rows = list(self._results.values())
         return summary
 
     def _ledger(self, session: Session) -> LiveLedger:
         if self.mode == Mode.SEND:
             return LiveLedger(session, self.claimant, self.options, self.clock)
-        return ReadOnlyLedger(session, self.options, self.clock)
+        return ReadOnlyLedger(session, self.claimant, self.options, self.clock)
 
     def _batch(
         self,
@@ -459,8 +528,10 @@ class Sender:
             papers = len(built.mail.digest.items) + len(built.mail.digest.trending)
         elif isinstance(built, Fail):
             error = error or built.error
-        summary.rows.append(
-            RowResult(delivery.id, subscriber.email, delivery.digest_date, status, subject, papers, error)
+        elif isinstance(built, Skip):
+            error = built.reason
+        self._results[delivery.id] = RowResult(
+            delivery.id, subscriber.email, delivery.digest_date, status, subject, papers, error
         )
 
     def _compose(
@@ -471,15 +542,14 @@ class Sender:
         now: datetime,
     ) -> dict[int, Composed | Waiting]:
         """Each active row's papers: chosen now for a new row, read back for one chosen before."""
-        session = rows.session
         active = [(d, s) for d, s in batch if s.status == SubscriberStatus.ACTIVE]
         fresh = [(d, s) for d, s in active if d.papers_until is None]
-        waiting = ledger.sending_before(session, [(d.id, s.id, d.digest_date) for d, s in fresh])
+        waiting = rows.sending_before([(d.id, s.id, d.digest_date) for d, s in fresh])
         fresh = [(d, s) for d, s in fresh if d.id not in waiting]
         previous: dict[int, datetime] = {}
         if fresh:
             latest = max(d.digest_date for d, _ in fresh)
-            previous = ledger.previous_papers_until(session, [s.id for _, s in fresh], latest)
+            previous = rows.previous_papers_until([s.id for _, s in fresh], latest)
         jobs = [Job(s, d.digest_date, previous.get(s.id), d.id) for d, s in fresh]
         chosen = composer.compose(jobs, now)  # in the order of the jobs
         composed: dict[int, Composed | Waiting] = {
@@ -595,11 +665,14 @@ class Sender:
             "status": S.FAILED_TEMPORARY.value,
             "last_error": "waits until the subscriber's earlier digest, still being sent, is done",
             "next_attempt_at": now if own else later,
-            "attempts": delivery.attempts - 1,  # waiting is not an attempt
             "lease_until": None,
             "updated_at": now,
         }
-        return DEFERRED if rows.update(delivery.id, values) else None
+        if not rows.put_back(delivery.id, values):
+            return None
+        if own:
+            rows.again(delivery.id)
+        return DEFERRED
 
     def _close(self, rows: LiveLedger, delivery: Delivery, verdict: Verdict, now: datetime) -> str | None:
         values: dict[str, Any] = {

@@ -263,32 +263,44 @@ def sent_pairs(
 # --- writing a claimed row --------------------------------------------------------------------
 
 
-def _still_mine(table: Any, row: Any, claimant: Any) -> list[ColumnElement[bool]]:
-    """The row is still the claimant's: claimed by it and still sending."""
-    return [table.c.id == row, table.c.claimed_by == claimant, table.c.status == S.SENDING]
+def _still_mine(claimant: Any) -> list[ColumnElement[bool]]:
+    """A row is still ``claimant``'s: claimed by it and still sending (the one test of it)."""
+    table = Delivery.__table__
+    return [table.c.claimed_by == claimant, table.c.status == S.SENDING]
 
 
 @lru_cache(maxsize=64)
-def _mine_update(keys: tuple[str, ...], unpicked: bool) -> Update:
+def _mine_update(keys: tuple[str, ...], unpicked: bool, not_an_attempt: bool) -> Update:
     """UPDATE deliveries SET <keys> WHERE the row is still :claimant's (and, if ``unpicked``, has no
-    papers stored yet). One prepared statement per set of columns."""
+    papers stored yet); with ``not_an_attempt``, the claim's attempt is given back too. One
+    prepared statement per set of columns."""
     table = Delivery.__table__
-    where = _still_mine(table, bindparam("row"), bindparam("claimant"))
+    where = [table.c.id == bindparam("row"), *_still_mine(bindparam("claimant"))]
     if unpicked:
         where.append(table.c.papers_until.is_(None))
-    return update(table).where(*where).values({key: bindparam(f"new_{key}") for key in keys})
+    values: dict[str, Any] = {key: bindparam(f"new_{key}") for key in keys}
+    if not_an_attempt:
+        values["attempts"] = table.c.attempts - 1
+    return update(table).where(*where).values(values)
 
 
 def update_mine(
-    session: Session, claimant: str, delivery_id: int, values: dict[str, Any], *, unpicked: bool = False
+    session: Session,
+    claimant: str,
+    delivery_id: int,
+    values: dict[str, Any],
+    *,
+    unpicked: bool = False,
+    not_an_attempt: bool = False,
 ) -> bool:
-    """Set ``values`` on a row while it is ``claimant``'s (and, if ``unpicked``, has no papers yet);
-    False when it is not. A ``status`` among ``values`` must be a move from ``sending``."""
+    """Set ``values`` on a row while it is ``claimant``'s (and, if ``unpicked``, has no papers yet;
+    with ``not_an_attempt``, giving back the attempt its claim counted); False when it is not. A
+    ``status`` among ``values`` must be a move from ``sending``."""
     status = values.get("status")
     assert status is None or S.SENDING in _move_to(status).sources, f"no move from sending to {status}"
     keys = tuple(sorted(values))
     params = {"row": delivery_id, "claimant": claimant, **{f"new_{key}": values[key] for key in keys}}
-    return bool(session.connection().execute(_mine_update(keys, unpicked), params).rowcount)
+    return bool(session.connection().execute(_mine_update(keys, unpicked, not_an_attempt), params).rowcount)
 
 
 def _move_to(status: str) -> Any:
@@ -308,7 +320,7 @@ def renew(session: Session, claimant: str, ids: Sequence[int], lease_until: date
         kept.update(
             session.scalars(
                 update(Delivery)
-                .where(Delivery.id.in_(chunk), Delivery.claimed_by == claimant, Delivery.status == S.SENDING)
+                .where(Delivery.id.in_(chunk), *_still_mine(claimant))
                 .values(lease_until=lease_until)
                 .returning(Delivery.id)
                 .execution_options(synchronize_session=False)
@@ -323,7 +335,7 @@ def release(session: Session, claimant: str, ids: Sequence[int], now: datetime, 
     for chunk in chunked(sorted(ids)):
         session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(chunk), Delivery.claimed_by == claimant, Delivery.status == S.SENDING)
+            .where(Delivery.id.in_(chunk), *_still_mine(claimant))
             .values(
                 status=MOVES["fail-temporary"].target.value,
                 next_attempt_at=now,

@@ -22,13 +22,19 @@ CORPUS_SECONDS = 600.0  # how long a process reuses the corpus between previews
 
 
 class Context:
-    """Settings, database and clock for the use cases. ``clock`` gives "now" to whatever needs it."""
+    """Settings, database and clocks for the use cases. ``clock`` gives the time jobs act at (what
+    is due, what has expired); ``wall`` the real time, for leases that other processes read."""
 
     def __init__(
-        self, settings: Settings, clock: Clock = system_clock, database: Database | None = None
+        self,
+        settings: Settings,
+        clock: Clock = system_clock,
+        database: Database | None = None,
+        wall: Clock = system_clock,
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.wall = wall
         self._database = database
         self._checked = False
         self._corpus: tuple[float, Corpus] | None = None

@@ -234,14 +234,14 @@ def view_digest(ctx: Context, token: str, now: datetime, delivery_id: int | None
 
 
 def _sender(ctx: Context, transport: Transport | None, **options: Any) -> Sender:
-    """The send loop over the context's database, clock, identity and renderer."""
+    """The send loop over the context's database, identity and renderer; leases on the real time."""
     return Sender(
         ctx.settings,
         ctx.database,
         transport,
         identity=ctx.identity,
         renderer=ctx.renderer,
-        clock=ctx.clock,
+        clock=ctx.wall,
         **options,
     )
 

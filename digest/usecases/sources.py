@@ -146,11 +146,14 @@ def enabled_names(ctx: Context) -> dict[int, str]:
 
 
 def fetch_due(
-    ctx: Context, source_id: int, stopping: Callable[[], bool] = lambda: False
+    ctx: Context,
+    source_id: int,
+    stopping: Callable[[], bool] = lambda: False,
+    busy: Callable[[int], None] = lambda _change: None,
 ) -> SourceReport | None:
     """Fetch one source for the scheduler, unless it is gone or disabled, was fetched (by any
     process) within its interval, or another scheduler is fetching it now; returns its report, or
-    None when it was not fetched."""
+    None when it was not fetched. ``busy`` is told +1 when the fetch starts and -1 when it ends."""
     with ctx.session() as session:
         source = stored.source_by_id(session, source_id)
         if source is None or not source.enabled or stopping():
@@ -165,6 +168,10 @@ def fetch_due(
         lately = ctx.now() - timedelta(seconds=LATELY * ctx.settings.fetch_interval)
         if last is not None and last > lately:
             return None
-        with Fetcher(ctx.settings) as fetcher:
-            [report] = scrape(database, fetcher, [source], ctx.clock)
+        busy(1)
+        try:
+            with Fetcher(ctx.settings) as fetcher:
+                [report] = scrape(database, fetcher, [source], ctx.clock)
+        finally:
+            busy(-1)
     return report

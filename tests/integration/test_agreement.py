@@ -7,17 +7,20 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from digest.cli import cli
+from digest.deliver import planner
+from digest.model.time import system_clock
+from digest.store import ledger as store_ledger
 from digest.store.models import Delivery, DeliveryPaper, Subscriber
 from digest.usecases import digests, subscribers
 from digest.web import Web, create_app
-from tests.support.data import NOW
+from tests.support.data import HF_JSON, NOW
 from tests.support.store import add_subscriber, context, ingest_fixture, ledger, outbox, send
 
 TOKEN = re.compile(r"(/d/|/preferences/|/unsubscribe/)[A-Za-z0-9_-]+")
@@ -52,6 +55,43 @@ def test_the_dry_run_lists_exactly_the_digests_the_send_then_mails(mail_settings
     summary = send(mail_settings, sessions)
     assert {message["To"] for message in outbox(mail_settings)} == would
     assert summary.sent == len(would)
+
+
+def test_the_dry_run_takes_up_a_dead_senders_digest_and_the_next_days_as_the_send_does(
+    mail_settings, sessions
+) -> None:
+    """Yesterday's digest was claimed by a sender that died; today's is due too. The send takes over
+    yesterday's, makes today's wait for it, then sends both in one run: so does its dry run."""
+    ingest_fixture(sessions, seen=NOW - timedelta(days=1, hours=3))
+    add_subscriber(sessions, trending_section=False)
+    yesterday = NOW - timedelta(days=1)
+    with sessions() as session:
+        planner.plan(session, yesterday)
+        store_ledger.claim(session, "dead:1:x", yesterday, system_clock, batch=10, lease=600, deadline=24)
+        session.execute(update(Delivery).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+        session.commit()
+    ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(hours=2))
+    dry = digests.dry_run(context(mail_settings, sessions, lambda: NOW), NOW)
+    listed = sorted((row.email, row.day, row.status, row.papers) for row in dry.rows)
+    send(mail_settings, sessions)
+    with sessions() as session:
+        held = dict(
+            session.execute(
+                select(Delivery.digest_date, func.count(DeliveryPaper.paper_id))
+                .join(DeliveryPaper)
+                .group_by(Delivery.digest_date)
+            ).all()
+        )
+    sent = sorted(
+        (row_email, row.digest_date, "due", held[row.digest_date]) for row, row_email in _sent(sessions)
+    )
+    assert listed == sent and len(listed) == 2
+
+
+def _sent(sessions) -> list[tuple[Delivery, str]]:
+    with sessions() as session:
+        query = select(Delivery, Subscriber.email).join(Subscriber).where(Delivery.status == "sent")
+        return list(session.execute(query).all())
 
 
 def _normalised(message: email.message.EmailMessage) -> tuple[list[tuple[str, str]], list[str]]:

@@ -22,9 +22,10 @@ from digest.render.mails import Renderer
 from digest.store import ledger as store_ledger
 from digest.store.engine import Database
 from digest.store.models import Delivery, DeliveryPaper, Paper, Subscriber
+from digest.usecases import digests
 from tests.support.data import HF_JSON, NOW
 from tests.support.smtp import ScriptedServer, free_port
-from tests.support.store import add_subscriber, ingest_fixture, ledger, outbox, send
+from tests.support.store import add_subscriber, context, ingest_fixture, ledger, outbox, send
 
 
 class SlowServer(ScriptedServer):
@@ -372,6 +373,7 @@ def test_a_new_digest_waits_while_the_subscribers_earlier_one_is_being_sent(mail
     waiting = send(mail_settings, sessions)
     today = max(ledger(sessions), key=lambda row: row.id)
     assert waiting.sent == 0 and today.status == "failed-temporary" and "still being sent" in today.last_error
+    assert today.attempts == 0  # waiting is no attempt
     with sessions.begin() as session:
         session.execute(update(Delivery).where(Delivery.id == row_id).values(status="sent"))
     assert send(mail_settings, sessions, NOW + timedelta(hours=1)).sent == 1
@@ -463,3 +465,32 @@ def test_a_sender_run_again_after_an_interrupted_batch_stores_nothing_twice(
         monkeypatch.setattr(Renderer, "render", original)
         assert sender.run(NOW).sent == 2  # the same sender, again: what the first run queued is gone
     assert {row.status for row in ledger(sessions)} == {"sent"} and len(outbox(mail_settings)) == 2
+
+
+class LeaseWatching(Transport):
+    """Accepts everything, noting the lease each row had when its message was handed over."""
+
+    def __init__(self, sessions) -> None:
+        self.sessions, self.leases = sessions, []
+
+    def deliver_one(self, message):
+        with self.sessions() as session:
+            self.leases.append(session.get(Delivery, message.key).lease_until)
+        return Outcome(message.key, True, code=250)
+
+
+def test_leases_run_on_the_real_clock_whatever_time_the_send_acts_at(
+    mail_settings, sessions, monkeypatch
+) -> None:
+    """Other senders judge a lease by the real time: a send acting at another time (--now, a
+    scheduler's clock) must still lease on it, or its rows would be taken over at once, or never."""
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    watching = LeaseWatching(sessions)
+    monkeypatch.setattr(digests, "transport_for", lambda _settings: watching)
+    before = datetime.now(UTC)
+    result = digests.send(context(mail_settings, sessions, lambda: NOW), NOW)
+    assert result.sent == 1
+    [lease] = watching.leases
+    assert before + timedelta(seconds=mail_settings.claim_lease - 60) < lease
+    assert lease <= datetime.now(UTC) + timedelta(seconds=mail_settings.claim_lease)

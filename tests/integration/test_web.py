@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
+from digest.cli import cli
 from digest.config import Settings
 from digest.store import engine as db
 from digest.store import schema
@@ -530,6 +532,18 @@ def test_clean_up_forgets_sign_ups_never_confirmed(client, web_settings, session
     assert maintenance.clean_up(at, later)["unconfirmed"] == 1
     assert subscriber(sessions, "never@example.org") is None
     assert subscriber(sessions, "cli@example.org") is not None
+
+
+def test_digest_clean_up_judges_what_expired_at_the_time_it_is_given(
+    client, web_settings, migrated_url
+) -> None:
+    sign_up(client, "never@example.org")
+    env = {"DIGEST_DATABASE_URL": migrated_url}
+    soon = CliRunner().invoke(cli, ["clean-up", "--now", (NOW + timedelta(hours=1)).isoformat()], env=env)
+    assert soon.exit_code == 0 and "Deleted 0 sign-ups never confirmed" in soon.output
+    later = (NOW + timedelta(hours=web_settings.confirm_hours, minutes=1)).isoformat()
+    gone = CliRunner().invoke(cli, ["clean-up", "--now", later], env=env)
+    assert gone.exit_code == 0 and "Deleted 1 sign-ups never confirmed" in gone.output
 
 
 @pytest.mark.parametrize(

@@ -247,3 +247,28 @@ def test_json_logs_are_one_object_a_line(tmp_path: Path) -> None:
     assert run.returncode == 0 and lines
     assert {"level", "name", "message", "timestamp"} <= set(lines[0])
     assert any(line["name"].startswith("alembic") for line in lines)
+
+
+def test_digest_run_mails_the_papers_it_has_just_fetched(migrated_url: str, tmp_path: Path) -> None:
+    """The daily job's send acts after its fetch: what the fetch stored goes into today's digest."""
+    env = {"DIGEST_OUTBOX_DIR": str(tmp_path / "outbox")}
+    assert digest("sources", "disable", "hf-daily", url=migrated_url).exit_code == 0
+    add_fixture_page_source(migrated_url)
+    interests = '"language model"\ndiffusion video\nagents'
+    added = digest(
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--interests",
+        interests,
+        "--hour",
+        "0",
+        "--active",
+        url=migrated_url,
+    )
+    assert added.exit_code == 0, added.output
+    result = digest("run", url=migrated_url, env=env)
+    assert result.exit_code == 0, result.output
+    assert "1 digest delivered" in result.output
+    [mail] = (tmp_path / "outbox").glob("*.eml")
+    assert "Llama 3 Herd" in mail.read_text(encoding="utf-8")
