@@ -100,6 +100,8 @@ def mail_to(sink: ScriptedServer, address: str, count: int = 1) -> list[email.me
 
 
 def titles(page) -> list[str]:
+    """The paper titles of the page's preview, once the page that holds it has loaded."""
+    page.locator("#preview h2").wait_for()
     return page.locator("#preview .papers .title").all_inner_texts()
 
 
