@@ -15,7 +15,8 @@ from sqlalchemy import event, select, update
 
 from digest.cli import cli
 from digest.deliver import planner
-from digest.deliver.sender import LiveLedger, Sender, Summary
+from digest.deliver.ledgers import LiveLedger
+from digest.deliver.sender import Sender, Summary
 from digest.mail.transports import OutboxTransport, Outcome, Transport, transport_for
 from digest.model.time import system_clock
 from digest.render.mails import Renderer
