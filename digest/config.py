@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from digest import __version__
 from digest.errors import ConfigError, MessageError
 from digest.model.address import checked_address
+from digest.model.network import parse_networks
 from digest.store.urls import check_database_url, masked_url
 
 CONFIG_ENV = "DIGEST_CONFIG"
@@ -43,9 +44,13 @@ class Settings(BaseSettings):
         description="Named in the User-Agent of every request so source operators can reach you.",
     )
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a connection to a source.")
-    read_timeout: float = Field(30.0, gt=0, description="Seconds to wait for each chunk of a response.")
+    read_timeout: float = Field(20.0, gt=0, description="Seconds to wait for each chunk of a response.")
     fetch_deadline: float = Field(
-        60.0, gt=0, description="Seconds one fetch may take in all, retries included."
+        25.0, gt=0, description="Seconds one fetch may take in all, every phase and retry included."
+    )
+    fetch_allowed_networks: str = Field(
+        "",
+        description="Private networks sources may be fetched from (comma-separated, e.g. 10.0.0.0/8).",
     )
     max_response_bytes: int = Field(20_000_000, gt=0, description="Largest response body accepted, in bytes.")
     fetch_retries: int = Field(3, ge=0, le=10, description="Retries after a 5xx, 429 or connection error.")
@@ -172,6 +177,12 @@ class Settings(BaseSettings):
     @classmethod
     def _check_database_url(cls, value: SecretStr) -> SecretStr:
         check_database_url(value.get_secret_value())
+        return value
+
+    @field_validator("fetch_allowed_networks")
+    @classmethod
+    def _check_fetch_networks(cls, value: str) -> str:
+        parse_networks(value)
         return value
 
     @field_validator("forwarded_allow_ips")

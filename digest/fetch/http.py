@@ -1,9 +1,11 @@
 """The polite fetcher: the only module that talks HTTP to sources.
 
-Every request names the project in its User-Agent, has connect and read timeouts, an overall deadline,
-a size cap, retries with backoff and jitter (5xx, 429, connection errors), honours Retry-After, sends
-conditional headers, obeys robots.txt and keeps a minimum interval per host. Local paths and file:// URLs
-are read from disk with the same size cap.
+Every request names the project in its User-Agent, has connect and read timeouts, an overall deadline
+that holds for every phase (fetch.guard), a size cap that holds while the body inflates (fetch.decode),
+retries with backoff and jitter (5xx, 429, connection errors), honours Retry-After, sends conditional
+headers, obeys robots.txt and keeps a minimum interval per host. It connects only to public addresses,
+to the networks the operator allows, and to loopback only where a source's own URL points (every
+redirect hop is checked). Local paths and file:// URLs are read from disk with the same size cap.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import random
 import time
 import urllib.robotparser
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -22,6 +24,9 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from digest.errors import FetchError
+from digest.fetch.decode import decoded
+from digest.fetch.guard import Guard, GuardedTransport, RefusedDestination
+from digest.model.network import parse_networks
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,7 @@ class FetchOptions(Protocol):
     host_min_interval: float
     arxiv_min_interval: float
     respect_robots_txt: bool
+    fetch_allowed_networks: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +89,13 @@ class Fetcher:
         self._clock = clock
         self._last_request: dict[str, float] = {}
         self._robots: dict[str, tuple[float, urllib.robotparser.RobotFileParser]] = {}
+        self._guard = Guard(parse_networks(settings.fetch_allowed_networks), clock=clock)
         self._client = httpx.Client(
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             follow_redirects=True,
             max_redirects=5,
+            transport=GuardedTransport(self._guard),
         )
 
     def __enter__(self) -> Fetcher:
@@ -111,6 +119,7 @@ class Fetcher:
         if urlsplit(location).scheme.lower() not in {"http", "https"}:
             raise FetchError(f"{location}: only http(s) URLs, file:// URLs and local paths can be fetched.")
         deadline = self._clock() + self.settings.fetch_deadline
+        self._guard.begin(location, deadline)
         if self.settings.respect_robots_txt:
             self._check_robots(location, deadline)
         headers = {}
@@ -200,9 +209,15 @@ class Fetcher:
                 content = self._read_body(response, deadline, max_bytes)
                 etag, modified = _validators(response, {})
                 return FetchResult(str(response.url), response.status_code, content, etag, modified)
+        except RefusedDestination as exc:
+            raise RefusedDestination(f"{url}: {exc}") from None
         except httpx.TooManyRedirects:
             raise FetchError(f"{url} redirects too many times (a redirect loop?).") from None
+        except httpx.UnsupportedProtocol as exc:
+            raise RefusedDestination(f"{url}: refused to follow a redirect ({exc}).") from None
         except httpx.TimeoutException as exc:
+            if self._clock() >= deadline:
+                raise self._too_late(url) from None
             raise _Retryable(f"{url} timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             host = urlsplit(url).netloc
@@ -217,26 +232,31 @@ class Fetcher:
         if declared and declared.isdigit() and int(declared) > max_bytes:
             raise FetchError(
                 f"{response.url} is {int(declared):,} bytes, over the {max_bytes:,}-byte limit "
-                "(DIGEST_MAX_RESPONSE_BYTES).",
+                f"({self._limit_name(max_bytes)}).",
                 status=response.status_code,
             )
         chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise FetchError(
-                    f"{response.url} sent over {max_bytes:,} bytes (DIGEST_MAX_RESPONSE_BYTES); refused.",
-                    status=response.status_code,
-                )
+        encoding = response.headers.get("Content-Encoding", "")
+        limit = self._limit_name(max_bytes)
+        for chunk in decoded(
+            _capped(response, max_bytes, limit), encoding, max_bytes, str(response.url), limit
+        ):
             if self._clock() > deadline:
-                raise FetchError(
-                    f"{response.url} was still sending after {self.settings.fetch_deadline:g} s "
-                    "(DIGEST_FETCH_DEADLINE); cut off.",
-                    status=response.status_code,
-                )
+                raise self._too_late(str(response.url), response.status_code)
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def _limit_name(self, max_bytes: int) -> str:
+        if max_bytes == self.settings.max_response_bytes:
+            return "DIGEST_MAX_RESPONSE_BYTES"
+        return "the limit for robots.txt"
+
+    def _too_late(self, url: str, status: int | None = None) -> FetchError:
+        return FetchError(
+            f"{url} did not finish within {self.settings.fetch_deadline:g} s (DIGEST_FETCH_DEADLINE); "
+            "cut off. The source is too slow, or stalls on purpose.",
+            status=status,
+        )
 
     def _wait_for_host(self, url: str) -> None:
         host = (urlsplit(url).hostname or "").lower()
@@ -281,6 +301,19 @@ class Fetcher:
         text = (result.content or b"").decode("utf-8", errors="replace")
         parser.parse(text.splitlines())
         return parser
+
+
+def _capped(response: httpx.Response, max_bytes: int, limit: str) -> Iterator[bytes]:
+    """The raw (still encoded) body, refused once it passes ``max_bytes``."""
+    size = 0
+    for chunk in response.iter_raw():
+        size += len(chunk)
+        if size > max_bytes:
+            raise FetchError(
+                f"{response.url} sent over {max_bytes:,} bytes ({limit}); refused.",
+                status=response.status_code,
+            )
+        yield chunk
 
 
 class _Retryable(Exception):

@@ -89,7 +89,7 @@ def test_a_trickling_response_is_cut_at_the_deadline(server: LoopbackServer) -> 
     server.routes["/slow"] = Reply(body=b"x" * 200, trickle=0.05)
     settings = Settings(host_min_interval=0, fetch_deadline=1, fetch_retries=0)
     start = time.monotonic()
-    with Fetcher(settings) as fetcher, pytest.raises(FetchError, match="still sending"):
+    with Fetcher(settings) as fetcher, pytest.raises(FetchError, match="within 1 s"):
         fetcher.fetch(server.url("/slow"))
     assert time.monotonic() - start < 3
 

@@ -1,0 +1,119 @@
+"""Hostile sources on loopback, scraped by a real `digest scrape` in a child process beside a good
+source: each is cut off in bounded time and memory, and the good source is still stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from digest.store import schema
+from digest.store import sources as stored_sources
+from digest.store.engine import Database
+from digest.store.models import Listing, Source
+from tests.support.data import RSS
+from tests.support.hostile import (
+    ChildRun,
+    HostileServer,
+    Script,
+    answering,
+    gzip_of_zeros,
+    processing_forever,
+    run_measured,
+    stacked_bomb,
+    trickled_head,
+)
+from tests.support.loopback import LoopbackServer, Reply
+
+MB = 1 << 20
+GOOD_FEED = "/rss/cs.LG"
+
+
+@pytest.fixture(scope="module")
+def good_server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as server:
+        server.routes[GOOD_FEED] = Reply(
+            body=RSS.read_bytes(), headers={"Content-Type": "application/rss+xml"}
+        )
+        yield server
+
+
+def scrape_beside_good(
+    tmp: Path, good: LoopbackServer, hostile_url: str | None, **env: str
+) -> tuple[ChildRun, int]:
+    """Scrape a good RSS source and, if given, a hostile one, on the default settings unless ``env``
+    says otherwise; returns the run and how many papers the good source has listed."""
+    url = f"sqlite:///{tmp / 'digest.db'}"
+    database = Database.open(url)
+    schema.upgrade(database.engine)
+    now = datetime.now(UTC)
+    with database.begin() as session:
+        session.execute(update(Source).values(enabled=False))  # the seeded hf-daily is out of reach
+        stored_sources.add_source(session, "good", "arxiv-rss", good.url(GOOD_FEED), True, now)
+        if hostile_url:
+            stored_sources.add_source(session, "hostile", "feed", hostile_url, True, now)
+    run = run_measured(["scrape"], {"DIGEST_DATABASE_URL": url, **env}, cwd=tmp)
+    with database.session() as session:
+        good_id = session.scalar(select(Source.id).where(Source.name == "good"))
+        listed = session.scalar(select(func.count()).select_from(Listing).where(Listing.source_id == good_id))
+    database.dispose()
+    return run, listed or 0
+
+
+@pytest.fixture(scope="module")
+def baseline(good_server: LoopbackServer, tmp_path_factory: pytest.TempPathFactory) -> ChildRun:
+    """The same scrape with the good source alone: the memory every hostile run is held against."""
+    run, listed = scrape_beside_good(tmp_path_factory.mktemp("baseline"), good_server, None)
+    assert run.returncode == 0 and listed > 0, run.output
+    return run
+
+
+def assert_contained(run: ChildRun, listed: int, baseline: ChildRun, said: str) -> None:
+    assert run.seconds < 30, run.output
+    assert run.peak_bytes - baseline.peak_bytes < 200 * MB, (run.peak_bytes, baseline.peak_bytes)
+    assert listed > 0, run.output
+    assert "hostile" in run.output and said in run.output, run.output
+
+
+@pytest.mark.parametrize(
+    ("script", "said"),
+    [(trickled_head, "did not finish within 25 s"), (processing_forever, "did not finish within 25 s")],
+    ids=["status-and-headers-trickled", "102-processing-forever"],
+)
+def test_a_server_that_never_finishes_its_answer_is_cut_off_at_the_default_deadline(
+    script: Script, said: str, good_server: LoopbackServer, baseline: ChildRun, tmp_path: Path
+) -> None:
+    with HostileServer(script) as hostile:
+        run, listed = scrape_beside_good(tmp_path, good_server, hostile.url())
+    assert_contained(run, listed, baseline, said)
+    assert run.seconds >= 25  # the deadline, not a read timeout, ended it
+
+
+@pytest.mark.parametrize("robots", ["true", "false"], ids=["robots.txt-bombed", "feed-bombed"])
+@pytest.mark.parametrize(
+    ("body", "encoding", "said"),
+    [
+        (stacked_bomb(2048 * MB), "gzip, gzip", "encoded 2 times over"),
+        (gzip_of_zeros(1024 * MB), "gzip", "inflates to over 20,000,000 bytes"),
+    ],
+    ids=["gzip-inside-gzip", "one-layer-gzip"],
+)
+def test_a_compression_bomb_is_refused_before_it_grows(
+    body: bytes,
+    encoding: str,
+    said: str,
+    robots: str,
+    good_server: LoopbackServer,
+    baseline: ChildRun,
+    tmp_path: Path,
+) -> None:
+    script = answering(body, {"Content-Encoding": encoding, "Content-Type": "text/plain"})
+    with HostileServer(script) as hostile:
+        run, listed = scrape_beside_good(
+            tmp_path, good_server, hostile.url(), DIGEST_RESPECT_ROBOTS_TXT=robots
+        )
+    assert_contained(run, listed, baseline, "robots.txt" if robots == "true" else said)
+    assert "refused" in run.output
