@@ -12,7 +12,7 @@ from collections.abc import Callable
 from digest.errors import ParseError
 from digest.parse.feeds import describe_document, parse_arxiv_api, parse_arxiv_rss, parse_feed
 from digest.parse.hf import parse_daily_api, parse_listing_page
-from digest.parse.record import KINDS, ParsedPaper
+from digest.parse.record import KINDS, ParsedPaper, with_web_links
 
 PARSERS: dict[str, Callable[[bytes], list[ParsedPaper]]] = {
     "hf-daily": parse_daily_api,
@@ -30,6 +30,7 @@ _ARXIV_RSS_MARKERS = (b"oai:arXiv.org:", b"<arxiv:announce_type", b"rss.arxiv.or
 def parse_document(content: bytes, kind: str = "auto") -> list[ParsedPaper]:
     """Parse ``content`` as ``kind`` (one of KINDS, or "auto" to detect it).
 
+    Links that are not http(s) URLs are dropped, and so is a paper known by no such URL.
     Raises ParseError for an unknown kind, an undetectable document, or a document that is not of
     the kind given.
     """
@@ -38,7 +39,7 @@ def parse_document(content: bytes, kind: str = "auto") -> list[ParsedPaper]:
     parser = PARSERS.get(kind)
     if parser is None:
         raise ParseError(f"Unknown kind {kind!r}; use one of: auto, {', '.join(KINDS)}.")
-    return parser(content)
+    return [kept for paper in parser(content) if (kept := with_web_links(paper)) is not None]
 
 
 def detect_kind(content: bytes) -> str:

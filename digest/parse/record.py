@@ -6,10 +6,11 @@ No I/O here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+from digest.model.links import web_link
 from digest.model.source import KINDS as KINDS  # the kinds the parsers read
 
 # New-style ids (0704.0001 .. 2609.26811) and old-style ids (hep-th/9901001, math.GT/0309136).
@@ -98,6 +99,20 @@ def parse_arxiv_id(text: str | None) -> tuple[str, int | None] | None:
         return None
     version = match.group("version")
     return match.group("id"), int(version) if version else None
+
+
+def with_web_links(paper: ParsedPaper) -> ParsedPaper | None:
+    """``paper`` with every link that is not an http(s) URL dropped (its own link falls back to its
+    arXiv abstract page, or to the URL it is known by); None for a paper known by no such URL."""
+    known_by_url = _ARXIV_ID.fullmatch(paper.id) is None
+    if known_by_url and web_link(paper.id) is None:
+        return None
+    links = (paper.url, paper.pdf_url, paper.hf_url, paper.github_repo, paper.project_page)
+    url, pdf, hf, code, project = (web_link(link) for link in links)
+    url = url or (paper.id if known_by_url else abs_url(paper.id))
+    if (url, pdf, hf, code, project) == links:
+        return paper
+    return replace(paper, url=url, pdf_url=pdf, hf_url=hf, github_repo=code, project_page=project)
 
 
 def clean_text(text: str | None) -> str:

@@ -12,6 +12,7 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from digest.model.links import web_link
 from digest.render import snippet as snippets
 from digest.resources import resource_dir
 from digest.score.explain import Snippet
@@ -41,8 +42,8 @@ class InliningLoader(FileSystemLoader):
 
 def environment(loader: FileSystemLoader | None = None) -> Environment:
     """The Jinja2 environment of the templates (by default with the stylesheet inlined at load):
-    autoescape for HTML, and the ``wrap``, ``marked``, ``ascii``, ``snippet_html`` and
-    ``snippet_text`` filters."""
+    autoescape for HTML, the ``wrap``, ``marked``, ``ascii``, ``snippet_html`` and ``snippet_text``
+    filters, and the ``web_link`` test that every outside URL passes before it becomes a link."""
     env = Environment(
         loader=loader or InliningLoader(str(resource_dir("templates"))),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
@@ -55,7 +56,14 @@ def environment(loader: FileSystemLoader | None = None) -> Environment:
     env.filters["ascii"] = ascii_html
     env.filters["snippet_html"] = snippet_html
     env.filters["snippet_text"] = snippets.text
+    env.tests["web_link"] = is_web_link
     return env
+
+
+def is_web_link(value: object) -> bool:
+    """The ``web_link`` test: only an http(s) URL from outside, exactly as ``web_link`` gives it
+    back, may become an href."""
+    return isinstance(value, str) and web_link(value) == value
 
 
 def snippet_html(snippet: Snippet) -> Markup:
