@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
@@ -24,6 +25,19 @@ if TYPE_CHECKING:
 
     from digest.config import Settings
     from digest.usecases.context import Context
+
+# Escape sequences a terminal acts on: CSI (cursor, colours, clear screen), OSC (window title,
+# hyperlinks), DCS/SOS/PM/APC strings, two-character escapes, and their 8-bit C1 forms.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|[\x90\x98\x9d\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x9c)?"
+)
+# C0 and C1 controls but tab and line feed, and the bidi marks and overrides.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class App:
@@ -96,6 +110,30 @@ def escape(text: str) -> str:
     return rich_escape(text)
 
 
+def shown(text: object, *, lines: bool = False) -> str:
+    """Outside text (a paper's title, a feed's error) for a rich console: no escape sequences or
+    control characters (see ``terminal_text``), and no rich markup."""
+    return escape(terminal_text(str(text), lines=lines))
+
+
+def terminal_text(text: str, *, lines: bool = False) -> str:
+    """``text`` with terminal escape sequences, control characters and bidi overrides removed, so
+    that a title cannot clear the screen, move the cursor or print a fake prompt. Tabs become
+    spaces; line breaks stay only with ``lines`` (else they become spaces)."""
+    text = _ESCAPE_SEQUENCE.sub("", text)
+    text = text.replace("\r\n", "\n").replace("\t", " ")
+    if not lines:
+        text = text.replace("\n", " ")
+    return _CONTROL.sub("", text)
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """``value`` as JSON for a terminal: text kept whole, but every character that a terminal could
+    act on written as a ``\\uXXXX`` escape (which ``json.dumps`` leaves raw beyond ASCII)."""
+    encoded = json.dumps(value, ensure_ascii=False, default=str, **options)
+    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", encoded)
+
+
 def table(*columns: str) -> Any:
     from rich.table import Table
 
@@ -142,7 +180,7 @@ def now_of(app: App, now_text: str | None) -> datetime:
 
 def print_json_lines(rows: Iterable[dict[str, Any]]) -> None:
     for row in rows:
-        click.echo(json.dumps(row, ensure_ascii=False, default=str))
+        click.echo(json_text(row))
 
 
 def print_figures(figures: dict[str, Any], as_json: bool) -> None:

@@ -12,7 +12,6 @@ import click
 from digest.cli.common import (
     App,
     err,
-    escape,
     now_of,
     now_option,
     out,
@@ -20,7 +19,9 @@ from digest.cli.common import (
     parse_now,
     pass_app,
     print_json_lines,
+    shown,
     table,
+    terminal_text,
 )
 from digest.errors import UsageError
 
@@ -61,12 +62,12 @@ def score_command(
     where = "all stored papers" if scored.day is None else f"papers listed on {scored.day.isoformat()}"
     console.print(f"{len(scored.rows)} of {scored.considered} {where}:")
     for number, row in enumerate(scored.rows, start=1):
-        console.print(f"{number:>3}. [bold]{escape(row['title'])}[/] ({row['id']})", highlight=False)
+        console.print(f"{number:>3}. [bold]{shown(row['title'])}[/] ({shown(row['id'])})", highlight=False)
         why = f"matched {', '.join(row['matched'])} (line: {row['line']})" if row["line"] else "trending"
         score = f"score {row['score']:.2f} (relevance {row['relevance']:.2f}, trending {row['trending']:.2f})"
-        console.print(f"     {score}; {why}", markup=False)
+        console.print(f"     {score}; {shown(why)}")
         if row["snippet"]:
-            console.print(f"     {row['snippet']}", markup=False)
+            console.print(f"     {shown(row['snippet'])}")
 
 
 @click.command("preview")
@@ -114,7 +115,8 @@ def preview_command(
         suffix = {"text": "txt"}.get(fmt, fmt)
         out_path = str(Path(tempfile.mkdtemp(prefix="digest-preview-")) / f"preview.{suffix}")
     if out_path is None:
-        click.echo(data.decode("utf-8"), nl=False)
+        shown_text = data.decode("utf-8")
+        click.echo(shown_text if content is None else terminal_text(shown_text, lines=True), nl=False)
     else:
         try:
             Path(out_path).write_bytes(data)
@@ -209,7 +211,7 @@ def send_command(
         out().print(f"Sent {sent} test messages to {summary.test_to}; nothing recorded.")
         failed = [row for row in summary.rows if row.status.startswith("failed") and row.subject is not None]
         for row in failed:
-            out().print(f"[red]failed:[/] {escape(row.error or '')}")
+            out().print(f"[red]failed:[/] {shown(row.error or '')}")
         if failed:
             sys.exit(1)
         return

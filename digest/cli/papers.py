@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from digest.cli.common import App, out, parse_date, pass_app, print_json_lines, table
+from digest.cli.common import App, json_text, out, parse_date, pass_app, print_json_lines, shown, table
 
 
 @click.group("papers")
@@ -45,7 +43,10 @@ def papers_list(app: App, since: str | None, source_name: str | None, limit: int
     for paper in found:
         upvotes = paper["upvotes"]
         rows.add_row(
-            paper["id"], "" if upvotes is None else str(upvotes), paper["first_seen_at"][:10], paper["title"]
+            shown(paper["id"]),
+            "" if upvotes is None else str(upvotes),
+            paper["first_seen_at"][:10],
+            shown(paper["title"]),
         )
     out().print(rows)
     out().print(f"{len(found)} papers.")
@@ -67,25 +68,26 @@ def papers_show(app: App, paper_id: str, as_json: bool) -> None:
 
     data = papers.show_paper(app.context, paper_id)
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(json_text(data, indent=2))
         return
     console = out()
-    console.print(f"[bold]{data['title']}[/]")
-    console.print(f"{data['id']}" + (f"v{data['version']}" if data["version"] else "") + f"  {data['url']}")
-    console.print(", ".join(data["authors"]))
+    console.print(f"[bold]{shown(data['title'])}[/]")
+    version = f"v{data['version']}" if data["version"] else ""
+    console.print(f"{shown(data['id'])}{version}  {shown(data['url'])}")
+    console.print(shown(", ".join(data["authors"])))
     for label in ("published", "pdf_url", "hf_url", "github_repo", "project_page"):
         if data[label]:
-            console.print(f"{label}: {data[label]}")
+            console.print(f"{label}: {shown(data[label])}")
     if data["categories"]:
-        console.print("categories: " + ", ".join(data["categories"]))
+        console.print("categories: " + shown(", ".join(data["categories"])))
     console.print()
-    console.print(data["abstract"])
+    console.print(shown(data["abstract"]))
     console.print()
     for listing in data["listings"]:
         console.print(
-            f"listed by {listing['source']} on {listing['listed_on']}"
+            f"listed by {shown(listing['source'])} on {listing['listed_on']}"
             + (f" at #{listing['rank']}" if listing["rank"] else "")
-            + (f" ({listing['announce_type']})" if listing["announce_type"] else "")
+            + (f" ({shown(listing['announce_type'])})" if listing["announce_type"] else "")
         )
     for metric in data["metrics"]:
         labels = {"upvotes": "upvotes", "comments": "comments", "github_stars": "GitHub stars"}

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from digest.cli.common import App, err, out, parse_date, pass_app, print_json_lines, table
+from digest.cli.common import App, err, out, parse_date, pass_app, print_json_lines, shown, table
 from digest.usecases.terms import KINDS
 
 
@@ -40,10 +40,10 @@ def parse_command(app: App, location: str, kind: str, as_json: bool) -> None:
     for paper in papers:
         rows.add_row(
             str(paper.rank or ""),
-            paper.id,
+            shown(paper.id),
             "" if paper.upvotes is None else str(paper.upvotes),
             paper.published.isoformat() if paper.published else "",
-            paper.title,
+            shown(paper.title),
         )
     out().print(rows)
     kinds = sorted({paper.kind for paper in papers})
@@ -79,13 +79,13 @@ def sources_list(app: App, as_json: bool) -> None:
     rows = table("name", "kind", "enabled", "last status", "failures", "last fetched", "url")
     for row in found:
         rows.add_row(
-            row["name"],
+            shown(row["name"]),
             row["kind"],
             "yes" if row["enabled"] else "no",
             row["last_status"] or "never fetched",
             str(row["consecutive_failures"]),
             row["last_fetched_at"] or "",
-            row["url"],
+            shown(row["url"]),
         )
     out().print(rows)
 
@@ -198,7 +198,7 @@ def print_scrape_summary(reports: list[Any], dry_run: bool) -> None:
             report.status
         ]
         rows.add_row(
-            report.name,
+            shown(report.name),
             report.kind,
             status,
             str(report.seen),
@@ -209,7 +209,7 @@ def print_scrape_summary(reports: list[Any], dry_run: bool) -> None:
     out().print(rows)
     for report in reports:
         if report.error:
-            out().print(f"[red]{report.name}:[/] {report.error}", highlight=False)
+            out().print(f"[red]{shown(report.name)}:[/] {shown(report.error)}", highlight=False)
     total_new = sum(report.new for report in reports)
     verb = "would add" if dry_run else "added"
     noun = "source" if len(reports) == 1 else "sources"

@@ -9,9 +9,9 @@ MAX_LINK = 2048
 
 
 def web_link(value: object) -> str | None:
-    """``value`` (stripped of ASCII white space) when it is an absolute http or https URL with a host and no white space,
-    control, format or separator characters, short enough to be a link; else None. ``javascript:``, ``data:``,
-    ``vbscript:``, relative and scheme-relative URLs are all None."""
+    """``value``, stripped of ASCII white space, when it is an absolute http or https URL with a
+    host, no white space, control, format or separator characters, and short enough to be a link;
+    else None. ``javascript:``, ``data:``, ``vbscript:``, relative and scheme-relative URLs are None."""
     if not isinstance(value, str):
         return None
     url = value.strip(" \t\r\n\f\v")
