@@ -23,7 +23,7 @@ from digest.usecases.context import Context
 from digest.usecases.pages import page_templates, static_dir
 from digest.usecases.subscribers import TokenError
 from digest.web import pages
-from digest.web.guard import MAX_BODY, Csrf, RateLimits, security_headers
+from digest.web.guard import MAX_BODY, Csrf, RateLimits, SecurityHeaders, security_headers
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,9 @@ def create_app(web: Web) -> FastAPI:
                 return PlainTextResponse("Send a Content-Length.", status_code=411)
             if int(length) > MAX_BODY:
                 return PlainTextResponse("The form is too large.", status_code=413)
-        response = await call_next(request)
-        security_headers(response, web.csrf.https)
-        return response
+        return await call_next(request)
+
+    app.add_middleware(SecurityHeaders, https=web.csrf.https)  # outside the one above: on its refusals too
 
     @app.exception_handler(TokenError)
     async def token_error(request: Request, exc: TokenError) -> Response:
@@ -99,6 +99,13 @@ def create_app(web: Web) -> FastAPI:
             "Go back, shorten what you wrote (interests at most 4,000 characters, an address at most 320) "
             "and send it again.",
         )
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, _exc: Exception) -> Response:
+        # Made outside every middleware (by Starlette's ServerErrorMiddleware), so the headers go on here.
+        response = PlainTextResponse("Something went wrong on our side; try again later.", status_code=500)
+        security_headers(response.headers, web.csrf.https)
+        return response
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

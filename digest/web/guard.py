@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 from limits import RateLimitItemPerHour
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 64 * 1024
 FIELD = "csrf"
@@ -34,9 +36,8 @@ DIGEST_CSP = (
 )
 
 
-def security_headers(response: Response, https: bool) -> None:
+def security_headers(headers: MutableHeaders, https: bool) -> None:
     """Add the headers every response carries, leaving any a route set itself."""
-    headers = response.headers
     headers.setdefault("Content-Security-Policy", PAGE_CSP)
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -47,6 +48,27 @@ def security_headers(response: Response, https: bool) -> None:
     headers.setdefault("Cache-Control", "no-store")
     if https:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+
+
+class SecurityHeaders:
+    """ASGI middleware that puts the security headers on every response that passes it, whoever
+    made it: a route, an error handler, or a refusal before any route ran (411, 413)."""
+
+    def __init__(self, app: ASGIApp, https: bool) -> None:
+        self.app = app
+        self.https = https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                security_headers(MutableHeaders(scope=message), self.https)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class Csrf:

@@ -374,16 +374,40 @@ def test_view_in_browser_shows_the_mailed_digest_and_no_one_elses(client, web_se
     assert client.get(links["preferences"] + f"/digests/{foreign_id}").status_code == 404
 
 
+def assert_security_headers(response: Any, what: str) -> None:
+    headers = response.headers
+    assert headers["x-frame-options"] == "DENY", what
+    assert "frame-ancestors 'none'" in headers["content-security-policy"], what
+    assert headers["referrer-policy"] == "same-origin", what
+    assert headers["x-content-type-options"] == "nosniff", what
+    assert headers["strict-transport-security"].startswith("max-age="), what
+
+
 def test_every_page_carries_the_security_headers(client, make_client) -> None:
     for path in ("/", "/sent", "/healthz", "/no-such-page", "/confirm/nothing"):
-        headers = client.get(path).headers
-        assert headers["x-frame-options"] == "DENY", path
-        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
-        assert headers["referrer-policy"] == "same-origin", path
-        assert headers["x-content-type-options"] == "nosniff", path
-        assert headers["strict-transport-security"].startswith("max-age="), path
+        assert_security_headers(client.get(path), path)
     cookie = make_client().get("/").headers["set-cookie"]
     assert cookie.startswith("__Host-digest_csrf=") and "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_error_responses_carry_the_security_headers_too(client, make_client) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    unsized = client.post("/", content=iter([b"email=a"]), headers=form)
+    too_large = client.post("/", content=b"x" * 70_000, headers=form)
+    invalid = client.post("/", data={"email": "x" * 1000, "csrf": csrf_of(client)})
+    wrong_method = client.put("/")
+    for response, code in ((unsized, 411), (too_large, 413), (invalid, 422), (wrong_method, 405)):
+        assert response.status_code == code
+        assert_security_headers(response, str(code))
+    app = make_client().app
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/broken", broken)
+    crashed = TestClient(app, base_url=BASE, raise_server_exceptions=False).get("/broken")
+    assert crashed.status_code == 500 and "a bug" not in crashed.text
+    assert_security_headers(crashed, "500")
 
 
 def test_large_or_unsized_posts_are_refused(client) -> None:
