@@ -12,6 +12,7 @@ from collections.abc import Callable
 from digest.errors import ParseError
 from digest.parse.feeds import describe_document, parse_arxiv_api, parse_arxiv_rss, parse_feed
 from digest.parse.hf import parse_daily_api, parse_listing_page
+from digest.parse.limits import check_budget
 from digest.parse.record import KINDS, ParsedPaper, with_web_links
 
 PARSERS: dict[str, Callable[[bytes], list[ParsedPaper]]] = {
@@ -31,9 +32,10 @@ def parse_document(content: bytes, kind: str = "auto") -> list[ParsedPaper]:
     """Parse ``content`` as ``kind`` (one of KINDS, or "auto" to detect it).
 
     Links that are not http(s) URLs are dropped, and so is a paper known by no such URL.
-    Raises ParseError for an unknown kind, an undetectable document, or a document that is not of
-    the kind given.
+    Raises ParseError for an unknown kind, an undetectable document, a document that is not of the
+    kind given, or one with more tags or JSON containers than a listing has (parse.limits).
     """
+    check_budget(content)
     if kind == "auto":
         kind = detect_kind(content)
     parser = PARSERS.get(kind)

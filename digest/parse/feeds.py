@@ -11,7 +11,7 @@ import html
 import io
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -23,7 +23,8 @@ from defusedxml import EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import fromstring as defused_fromstring
 
 from digest.errors import ParseError, UnsafeDocument
-from digest.parse.record import ParsedPaper, abs_url, clean_text, parse_arxiv_id, pdf_url
+from digest.parse.limits import as_text
+from digest.parse.record import ParsedPaper, abs_url, clean_text, collect, parse_arxiv_id, pdf_url
 
 _ANNOUNCE_PREFIX = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*Abstract:\s*", re.IGNORECASE)
 _RDF_TITLE = re.compile(
@@ -39,6 +40,7 @@ _API_ERROR_ID = re.compile(r"^https?://arxiv\.org/api/errors", re.IGNORECASE)
 _LEADING = b"\xef\xbb\xbf \t\r\n"  # a UTF-8 byte order mark and white space
 _JSON_NAMES = {list: "a JSON list", dict: "a JSON object"}
 _ENTITY_DECLARATION = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
+_ENTITY_TEXT = re.compile(r"<!\s*ENTITY", re.IGNORECASE)
 
 
 def ensure_safe_xml(content: bytes) -> None:
@@ -62,8 +64,10 @@ def ensure_safe_xml(content: bytes) -> None:
         ) from None
     except (XMLSyntaxError, LookupError, ValueError):
         # Broken XML reaches feedparser's strict parser first, which would expand entities that a
-        # syntax error kept defusedxml from seeing (an unknown encoding, junk before the prolog).
-        if _ENTITY_DECLARATION.search(content):
+        # syntax error kept defusedxml from seeing (an unknown encoding such as UTF-32, junk before
+        # the prolog). So look for a declaration in the bytes, and in the text of a wide encoding.
+        wide = as_text(content)
+        if _ENTITY_DECLARATION.search(content) or (wide is not None and _ENTITY_TEXT.search(wide)):
             raise UnsafeDocument(
                 "Refused the document: it is not well-formed XML and declares XML entities, which a feed "
                 "never needs. The source was not parsed; check that its URL points at a genuine feed."
@@ -102,7 +106,7 @@ def parse_arxiv_rss(content: bytes) -> list[ParsedPaper]:
     parsed = _load_feed(content, "an arXiv RSS feed")
     listed_on = _written_date(parsed.feed.get("published") or parsed.feed.get("updated"))
     build = _rdf_paper if parsed.get("version") == "rss10" else _rss_paper
-    papers = _collect(parsed.entries, lambda entry, rank: build(entry, rank, listed_on))
+    papers = collect(parsed.entries, lambda entry, rank: build(entry, rank, listed_on))
     _require_arxiv_entries(parsed.entries, papers, "an arXiv RSS feed")
     return papers
 
@@ -118,7 +122,7 @@ def parse_arxiv_api(content: bytes) -> list[ParsedPaper]:
         if _API_ERROR_ID.match(entry.get("id") or ""):
             message = clean_text(entry.get("summary")) or "no details given"
             raise ParseError(f"The arXiv API answered with an error: {message}. Check the query.")
-    papers = _collect(parsed.entries, _api_paper)
+    papers = collect(parsed.entries, _api_paper)
     _require_arxiv_entries(parsed.entries, papers, "an arXiv API Atom feed")
     return papers
 
@@ -129,7 +133,7 @@ def parse_feed(content: bytes) -> list[ParsedPaper]:
     Raises ParseError when the document is not a feed.
     """
     parsed = _load_feed(content, "an RSS or Atom feed")
-    return _collect(parsed.entries, _feed_paper)
+    return collect(parsed.entries, _feed_paper)
 
 
 def _load_feed(content: bytes, expected: str) -> Any:
@@ -161,16 +165,6 @@ def _unwrap_recorded_response(content: bytes) -> bytes:
             f"found {describe_document(content)} without a 'body' string."
         )
     return body.encode("utf-8")
-
-
-def _collect(entries: Iterable[Any], build: Callable[[Any, int], ParsedPaper | None]) -> list[ParsedPaper]:
-    """Build one paper per entry, ranked by position in the listing; entries that yield None are skipped."""
-    papers = []
-    for rank, entry in enumerate(entries, start=1):
-        paper = build(entry, rank)
-        if paper is not None:
-            papers.append(paper)
-    return papers
 
 
 def _require_arxiv_entries(entries: list[Any], papers: list[ParsedPaper], expected: str) -> None:

@@ -16,7 +16,16 @@ from bs4 import BeautifulSoup, SoupStrainer, Tag
 
 from digest.errors import ParseError
 from digest.parse.feeds import describe_document
-from digest.parse.record import ParsedPaper, abs_url, clean_text, hf_url, parse_arxiv_id, pdf_url
+from digest.parse.record import (
+    ParsedPaper,
+    abs_url,
+    clean_text,
+    collect,
+    count,
+    hf_url,
+    parse_arxiv_id,
+    pdf_url,
+)
 
 _DAILY_PAPERS = {"data-target": "DailyPapers"}
 _PAPER_HREF = re.compile(r"^/papers/([^/?#]+)$")
@@ -35,7 +44,7 @@ def parse_daily_api(content: bytes) -> list[ParsedPaper]:
         raise ParseError(
             f"Expected Hugging Face daily papers JSON (a list of items), found {describe_document(content)}."
         )
-    return _papers(_item_paper(item, rank, "hf-daily") for rank, item in enumerate(items, start=1))
+    return collect(items, lambda item, rank: _item_paper(item, rank, "hf-daily"))
 
 
 def parse_listing_page(content: bytes) -> list[ParsedPaper]:
@@ -53,8 +62,7 @@ def parse_listing_page(content: bytes) -> list[ParsedPaper]:
     props = _daily_papers_props(strained.find(attrs=_DAILY_PAPERS))
     if props is not None:
         listed_on = _date(props.get("date"))
-        items = enumerate(props["dailyPapers"], start=1)
-        return _papers(_item_paper(item, rank, "hf-page", listed_on) for rank, item in items)
+        return collect(props["dailyPapers"], lambda item, rank: _item_paper(item, rank, "hf-page", listed_on))
     return _parse_cards(content)
 
 
@@ -97,10 +105,10 @@ def _item_paper(item: Any, rank: int, kind: str, listed_on: date | None = None) 
         pdf_url=pdf_url(arxiv_id),
         hf_url=hf_url(arxiv_id),
         kind=kind,
-        upvotes=_int(paper.get("upvotes")),
-        comments=_int(item.get("numComments")),
+        upvotes=count(paper.get("upvotes")),
+        comments=count(item.get("numComments")),
         github_repo=_text(paper.get("githubRepo")) or None,
-        github_stars=_int(paper.get("githubStars")),
+        github_stars=count(paper.get("githubStars")),
         project_page=_text(paper.get("projectPage")) or None,
         ai_keywords=_strings(paper.get("ai_keywords")),
         listed_on=listed_on or _date(paper.get("submittedOnDailyAt")) or _date(item.get("publishedAt")),
@@ -116,8 +124,7 @@ def _parse_cards(content: bytes) -> list[ParsedPaper]:
         raise _not_a_listing_page(content)
     time = soup.find("time", attrs={"datetime": True})
     listed_on = _date(time["datetime"]) if time is not None else None
-    ranked = enumerate(cards, start=1)
-    return _papers(_card_paper(article, link, rank, listed_on) for rank, (article, link) in ranked)
+    return collect(cards, lambda card, rank: _card_paper(card[0], card[1], rank, listed_on))
 
 
 def _not_a_listing_page(content: bytes) -> ParseError:
@@ -164,20 +171,12 @@ def _first_count(elements: Iterable[Tag]) -> int | None:
     for element in elements:
         text = element.get_text(strip=True)
         if text.isascii() and text.isdigit():
-            return int(text)
+            return count(text)
     return None
-
-
-def _papers(papers: Iterable[ParsedPaper | None]) -> list[ParsedPaper]:
-    return [paper for paper in papers if paper is not None]
 
 
 def _text(value: Any) -> str:
     return clean_text(value) if isinstance(value, str) else ""
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _strings(values: Any) -> tuple[str, ...]:

@@ -5,10 +5,12 @@ No I/O here.
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from digest.model.links import web_link
 from digest.model.source import KINDS as KINDS  # the kinds the parsers read
@@ -19,6 +21,9 @@ _ARXIV_ID = re.compile(
 )
 _ARXIV_URL = re.compile(r"arxiv\.org/(?:abs|pdf|html)/", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
+MAX_COUNT = 2**31 - 1  # the largest count or version a database INTEGER column holds
+log = logging.getLogger(__name__)
+Entry = TypeVar("Entry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +103,32 @@ def parse_arxiv_id(text: str | None) -> tuple[str, int | None] | None:
     if match is None:
         return None
     version = match.group("version")
-    return match.group("id"), int(version) if version else None
+    return match.group("id"), count(version) if version else None
+
+
+def count(value: Any) -> int | None:
+    """A count (upvotes, comments, stars, a version) from outside: a non-negative int a database
+    column holds, from an int or a string of digits; anything else (a float, a bool, 10**30) is None."""
+    if isinstance(value, str):
+        value = int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+        return None
+    return value
+
+
+def collect(entries: Iterable[Entry], build: Callable[[Entry, int], ParsedPaper | None]) -> list[ParsedPaper]:
+    """One paper per entry, ranked by position in the listing. An entry that gives None, or whose
+    values cannot be read (wrong type, out of range), is skipped: one bad entry never costs the listing."""
+    papers = []
+    for rank, entry in enumerate(entries, start=1):
+        try:
+            paper = build(entry, rank)
+        except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError, RecursionError) as exc:
+            log.warning("skipped entry %d of a listing: %s: %s", rank, type(exc).__name__, exc)
+            continue
+        if paper is not None:
+            papers.append(paper)
+    return papers
 
 
 def with_web_links(paper: ParsedPaper) -> ParsedPaper | None:

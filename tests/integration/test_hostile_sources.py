@@ -3,6 +3,7 @@ source: each is cut off in bounded time and memory, and the good source is still
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from digest.store import schema
 from digest.store import sources as stored_sources
 from digest.store.engine import Database
 from digest.store.models import Listing, Source
-from tests.support.data import RSS
+from tests.support.data import HF_JSON, RSS
 from tests.support.hostile import (
     ChildRun,
     HostileServer,
@@ -42,10 +43,10 @@ def good_server() -> Iterator[LoopbackServer]:
 
 
 def scrape_beside_good(
-    tmp: Path, good: LoopbackServer, hostile_url: str | None, **env: str
+    tmp: Path, good: LoopbackServer, hostile_url: str | None, kind: str = "feed", **env: str
 ) -> tuple[ChildRun, int]:
-    """Scrape a good RSS source and, if given, a hostile one, on the default settings unless ``env``
-    says otherwise; returns the run and how many papers the good source has listed."""
+    """Scrape a good RSS source and, if given, a hostile one of ``kind``, on the default settings
+    unless ``env`` says otherwise; returns the run and how many papers the good source has listed."""
     url = f"sqlite:///{tmp / 'digest.db'}"
     database = Database.open(url)
     schema.upgrade(database.engine)
@@ -54,7 +55,7 @@ def scrape_beside_good(
         session.execute(update(Source).values(enabled=False))  # the seeded hf-daily is out of reach
         stored_sources.add_source(session, "good", "arxiv-rss", good.url(GOOD_FEED), True, now)
         if hostile_url:
-            stored_sources.add_source(session, "hostile", "feed", hostile_url, True, now)
+            stored_sources.add_source(session, "hostile", kind, hostile_url, True, now)
     run = run_measured(["scrape"], {"DIGEST_DATABASE_URL": url, **env}, cwd=tmp)
     with database.session() as session:
         good_id = session.scalar(select(Source.id).where(Source.name == "good"))
@@ -117,3 +118,71 @@ def test_a_compression_bomb_is_refused_before_it_grows(
         )
     assert_contained(run, listed, baseline, "robots.txt" if robots == "true" else said)
     assert "refused" in run.output
+
+
+def hf_listing_with_one_bad_number() -> bytes:
+    items = json.loads(HF_JSON.read_text())
+    items[1]["paper"]["upvotes"] = 10**30  # out of range for any database column
+    return json.dumps(items).encode()
+
+
+def utf32_feed_with_an_entity() -> bytes:
+    text = (
+        "<?xml version='1.0' encoding='utf-32'?><!DOCTYPE rss [<!ENTITY a 'aaaaaaaaaaaaaaaa'>]>"
+        "<rss version='2.0'><channel><title>t</title><item><title>&a;</title>"
+        "<link>https://example.org/a</link></item></channel></rss>"
+    )
+    return text.encode("utf-32")
+
+
+PARSING_CASES = {
+    "4-MB-of-tiny-tags": (
+        "hf-page",
+        b"<html><body><article>" + b"<b>" * 1_333_000 + b"</article></body></html>",
+        "tags, more than the 150,000",
+    ),
+    "19-MB-of-empty-JSON-objects": (
+        "hf-daily",
+        b"[" + b"{}," * 6_333_000 + b"{}]",
+        "JSON objects and arrays",
+    ),
+    "100k-nested-divs": (
+        "hf-page",
+        b"<html><body>" + b"<div>" * 100_000 + b"</body></html>",
+        "Expected a Hugging Face",
+    ),
+    "escaped-markup-in-a-description": (
+        "feed",
+        b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title><item><title>t</title>"
+        b"<link>https://example.org/a</link><description>" + b"&lt;b&gt;" * 2_000_000 + b"</description>"
+        b"</item></channel></rss>",
+        "tags, more than the 150,000",
+    ),
+    "UTF-32-with-an-entity": ("feed", utf32_feed_with_an_entity(), "declares XML entities"),
+}
+
+
+@pytest.mark.parametrize("case", PARSING_CASES, ids=list(PARSING_CASES))
+def test_a_document_that_would_blow_up_a_parser_is_refused_in_bounded_time_and_memory(
+    case: str, good_server: LoopbackServer, baseline: ChildRun, tmp_path: Path
+) -> None:
+    kind, body, said = PARSING_CASES[case]
+    with HostileServer(answering(body, {"Content-Type": "application/octet-stream"})) as hostile:
+        run, listed = scrape_beside_good(
+            tmp_path, good_server, hostile.url(), kind, DIGEST_RESPECT_ROBOTS_TXT="false"
+        )
+    assert_contained(run, listed, baseline, said)
+    assert "aaaaaaaaaaaaaaaa" not in run.output
+
+
+def test_one_out_of_range_number_costs_that_number_not_the_paper_or_the_listing(
+    good_server: LoopbackServer, baseline: ChildRun, tmp_path: Path
+) -> None:
+    body = hf_listing_with_one_bad_number()
+    with HostileServer(answering(body, {"Content-Type": "application/json"})) as hostile:
+        run, listed = scrape_beside_good(
+            tmp_path, good_server, hostile.url(), "hf-daily", DIGEST_RESPECT_ROBOTS_TXT="false"
+        )
+    assert listed > 0 and run.returncode == 0, run.output
+    row = next(line for line in run.output.splitlines() if line.strip().startswith("hostile"))
+    assert row.split()[2] == "ok" and int(row.split()[3]) == len(json.loads(HF_JSON.read_text())), row

@@ -1,0 +1,72 @@
+"""What a document may hold before it is parsed, and what one bad entry costs."""
+
+from __future__ import annotations
+
+import pytest
+
+from digest.errors import ParseError, UnsafeDocument
+from digest.parse.feeds import ensure_safe_xml
+from digest.parse.limits import MAX_CONTAINERS, MAX_TAGS, as_text, check_budget
+from digest.parse.record import collect, count, parse_arxiv_id
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (5, 5),
+        ("42", 42),
+        (0, 0),
+        (2**31 - 1, 2**31 - 1),
+        (2**31, None),
+        (10**30, None),
+        (-1, None),
+        (True, None),
+        (3.5, None),
+        ("1e9", None),
+        ("٣", None),
+        ("9" * 5000, None),
+        (None, None),
+    ],
+)
+def test_counts_from_outside_are_kept_only_when_a_database_column_holds_them(
+    value: object, expected: int | None
+) -> None:
+    assert count(value) == expected
+
+
+def test_an_absurd_version_is_no_version() -> None:
+    assert parse_arxiv_id("2401.00001v99999999999999999999") == ("2401.00001", None)
+    assert parse_arxiv_id("2401.00001v3") == ("2401.00001", 3)
+
+
+def test_an_entry_that_cannot_be_read_is_skipped_and_the_rest_are_kept() -> None:
+    def build(entry: object, rank: int) -> object:
+        return {"rank": rank, "value": 1 / entry}
+
+    assert [paper["rank"] for paper in collect([1, 0, "x", 2], build)] == [1, 4]
+
+
+def test_a_document_within_the_budget_passes_and_one_over_it_is_refused_with_the_count() -> None:
+    check_budget(b"<b>" * MAX_TAGS)
+    with pytest.raises(ParseError, match=f"{MAX_TAGS + 1:,} tags"):
+        check_budget(b"<b>" * (MAX_TAGS + 1))
+    with pytest.raises(ParseError, match="tags"):
+        check_budget(b"&lt;b&gt;" * (MAX_TAGS + 1))
+    with pytest.raises(ParseError, match="JSON objects and arrays"):
+        check_budget(b"[" + b"{}," * MAX_CONTAINERS + b"{}]")
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_wide_encodings_are_recognised_and_their_entities_refused(codec: str) -> None:
+    text = (
+        "<?xml version='1.0'?><!DOCTYPE r [<!ENTITY a 'x'>]><rss><channel><title>&a;</title></channel></rss>"
+    )
+    content = text.encode(codec)
+    assert as_text(content) is not None and "<!ENTITY" in as_text(content)
+    with pytest.raises(UnsafeDocument):
+        ensure_safe_xml(content)
+
+
+def test_wide_markup_is_counted_by_its_characters() -> None:
+    with pytest.raises(ParseError, match="tags"):
+        check_budget(("<?xml version='1.0'?>" + "<b>" * MAX_TAGS).encode("utf-32"))
