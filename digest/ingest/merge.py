@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from digest.model.source import FEED_AUTHORITY
 from digest.parse.record import ParsedPaper
 
 UPDATE_ONLY = frozenset({"replace", "replace-cross"})
@@ -24,6 +25,7 @@ class Changes:
     updates: list[dict[str, Any]] = field(default_factory=list)
     listings: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
+    texts: list[dict[str, Any]] = field(default_factory=list)
     seen: int = 0
 
     @property
@@ -43,8 +45,9 @@ def dedupe(papers: Sequence[ParsedPaper]) -> list[ParsedPaper]:
     return list(seen.values())
 
 
-def paper_row(paper: ParsedPaper) -> dict[str, Any]:
+def paper_row(paper: ParsedPaper, authority: int = FEED_AUTHORITY) -> dict[str, Any]:
     return {
+        "text_authority": authority,
         "id": paper.id,
         "version": paper.version,
         "title": paper.title,
@@ -64,19 +67,32 @@ def paper_row(paper: ParsedPaper) -> dict[str, Any]:
 def merge(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
     """The fields of ``stored`` that ``incoming`` changes.
 
-    A newer arXiv version replaces the text; an older one, or one without a version (Hugging Face)
-    when arXiv gave one, only fills what is missing, so two sources never overwrite each other in
-    turn. PDF and HF links only fill in; code and project links take the newest non-empty value;
-    the publication date is kept once known.
+    The text (version, title, abstract, authors, categories) follows authority first
+    (digest.model.source.text_authority): a source believed more than the one the stored text
+    came from replaces it; one believed less only fills what is missing, so a feed can never
+    rewrite what arXiv says, whatever version it claims. Between equals, a newer arXiv version
+    replaces the text; an older one, or one without a version (Hugging Face) when arXiv gave one,
+    only fills. PDF and HF links only fill in; code and project links take the newest non-empty
+    value; the publication date is kept once known.
     """
+    held = stored.get("text_authority") or FEED_AUTHORITY
+    coming = incoming.get("text_authority") or FEED_AUTHORITY
     old, new = stored.get("version"), incoming.get("version")
-    older = old is not None and (new is None or new < old)
+    if coming > held:
+        replaces, fills = True, False
+    elif coming < held:
+        replaces, fills = False, True
+    else:
+        replaces = new is not None and (old is None or new > old)
+        fills = old is not None and (new is None or new < old)
     changes: dict[str, Any] = {}
-    if new is not None and (old is None or new > old):
+    if coming > held:
+        changes["text_authority"] = coming
+    if replaces and new != old and (new is not None or coming > held):
         changes["version"] = new
     for name in NEWEST_VERSION_WINS:
         value = incoming.get(name)
-        if value and value != stored.get(name) and (not older or not stored.get(name)):
+        if value and value != stored.get(name) and (not fills or not stored.get(name)):
             changes[name] = value
     for name in FILL_OR_REPLACE:
         value = incoming.get(name)
@@ -98,16 +114,19 @@ def changes_for(
     source_id: int,
     listed_on: date | None,
     now: datetime,
+    authority: int = FEED_AUTHORITY,
 ) -> Changes:
     """Decide inserts, updates, listings and snapshots for a batch; no I/O.
 
-    An arXiv ``replace`` announcement updates a known paper and never adds one. A metric snapshot is
+    ``authority`` is how far the source is believed about the text (see ``merge``); every paper's
+    text as this source gives it is kept in ``texts`` whatever the paper then shows. An arXiv
+    ``replace`` announcement updates a known paper and never adds one. A metric snapshot is
     recorded only when a value differs from the paper's latest snapshot, so re-running adds nothing.
     """
     result = Changes()
     for paper in dedupe(papers):
         result.seen += 1
-        row = paper_row(paper)
+        row = paper_row(paper, authority)
         known = stored.get(paper.id)
         if known is None:
             if paper.announce_type in UPDATE_ONLY:
@@ -117,6 +136,17 @@ def changes_for(
             changes = merge(known, row)
             if changes:
                 result.updates.append({"id": paper.id, **changes, "updated_at": now})
+        result.texts.append(
+            {
+                "paper_id": paper.id,
+                "source_id": source_id,
+                "version": paper.version,
+                "title": paper.title,
+                "abstract": paper.abstract,
+                "authors": list(paper.authors),
+                "seen_at": now,
+            }
+        )
         result.listings.append(
             {
                 "source_id": source_id,

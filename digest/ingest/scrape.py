@@ -16,6 +16,7 @@ from digest.errors import DigestError, FetchError
 from digest.fetch.addresses import DATE_ADDRESSED, url_for_date
 from digest.fetch.http import Fetcher, FetchResult
 from digest.ingest.merge import Changes, changes_for
+from digest.model.source import FEED_AUTHORITY, text_authority
 from digest.model.time import Clock, utc_date
 from digest.parse import parse_document
 from digest.parse.record import ParsedPaper
@@ -50,9 +51,10 @@ def store_papers(
     *,
     listed_on: date | None = None,
     write: bool = True,
+    authority: int = FEED_AUTHORITY,
 ) -> Changes:
-    """Upsert ``papers`` as listed by source ``source_id`` at ``now``; with ``write=False`` only
-    work out the changes."""
+    """Upsert ``papers`` as listed by source ``source_id`` at ``now``, believed as far as
+    ``authority`` says about their text; with ``write=False`` only work out the changes."""
     ids = list(dict.fromkeys(paper.id for paper in papers))
     changes = changes_for(
         papers,
@@ -61,10 +63,12 @@ def store_papers(
         source_id=source_id,
         listed_on=listed_on,
         now=now,
+        authority=authority,
     )
     if write:
         stored_papers.insert_papers(session, changes.inserts)
         stored_papers.update_papers(session, changes.updates)
+        stored_papers.save_texts(session, changes.texts)
         stored_papers.insert_listings(session, changes.listings)
         stored_papers.insert_snapshots(session, changes.snapshots)
     return changes
@@ -133,8 +137,12 @@ def _run_one(
             outcome.status = "not-modified"
         else:
             papers = parse_document(result.content or b"", source.kind)
+            kind = papers[0].kind if papers else source.kind
+            authority = text_authority(kind, result.url)
             with database.begin() as session:
-                counts = store_papers(session, source.id, papers, clock(), listed_on=day, write=not dry_run)
+                counts = store_papers(
+                    session, source.id, papers, clock(), listed_on=day, write=not dry_run, authority=authority
+                )
                 if not dry_run:
                     _record(session, source, url, started, outcome, counts, result, clock)
     except FetchError as exc:

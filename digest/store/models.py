@@ -102,8 +102,24 @@ class Paper(Base):
     ai_keywords: Mapped[list[str]] = mapped_column(default=list)
     first_seen_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
+    # How far the stored title and abstract are believed (digest.model.source.text_authority).
+    text_authority: Mapped[int] = mapped_column(default=1, server_default="1")
 
     listings: Mapped[list[Listing]] = relationship(back_populates="paper", passive_deletes=True)
+
+
+class PaperText(Base):
+    """Source S's version of paper P's text, as S last listed it (kept whatever the paper shows)."""
+
+    __tablename__ = "paper_texts"
+
+    paper_id: Mapped[str] = mapped_column(Text, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int | None]
+    title: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text, default="")
+    authors: Mapped[list[str]] = mapped_column(default=list)
+    seen_at: Mapped[datetime]
 
 
 class Listing(Base):

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.store.bulk import chunked, insert_for
-from digest.store.models import Listing, MetricSnapshot, Paper, Source
+from digest.store.models import Listing, MetricSnapshot, Paper, PaperText, Source
 
 PAPER_FIELDS = (
     "version",
@@ -25,6 +25,7 @@ PAPER_FIELDS = (
     "github_repo",
     "project_page",
     "ai_keywords",
+    "text_authority",
 )
 
 
@@ -52,6 +53,20 @@ def update_papers(session: Session, changes: Sequence[dict[str, Any]]) -> None:
     for group in by_shape.values():
         for chunk in chunked(group):
             session.execute(update(Paper), list(chunk))
+
+
+def save_texts(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Keep each source's version of each paper's text: one row per (paper, source), the latest."""
+    for chunk in chunked(rows):
+        statement = insert_for(session, PaperText)
+        fields = ("version", "title", "abstract", "authors", "seen_at")
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["paper_id", "source_id"],
+                set_={name: getattr(statement.excluded, name) for name in fields},
+            ),
+            list(chunk),
+        )
 
 
 def insert_listings(session: Session, rows: Sequence[dict[str, Any]]) -> None:

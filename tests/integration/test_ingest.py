@@ -15,7 +15,7 @@ from digest.fetch.http import Fetcher
 from digest.ingest.scrape import scrape
 from digest.model.time import system_clock
 from digest.store.engine import Database
-from digest.store.models import FetchLog, Listing, MetricSnapshot, Paper, Source
+from digest.store.models import FetchLog, Listing, MetricSnapshot, Paper, PaperText, Source
 from tests.support.data import FIXTURES
 from tests.support.loopback import LoopbackServer, Reply
 
@@ -272,3 +272,49 @@ def test_hugging_face_and_arxiv_listing_one_paper_in_turn_settle(sessions, tmp_p
         paper = session.get(Paper, shared_id)
         assert (paper.title, paper.authors, paper.pdf_url, paper.version) == stored
         assert paper.hf_url == f"https://huggingface.co/papers/{shared_id}"
+
+
+def spoof_feed(arxiv_id: str) -> bytes:
+    """A feed anyone could publish, claiming a made-up newer version of a real arXiv paper."""
+    return (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>spoof</title>"
+        f"<item><title>SPOOFED TITLE</title><link>https://arxiv.org/abs/{arxiv_id}v99</link>"
+        "<description>SPOOFED ABSTRACT</description></item></channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize("spoof_first", [True, False], ids=["spoof-first", "arxiv-first"])
+def test_a_feed_cannot_rewrite_what_arxiv_says_of_a_paper(sessions, spoof_first: bool) -> None:
+    arxiv_id = "2609.26811"
+    with LoopbackServer() as server:
+        server.routes["/spoof"] = Reply(body=spoof_feed(arxiv_id))
+        spoof = add_source(sessions, "spoof", "feed", server.url("/spoof"))
+        arxiv = add_source(sessions, "arxiv", "arxiv-rss", RSS)
+        run(sessions, *((spoof, arxiv) if spoof_first else (arxiv, spoof)))
+        run(sessions, spoof)
+        run(sessions, arxiv)
+    with sessions() as session:
+        paper = session.get(Paper, arxiv_id)
+        assert paper.title.startswith("The Drift Contract") and "SPOOFED" not in paper.abstract
+        assert (paper.version, paper.text_authority) == (1, 3)
+        rows = session.scalars(select(PaperText).where(PaperText.paper_id == arxiv_id))
+        texts = {row.source_id: (row.version, row.title) for row in rows}
+    assert texts[spoof.id] == (99, "SPOOFED TITLE")
+    assert texts[arxiv.id][0] == 1 and texts[arxiv.id][1].startswith("The Drift Contract")
+
+
+def test_a_listing_that_looks_like_arxiv_but_comes_from_elsewhere_counts_as_a_feed(sessions) -> None:
+    arxiv_id = "2609.26811"
+    genuine = RSS.read_bytes()
+    forged = genuine.replace(b"The Drift Contract", b"FORGED Contract").replace(
+        f"{arxiv_id}v1".encode(), f"{arxiv_id}v7".encode()
+    )
+    with LoopbackServer() as server:
+        server.routes["/rss"] = Reply(body=forged)
+        forger = add_source(sessions, "forger", "arxiv-rss", server.url("/rss"))
+        arxiv = add_source(sessions, "arxiv", "arxiv-rss", RSS)
+        run(sessions, arxiv)
+        run(sessions, forger)
+    with sessions() as session:
+        paper = session.get(Paper, arxiv_id)
+        assert paper.title.startswith("The Drift Contract") and paper.version == 1
