@@ -92,6 +92,9 @@ class Settings(BaseSettings):
         description="smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 (TLS at once).",
     )
     smtp_timeout: float = Field(30.0, gt=0, description="Seconds any one SMTP exchange may take.")
+    smtp_data_timeout: float = Field(
+        600.0, gt=0, description="Seconds to wait for the reply to a message's end (RFC 5321: 10 minutes)."
+    )
     smtp_connections: int = Field(4, ge=1, le=64, description="SMTP connections kept open and used at once.")
     smtp_rate_limit: float = Field(0.0, ge=0, description="Most messages per second over SMTP; 0 = no limit.")
     outbox_dir: Path = Field(Path("outbox"), description="Folder of the file outbox (one .eml per message).")

@@ -162,15 +162,44 @@ class RateLimiter:
 
 IDLE_CHECK_AFTER = 5.0
 GIVE_UP_AFTER_CONNECT_FAILURES = 3
+GIVE_UP_AFTER_TIMEOUTS = 3
+DATA_END_TIMEOUT = 600.0  # RFC 5321 4.5.3.2.6: wait 10 minutes for the reply to the data's end
+
+
+class CommitPoint:
+    """Lets one message at a time stand between the end of its data and its record in the ledger.
+
+    The server accepts a message when it answers the final dot; until the caller has recorded that,
+    a crash makes the message go out again. Connections send their envelopes and data at once, but
+    each takes this slot before its final dot and gives it back only once the caller has recorded
+    the outcome, so a crash can repeat at most one message, whatever ``smtp_connections`` is.
+    """
+
+    def __init__(self) -> None:
+        self._slot = threading.Semaphore(1)
+        self.closed = threading.Event()
+
+    def enter(self) -> None:
+        """Wait for the slot. Raises SMTPServerDisconnected when the run ends meanwhile."""
+        while not self._slot.acquire(timeout=0.2):
+            if self.closed.is_set():
+                raise smtplib.SMTPServerDisconnected("the run ended before this message could be sent")
+
+    def leave(self) -> None:
+        self._slot.release()
 
 
 class SmtpTransport(Transport):
     """Sends over ``connections`` persistent SMTP connections at once, each in a thread of its own.
 
-    Every socket operation has ``timeout``; a connection that fails is dropped and opened again for
+    Every socket operation has ``timeout``, except the wait for the reply to the data's end, which
+    has ``data_timeout`` (RFC 5321's ten minutes by default: failing sooner would only resend a
+    message the server may be accepting). A connection that fails is dropped and opened again for
     the next message. A recipient's 5xx (at RCPT or DATA) is permanent; 4xx replies, connection and
     login errors and a refused sender are temporary. One message's failure never stops the next, but
-    after three failed connection attempts in a row the rest of the run is failed without trying.
+    after three failed connection attempts, or three timeouts, in a row the rest of the run is
+    failed without trying. With several connections, one message at a time may wait between its
+    final dot and its record (CommitPoint).
     """
 
     name = "smtp"
@@ -183,16 +212,21 @@ class SmtpTransport(Transport):
         connections: int = 1,
         rate: float = 0.0,
         helo: str | None = None,
+        data_timeout: float = DATA_END_TIMEOUT,
     ) -> None:
         self.target = target
         self.timeout = timeout
+        self.data_timeout = data_timeout
         self.connections = connections
         self.limiter = RateLimiter(rate)
         self.helo = helo or socket.gethostname() or "localhost"
         self._idle: queue.SimpleQueue[tuple[smtplib.SMTP, float]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._connect_failures = 0
+        self._timeouts = 0
         self._broken: str | None = None
+        self._commit: CommitPoint | None = None
+        self._holding: set[int] = set()  # keys whose message holds the commit point
 
     def connect(self) -> smtplib.SMTP:
         """Open, greet, secure and log in. Raises OSError or smtplib.SMTPException."""
@@ -245,16 +279,34 @@ class SmtpTransport(Transport):
             yield from super().deliver(messages)
             return
         window = self.connections * 4
-        with ThreadPoolExecutor(self.connections, thread_name_prefix="smtp") as pool:
-            running: set[Future[Outcome]] = set()
-            for message in messages:
-                running.add(pool.submit(self.deliver_one, message))
-                if len(running) >= window:
-                    finished, running = wait(running, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        yield future.result()
-            for future in as_completed(running):
-                yield future.result()
+        self._commit = commit = CommitPoint()
+        try:
+            with ThreadPoolExecutor(self.connections, thread_name_prefix="smtp") as pool:
+                running: set[Future[Outcome]] = set()
+                try:
+                    for message in messages:
+                        running.add(pool.submit(self.deliver_one, message))
+                        if len(running) >= window:
+                            finished, running = wait(running, return_when=FIRST_COMPLETED)
+                            for future in finished:
+                                yield from self._recorded(future.result())
+                    for future in as_completed(running):
+                        yield from self._recorded(future.result())
+                finally:
+                    commit.closed.set()  # a worker still waiting for the slot gives up
+        finally:
+            self._commit = None
+
+    def _recorded(self, outcome: Outcome) -> Iterator[Outcome]:
+        """Yield ``outcome``; once the caller asks for the next one (it has recorded this one), free
+        the commit point if this message held it."""
+        try:
+            yield outcome
+        finally:
+            if outcome.key in self._holding:
+                self._holding.discard(outcome.key)
+                assert self._commit is not None
+                self._commit.leave()
 
     def _checkout(self) -> smtplib.SMTP | None:
         """An open connection from the pool; one idle for a while is checked with NOOP first, since
@@ -298,9 +350,11 @@ class SmtpTransport(Transport):
         longer usable). Only the recipient's refusal (RCPT, or DATA) is permanent."""
         try:
             if client.has_extn("pipelining"):
-                _send_pipelined(client, message)
+                self._send_pipelined(client, message)
             else:
-                client.sendmail(message.sender, [message.recipient], message.data)
+                self._send_plainly(client, message)
+            with self._lock:
+                self._timeouts = 0
             return Outcome(message.key, True, code=250), client
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
@@ -317,7 +371,67 @@ class SmtpTransport(Transport):
             return _failure(message, exc.smtp_code, exc.smtp_error, "refused"), _usable(client, exc.smtp_code)
         except (smtplib.SMTPException, OSError) as exc:
             _close(client)
-            return Outcome(message.key, False, error=f"SMTP server {self._where}: {_reason(exc)}"), None
+            error = f"SMTP server {self._where}: {_reason(exc)}"
+            if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+                with self._lock:
+                    self._timeouts += 1
+                    if self._timeouts >= GIVE_UP_AFTER_TIMEOUTS:
+                        self._broken = f"{error} {self._timeouts} times in a row; not tried again this run"
+            return Outcome(message.key, False, error=error), None
+
+    def _send_pipelined(self, client: smtplib.SMTP, message: Outgoing) -> None:
+        """MAIL, RCPT and DATA in one write, then their three replies, then the data (RFC 2920): two
+        round trips a message instead of four. Raises what smtplib's sendmail raises."""
+        envelope = f"MAIL FROM:<{message.sender}>\r\nRCPT TO:<{message.recipient}>\r\nDATA\r\n"
+        client.send(envelope.encode("ascii"))
+        mail, rcpt, data = client.getreply(), client.getreply(), client.getreply()
+        if data[0] == 354:  # a server that took DATA after a refusal still needs the data ended
+            if mail[0] != 250 or rcpt[0] not in (250, 251):
+                client.send(b".\r\n")
+                client.getreply()
+            else:
+                data = self._send_data(client, message)
+        if mail[0] != 250:
+            raise smtplib.SMTPSenderRefused(mail[0], mail[1], message.sender)
+        if rcpt[0] not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({message.recipient: rcpt})
+        if data[0] != 250:
+            raise smtplib.SMTPDataError(*data)
+
+    def _send_plainly(self, client: smtplib.SMTP, message: Outgoing) -> None:
+        """MAIL, RCPT, DATA one after the other, for a server without PIPELINING."""
+        code, reply = client.mail(message.sender)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, message.sender)
+        code, reply = client.rcpt(message.recipient)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({message.recipient: (code, reply)})
+        client.putcmd("data")
+        code, reply = client.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        code, reply = self._send_data(client, message)
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+
+    def _send_data(self, client: smtplib.SMTP, message: Outgoing) -> tuple[int, bytes]:
+        """The data, dot-stuffed (RFC 5321 4.5.2); then, holding the commit point when there is one,
+        the final dot and its reply, waited for up to ``data_timeout``."""
+        body = message.data.replace(b"\n.", b"\n..")
+        if body.startswith(b"."):
+            body = b"." + body
+        client.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n"))
+        commit = self._commit
+        if commit is not None:
+            commit.enter()
+            self._holding.add(message.key)
+        if client.sock is not None:
+            client.sock.settimeout(self.data_timeout)
+        client.send(b".\r\n")
+        reply = client.getreply()
+        if client.sock is not None:
+            client.sock.settimeout(self.timeout)
+        return reply
 
     @property
     def _where(self) -> str:
@@ -333,29 +447,6 @@ class SmtpTransport(Transport):
                 client.quit()
             except (smtplib.SMTPException, OSError):
                 _close(client)
-
-
-def _send_pipelined(client: smtplib.SMTP, message: Outgoing) -> None:
-    """MAIL, RCPT and DATA in one write, then their three replies, then the data (RFC 2920): two
-    round trips a message instead of four. Raises what smtplib's sendmail raises."""
-    client.send(f"MAIL FROM:<{message.sender}>\r\nRCPT TO:<{message.recipient}>\r\nDATA\r\n".encode("ascii"))
-    mail, rcpt, data = client.getreply(), client.getreply(), client.getreply()
-    if data[0] == 354:  # a server that took DATA after a refusal still needs the data ended
-        if mail[0] != 250 or rcpt[0] not in (250, 251):
-            client.send(b".\r\n")
-            client.getreply()
-        else:
-            body = message.data.replace(b"\n.", b"\n..")  # dot-stuffing (RFC 5321 4.5.2)
-            if body.startswith(b"."):
-                body = b"." + body
-            client.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
-            data = client.getreply()
-    if mail[0] != 250:
-        raise smtplib.SMTPSenderRefused(mail[0], mail[1], message.sender)
-    if rcpt[0] not in (250, 251):
-        raise smtplib.SMTPRecipientsRefused({message.recipient: rcpt})
-    if data[0] != 250:
-        raise smtplib.SMTPDataError(*data)
 
 
 def _text(reply: bytes | str) -> str:
@@ -423,4 +514,5 @@ def transport_for(settings: Any, stream: IO[str] | None = None) -> Transport:
         timeout=settings.smtp_timeout,
         connections=settings.smtp_connections,
         rate=settings.smtp_rate_limit,
+        data_timeout=settings.smtp_data_timeout,
     )

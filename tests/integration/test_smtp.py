@@ -198,12 +198,39 @@ def test_a_stalled_server_times_out_as_a_temporary_failure_and_the_next_message_
 ) -> None:
     target = SmtpTarget.from_url(f"smtp://127.0.0.1:{server.port}")
     server.next["DATA"].append("stall")
-    with SmtpTransport(target, timeout=0.5) as transport:
+    with SmtpTransport(target, timeout=0.5, data_timeout=0.5) as transport:
         stalled, after = transport.deliver([outgoing(1), outgoing(2)])
     assert not stalled.ok and not stalled.permanent
     assert "timed out" in (stalled.error or "")
     # Returned while the server was still sleeping on the first message: it has not recorded it.
     assert after.ok and server.message_ids == ["<2.test@example.org>"]
+
+
+def test_a_slow_reply_to_the_end_of_data_is_waited_for_as_rfc_5321_asks(server: ScriptedServer) -> None:
+    """The command timeout (0.5 s) is shorter than the server's 3 s over the data's end: failing
+    there would resend a message the server was accepting."""
+    target = SmtpTarget.from_url(f"smtp://127.0.0.1:{server.port}")
+    server.next["DATA"].append("stall")
+    with SmtpTransport(target, timeout=0.5) as transport:
+        [outcome] = transport.deliver([outgoing(1)])
+    assert outcome.ok and server.message_ids == ["<1.test@example.org>"]
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_server_that_keeps_timing_out_is_given_up_for_the_rest_of_the_run(
+    server: ScriptedServer, connections: int
+) -> None:
+    target = SmtpTarget.from_url(f"smtp://127.0.0.1:{server.port}")
+    server.next["DATA"].extend(["stall"] * 20)
+    started = time.monotonic()
+    with SmtpTransport(target, timeout=0.3, data_timeout=0.3, connections=connections) as transport:
+        outcomes = list(transport.deliver([outgoing(key) for key in range(1, 21)]))
+    assert len(outcomes) == 20 and not any(outcome.ok for outcome in outcomes)
+    errors = [outcome.error or "" for outcome in outcomes]
+    timed_out = [error for error in errors if "timed out" in error and "not tried" not in error]
+    assert 3 <= len(timed_out) < 3 + connections
+    assert sum("not tried" in error for error in errors) == 20 - len(timed_out)
+    assert time.monotonic() - started < 15
 
 
 @pytest.mark.parametrize("connections", [1, 3])
