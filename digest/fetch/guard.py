@@ -143,8 +143,18 @@ class GuardedTransport(httpx.HTTPTransport):
         self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(), network_backend=guard)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """One hop. A redirect's own body is dropped unread: httpx reads it whole, decompressing
+        without a limit, before following the redirect."""
         self._guard.check_hop(request.url)
-        return super().handle_request(request)
+        response = super().handle_request(request)
+        if not (300 <= response.status_code < 400 and "location" in response.headers):
+            return response
+        response.close()
+        dropped = {b"content-encoding", b"content-length", b"transfer-encoding"}
+        headers = [(name, value) for name, value in response.headers.raw if name.lower() not in dropped]
+        return httpx.Response(
+            response.status_code, headers=headers, content=b"", extensions=response.extensions
+        )
 
 
 class _DeadlineStream(httpcore.NetworkStream):

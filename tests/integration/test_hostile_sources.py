@@ -4,6 +4,7 @@ source: each is cut off in bounded time and memory, and the good source is still
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,3 +190,21 @@ def test_one_out_of_range_number_costs_that_number_not_the_paper_or_the_listing(
     assert listed > 0 and run.returncode == 0, run.output
     row = next(line for line in run.output.splitlines() if line.strip().startswith("hostile"))
     assert row.split()[2] == "ok" and int(row.split()[3]) == len(json.loads(HF_JSON.read_text())), row
+
+
+def test_a_redirects_own_body_is_not_read_however_it_inflates(
+    good_server: LoopbackServer, baseline: ChildRun, tmp_path: Path
+) -> None:
+    bomb = gzip_of_zeros(1024 * MB)
+
+    def script(conn: socket.socket, head: bytes) -> None:
+        if head.startswith(b"GET /final"):
+            answering(b"not found", {}, "404 Not Found")(conn, head)
+            return
+        answering(bomb, {"Content-Encoding": "gzip", "Location": "/final"}, "302 Found")(conn, head)
+
+    with HostileServer(script) as hostile:
+        run, listed = scrape_beside_good(
+            tmp_path, good_server, hostile.url(), DIGEST_RESPECT_ROBOTS_TXT="false"
+        )
+    assert_contained(run, listed, baseline, "HTTP 404")

@@ -82,11 +82,11 @@ def processing_forever(conn: socket.socket, _head: bytes) -> None:
         time.sleep(0.5)
 
 
-def answering(body: bytes, headers: dict[str, str]) -> Script:
+def answering(body: bytes, headers: dict[str, str], status: str = "200 OK") -> Script:
     """An answer with ``body`` sent as is under ``headers``, its end marked by closing the connection
     (no Content-Length), so only the caps applied while reading can stop it."""
     fields = {"Connection": "close", **headers}
-    head = "HTTP/1.1 200 OK\r\n" + "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+    head = f"HTTP/1.1 {status}\r\n" + "".join(f"{name}: {value}\r\n" for name, value in fields.items())
 
     def script(conn: socket.socket, _head: bytes) -> None:
         conn.sendall(head.encode() + b"\r\n" + body)

@@ -33,13 +33,21 @@ from digest.model.network import is_public, names_loopback, parse_networks
         "::ffff:10.0.0.1",
         "::ffff:127.0.0.1",
         "2002:a00:1::",  # 6to4 around 10.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 around 169.254.169.254
+        "64:ff9b::a00:1",
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "64:ff9b:1::1",
+        "fec0::1",
+        "192.0.0.8",
     ],
 )
 def test_private_loopback_link_local_and_disguised_addresses_are_not_public(address: str) -> None:
     assert not is_public(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::6810:85e5", "::ffff:93.184.216.34"])
+@pytest.mark.parametrize(
+    "address", ["93.184.216.34", "2606:4700::6810:85e5", "::ffff:93.184.216.34", "64:ff9b::5db8:d822"]
+)
 def test_routable_addresses_are_public(address: str) -> None:
     assert is_public(ipaddress.ip_address(address))
 
