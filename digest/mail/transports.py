@@ -184,6 +184,9 @@ class CommitPoint:
         while not self._slot.acquire(timeout=0.2):
             if self.closed.is_set():
                 raise smtplib.SMTPServerDisconnected("the run ended before this message could be sent")
+        if self.closed.is_set():  # woken by the run ending: the caller records nothing more
+            self._slot.release()
+            raise smtplib.SMTPServerDisconnected("the run ended before this message could be sent")
 
     def leave(self) -> None:
         self._slot.release()
@@ -259,6 +262,8 @@ class SmtpTransport(Transport):
     def deliver_one(self, message: Outgoing) -> Outcome:
         if self._broken is not None:
             return Outcome(message.key, False, error=f"not tried: {self._broken}")
+        if self._commit is not None and self._commit.closed.is_set():
+            return Outcome(message.key, False, error="not tried: the run ended")
         self.limiter.wait()
         client = self._checkout()
         if client is None:
@@ -292,21 +297,31 @@ class SmtpTransport(Transport):
                                 yield from self._recorded(future.result())
                     for future in as_completed(running):
                         yield from self._recorded(future.result())
+                except BaseException:
+                    # The caller stopped (an error, a signal): nothing more will be recorded, so no
+                    # message may end its data now, and those not started are not tried.
+                    commit.closed.set()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
                 finally:
-                    commit.closed.set()  # a worker still waiting for the slot gives up
+                    commit.closed.set()
         finally:
             self._commit = None
 
     def _recorded(self, outcome: Outcome) -> Iterator[Outcome]:
         """Yield ``outcome``; once the caller asks for the next one (it has recorded this one), free
-        the commit point if this message held it."""
+        the commit point if this message held it. If the caller stops instead, the point is closed
+        first and never freed: no other message may end its data unrecorded."""
+        commit = self._commit
+        assert commit is not None
         try:
             yield outcome
-        finally:
-            if outcome.key in self._holding:
-                self._holding.discard(outcome.key)
-                assert self._commit is not None
-                self._commit.leave()
+        except BaseException:
+            commit.closed.set()
+            raise
+        if outcome.key in self._holding:
+            self._holding.discard(outcome.key)
+            commit.leave()
 
     def _checkout(self) -> smtplib.SMTP | None:
         """An open connection from the pool; one idle for a while is checked with NOOP first, since

@@ -233,6 +233,18 @@ def test_a_server_that_keeps_timing_out_is_given_up_for_the_rest_of_the_run(
     assert time.monotonic() - started < 15
 
 
+def test_a_caller_that_stops_recording_lets_no_further_message_end_its_data(server: ScriptedServer) -> None:
+    """The caller records two outcomes, then fails: only those two messages reached the server,
+    however many the other connections had ready."""
+    target = SmtpTarget.from_url(f"smtp://127.0.0.1:{server.port}")
+    with SmtpTransport(target, timeout=5, connections=4) as transport:
+        outcomes = transport.deliver([outgoing(key) for key in range(1, 21)])
+        recorded = [next(outcomes), next(outcomes)]
+        outcomes.close()
+    assert all(outcome.ok for outcome in recorded)
+    assert sorted(server.message_ids) == sorted(f"<{outcome.key}.test@example.org>" for outcome in recorded)
+
+
 @pytest.mark.parametrize("connections", [1, 3])
 def test_a_refused_recipient_does_not_stop_the_others(
     mail_settings: Settings,
