@@ -73,7 +73,7 @@ def merge(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
     rewrite what arXiv says, whatever version it claims. Between equals, a newer arXiv version
     replaces the text; an older one, or one without a version (Hugging Face) when arXiv gave one,
     only fills. PDF and HF links only fill in; code and project links take the newest non-empty
-    value; the publication date is kept once known.
+    value from a source believed as much or more; the publication date is kept once known.
     """
     held = stored.get("text_authority") or FEED_AUTHORITY
     coming = incoming.get("text_authority") or FEED_AUTHORITY
@@ -88,7 +88,9 @@ def merge(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if coming > held:
         changes["text_authority"] = coming
-    if replaces and new != old and (new is not None or coming > held):
+    # The version goes with the text: a source believed more brings its own (even none, so a
+    # claimed v99 goes with the text it came with); a lesser one only fills a missing version.
+    if new != old and (coming > held or (new is not None and (replaces or (fills and old is None)))):
         changes["version"] = new
     for name in NEWEST_VERSION_WINS:
         value = incoming.get(name)
@@ -96,7 +98,7 @@ def merge(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
             changes[name] = value
     for name in FILL_OR_REPLACE:
         value = incoming.get(name)
-        if value and value != stored.get(name):
+        if value and value != stored.get(name) and (coming >= held or not stored.get(name)):
             changes[name] = value
     for name in FILL_ONLY:
         if incoming.get(name) and not stored.get(name):

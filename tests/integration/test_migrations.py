@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from digest.store import engine as db
 from digest.store import schema
@@ -103,3 +103,44 @@ def test_db_copy_moves_everything_from_sqlite_to_postgresql_and_sending_goes_on(
     assert later.sent >= 1
     again = CliRunner().invoke(cli, ["db", "copy", postgres_url], env={"DIGEST_DATABASE_URL": sqlite_url})
     assert again.exit_code == 2 and "already holds data" in again.output
+
+
+def test_papers_stored_before_authority_was_kept_take_their_best_sources(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    schema.upgrade(engine, "0004")
+    now = "2026-11-24 08:00:00+00:00"
+    with engine.begin() as connection:
+        for source_id, kind, url in (
+            (11, "arxiv-rss", "https://rss.arxiv.org/rss/cs.LG"),
+            (12, "feed", "https://blog.example.org/feed.xml"),
+            (13, "arxiv-rss", "https://mirror.example.org/rss"),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO sources (id, name, kind, url, enabled, created_at, consecutive_failures) "
+                    "VALUES (:id, :name, :kind, :url, true, :now, 0)"
+                ),
+                {"id": source_id, "name": f"s{source_id}", "kind": kind, "url": url, "now": now},
+            )
+        for paper_id, sources in (("2401.00001", (11, 12)), ("2401.00002", (12, 13))):
+            connection.execute(
+                text(
+                    "INSERT INTO papers (id, title, abstract, authors, abs_url, categories, ai_keywords, "
+                    "first_seen_at, updated_at) VALUES (:id, 't', '', '[]', 'https://arxiv.org/abs/x', '[]', "
+                    "'[]', :now, :now)"
+                ),
+                {"id": paper_id, "now": now},
+            )
+            for source_id in sources:
+                connection.execute(
+                    text(
+                        "INSERT INTO listings (source_id, paper_id, listed_on, seen_at) "
+                        "VALUES (:source, :paper, '2026-11-24', :now)"
+                    ),
+                    {"source": source_id, "paper": paper_id, "now": now},
+                )
+    schema.upgrade(engine)
+    with engine.connect() as connection:
+        rows = dict(connection.execute(text("SELECT id, text_authority FROM papers")).all())
+    engine.dispose()
+    assert rows == {"2401.00001": 3, "2401.00002": 1}  # a mirror that looks like arXiv counts as a feed

@@ -67,3 +67,20 @@ def test_between_arxiv_listings_the_newer_version_wins() -> None:
     newer = {**ARXIV_TEXT, "version": 3, "title": "Revised"}
     assert merge(ARXIV_TEXT, newer) == {"version": 3, "title": "Revised"}
     assert merge(newer, ARXIV_TEXT) == {}
+
+
+def test_code_and_project_links_from_a_lesser_source_only_fill_in() -> None:
+    hf = {"text_authority": 2, "github_repo": "https://github.com/real/repo", "project_page": None}
+    feed = {
+        "text_authority": 1,
+        "github_repo": "https://github.com/evil/x",
+        "project_page": "https://p.example",
+    }
+    assert merge(hf, feed) == {"project_page": "https://p.example"}
+
+
+def test_a_lesser_source_fills_a_missing_version_but_never_changes_one() -> None:
+    assert merge({"text_authority": 3, "version": None}, {"text_authority": 1, "version": 2}) == {
+        "version": 2
+    }
+    assert merge({"text_authority": 3, "version": 1}, {"text_authority": 2, "version": None}) == {}
