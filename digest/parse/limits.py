@@ -9,11 +9,16 @@ within seconds and well under 200 MB at the size cap.
 from __future__ import annotations
 
 import codecs
+import re
 
 from digest.errors import ParseError
 
 MAX_TAGS = 150_000  # a 2,000-result arXiv API page has about 75,000; an HF page about 1,200
 MAX_CONTAINERS = 500_000  # JSON objects and arrays; an HF daily listing has a few hundred
+
+# "<" written as a reference in text that is parsed as HTML later (a feed's escaped description).
+_ESCAPED_LT = re.compile(rb"&(?:lt|#0*60|#x0*3c);", re.IGNORECASE)
+_ESCAPED_LT_TEXT = re.compile(r"&(?:lt|#0*60|#x0*3c);", re.IGNORECASE)
 
 # How an XML document in a wide encoding starts, by its byte order mark or by "<?" (XML 1.0 Appendix F).
 _WIDE_STARTS = (
@@ -39,15 +44,16 @@ def as_text(content: bytes) -> str | None:
 def check_budget(content: bytes) -> None:
     """Refuse a document with more tags or JSON containers than a listing ever has.
 
-    Escaped markup (``&lt;b&gt;`` in a feed's description, parsed as HTML later) counts as tags.
+    Escaped markup (``&lt;b&gt;`` or ``&#60;b&#62;`` in a feed's description, parsed as HTML
+    later) counts as tags.
     Raises ParseError saying what was found and what to do.
     """
     wide = as_text(content)
     if wide is not None:
-        tags = wide.count("<") + wide.count("&lt;")
+        tags = wide.count("<") + len(_ESCAPED_LT_TEXT.findall(wide))
         containers = wide.count("{") + wide.count("[")
     else:
-        tags = content.count(b"<") + content.count(b"&lt;")
+        tags = content.count(b"<") + len(_ESCAPED_LT.findall(content))
         containers = content.count(b"{") + content.count(b"[")
     if tags > MAX_TAGS:
         raise ParseError(
