@@ -28,13 +28,15 @@ if TYPE_CHECKING:
 
 # Escape sequences a terminal acts on: CSI (cursor, colours, clear screen), OSC (window title,
 # hyperlinks), DCS/SOS/PM/APC strings, two-character escapes, and their 8-bit C1 forms.
+# A string sequence with no terminator loses only its introducer (the rest is shown as text),
+# and none runs past a line break or 512 characters.
 _ESCAPE_SEQUENCE = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b\][^\x07\x1b\n]{0,512}(?:\x07|\x1b\\)"
+    r"|\x1b[PX^_][^\x1b\n]{0,512}\x1b\\"
     r"|\x1b[ -/]*[0-~]?"
     r"|\x9b[0-?]*[ -/]*[@-~]"
-    r"|[\x90\x98\x9d\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x9c)?"
+    r"|[\x90\x98\x9d\x9e\x9f][^\x07\x1b\x9c\n]{0,512}(?:\x07|\x9c)"
 )
 # C0 and C1 controls but tab and line feed, and the bidi marks and overrides.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -80,7 +82,8 @@ class DigestGroup(click.Group):
         try:
             return super().invoke(ctx)
         except DigestError as exc:
-            click.echo(f"{click.style('error:', fg='red', bold=True)} {exc}", err=True)
+            message = terminal_text(str(exc), lines=True)  # it may quote what a source sent
+            click.echo(f"{click.style('error:', fg='red', bold=True)} {message}", err=True)
             ctx.exit(exc.exit_code)
 
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from digest.cli.common import App, now_of, now_option, out, parse_date, pass_app, print_json_lines, table
+from digest.cli.common import (
+    App,
+    json_text,
+    now_of,
+    now_option,
+    out,
+    parse_date,
+    pass_app,
+    print_json_lines,
+    shown,
+    table,
+)
 from digest.usecases.terms import DELIVERY_STATUSES
 
 
@@ -45,10 +54,10 @@ def deliveries_list(app: App, day: str | None, status: str | None, limit: int, a
         rows.add_row(
             str(row["id"]),
             row["date"],
-            row["email"],
+            shown(row["email"]),
             row["status"],
             str(row["attempts"]),
-            row["error"] or row["subject"] or "",
+            shown(row["error"] or row["subject"] or ""),
         )
     out().print(rows)
     out().print(f"{len(found)} deliveries.")
@@ -66,7 +75,7 @@ def deliveries_show(app: App, delivery_id: int) -> None:
     """
     from digest.usecases import deliveries
 
-    click.echo(json.dumps(deliveries.show_delivery(app.context, delivery_id), ensure_ascii=False, indent=2))
+    click.echo(json_text(deliveries.show_delivery(app.context, delivery_id), indent=2))
 
 
 @deliveries_group.command("retry")

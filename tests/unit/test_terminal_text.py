@@ -39,3 +39,9 @@ def test_json_for_the_terminal_is_tame_and_decodes_to_the_same_text(text: str) -
     encoded = json_text({"title": text})
     assert FORBIDDEN.search(encoded) is None
     assert json.loads(encoded) == {"title": text}
+
+
+def test_an_unterminated_sequence_does_not_swallow_the_lines_after_it() -> None:
+    text = "Paper 1: \u00e2\x80\x9dquoted\nPaper 2\nPaper 3"
+    assert terminal_text(text, lines=True) == "Paper 1: \u00e2quoted\nPaper 2\nPaper 3"
+    assert terminal_text("T \x1bP x\nnext", lines=True).endswith("x\nnext")
