@@ -25,6 +25,10 @@ from digest.errors import FetchError
 from digest.model.network import Address, Network, is_public, names_loopback, plain_address
 
 Origin = tuple[str, str, int]
+HINT = (
+    "(only a source's own loopback URL may be fetched on loopback; for an intranet source, list its "
+    "network in DIGEST_FETCH_ALLOWED_NETWORKS)."
+)
 
 
 class RefusedDestination(FetchError):
@@ -71,7 +75,7 @@ class Guard(httpcore.NetworkBackend):
             raise RefusedDestination(f"refused to follow a redirect to {url.scheme}: (only http and https).")
         _scheme, host, port = origin_of(url)
         if (host, port) in self._loopback_origins and not self._is_configured(host, port):
-            raise RefusedDestination(f"refused to connect to {host}:{port} on loopback {self._hint()}")
+            raise RefusedDestination(f"refused to connect to {host}:{port} on loopback {HINT}")
 
     def connect_tcp(
         self,
@@ -90,7 +94,7 @@ class Guard(httpcore.NetworkBackend):
         if not permitted:
             shown = ", ".join(str(address) for address in addresses[:3])
             raise RefusedDestination(
-                f"refused to connect to {host}:{port} ({shown}): not a public address {self._hint()}"
+                f"refused to connect to {host}:{port} ({shown}): not a public address {HINT}"
             )
         failure: Exception | None = None
         for address in permitted:
@@ -124,12 +128,6 @@ class Guard(httpcore.NetworkBackend):
             self.configured is not None
             and names_loopback(self.configured[1])
             and (self.configured[1], self.configured[2]) == (host.lower(), port)
-        )
-
-    def _hint(self) -> str:
-        return (
-            "(only a source's own loopback URL may be fetched on loopback; for an intranet source, list its "
-            "network in DIGEST_FETCH_ALLOWED_NETWORKS)."
         )
 
 

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 ROBOTS_MAX_BYTES = 512 * 1024
+ROBOTS_LIMIT = "the limit for robots.txt"
+RESPONSE_LIMIT = "DIGEST_MAX_RESPONSE_BYTES"
 ROBOTS_TTL_S = 24 * 3600
 ARXIV_HOSTS = ("arxiv.org", "export.arxiv.org", "rss.arxiv.org")
 
@@ -148,13 +150,19 @@ class Fetcher:
             raise FetchError(f"Cannot read {path}: {exc.strerror}.") from None
 
     def _get_with_retries(
-        self, url: str, headers: dict[str, str], deadline: float, max_bytes: int, retries: int | None = None
+        self,
+        url: str,
+        headers: dict[str, str],
+        deadline: float,
+        max_bytes: int,
+        limit: str = RESPONSE_LIMIT,
+        retries: int | None = None,
     ) -> FetchResult:
         retries = self.settings.fetch_retries if retries is None else retries
         attempt = 0
         while True:
             try:
-                return self._get_once(url, headers, deadline, max_bytes)
+                return self._get_once(url, headers, deadline, max_bytes, limit)
             except _Retryable as failure:
                 if attempt >= retries:
                     raise FetchError(
@@ -182,7 +190,9 @@ class Fetcher:
             return failure.retry_after
         return self.settings.retry_backoff * (2**attempt) * random.uniform(0.5, 1.5)
 
-    def _get_once(self, url: str, headers: dict[str, str], deadline: float, max_bytes: int) -> FetchResult:
+    def _get_once(
+        self, url: str, headers: dict[str, str], deadline: float, max_bytes: int, limit: str
+    ) -> FetchResult:
         self._wait_for_host(url)
         remaining = deadline - self._clock()
         if remaining <= 0:
@@ -206,7 +216,7 @@ class Fetcher:
                         "Check the source URL.",
                         status=response.status_code,
                     )
-                content = self._read_body(response, deadline, max_bytes)
+                content = self._read_body(response, deadline, max_bytes, limit)
                 etag, modified = _validators(response, {})
                 return FetchResult(str(response.url), response.status_code, content, etag, modified)
         except RefusedDestination as exc:
@@ -227,17 +237,16 @@ class Fetcher:
         except httpx.InvalidURL as exc:
             raise FetchError(f"{url} is not a valid URL: {exc}.") from None
 
-    def _read_body(self, response: httpx.Response, deadline: float, max_bytes: int) -> bytes:
+    def _read_body(self, response: httpx.Response, deadline: float, max_bytes: int, limit: str) -> bytes:
+        """The decoded body; ``limit`` names the cap in messages."""
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
             raise FetchError(
-                f"{response.url} is {int(declared):,} bytes, over the {max_bytes:,}-byte limit "
-                f"({self._limit_name(max_bytes)}).",
+                f"{response.url} is {int(declared):,} bytes, over the {max_bytes:,}-byte limit ({limit}).",
                 status=response.status_code,
             )
         chunks: list[bytes] = []
         encoding = response.headers.get("Content-Encoding", "")
-        limit = self._limit_name(max_bytes)
         for chunk in decoded(
             _capped(response, max_bytes, limit), encoding, max_bytes, str(response.url), limit
         ):
@@ -245,11 +254,6 @@ class Fetcher:
                 raise self._too_late(str(response.url), response.status_code)
             chunks.append(chunk)
         return b"".join(chunks)
-
-    def _limit_name(self, max_bytes: int) -> str:
-        if max_bytes == self.settings.max_response_bytes:
-            return "DIGEST_MAX_RESPONSE_BYTES"
-        return "the limit for robots.txt"
 
     def _too_late(self, url: str, status: int | None = None) -> FetchError:
         return FetchError(
@@ -286,7 +290,9 @@ class Fetcher:
     def _load_robots(self, origin: str, deadline: float) -> urllib.robotparser.RobotFileParser:
         parser = urllib.robotparser.RobotFileParser(f"{origin}/robots.txt")
         try:
-            result = self._get_with_retries(f"{origin}/robots.txt", {}, deadline, ROBOTS_MAX_BYTES)
+            result = self._get_with_retries(
+                f"{origin}/robots.txt", {}, deadline, ROBOTS_MAX_BYTES, ROBOTS_LIMIT
+            )
         except FetchError as exc:
             if exc.status is None:
                 raise  # the host itself is unreachable; say so as for any other request

@@ -40,7 +40,6 @@ _API_ERROR_ID = re.compile(r"^https?://arxiv\.org/api/errors", re.IGNORECASE)
 _LEADING = b"\xef\xbb\xbf \t\r\n"  # a UTF-8 byte order mark and white space
 _JSON_NAMES = {list: "a JSON list", dict: "a JSON object"}
 _ENTITY_DECLARATION = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
-_ENTITY_TEXT = re.compile(r"<!\s*ENTITY", re.IGNORECASE)
 
 
 def ensure_safe_xml(content: bytes) -> None:
@@ -67,7 +66,9 @@ def ensure_safe_xml(content: bytes) -> None:
         # syntax error kept defusedxml from seeing (an unknown encoding such as UTF-32, junk before
         # the prolog). So look for a declaration in the bytes, and in the text of a wide encoding.
         wide = as_text(content)
-        if _ENTITY_DECLARATION.search(content) or (wide is not None and _ENTITY_TEXT.search(wide)):
+        if _ENTITY_DECLARATION.search(content) or (
+            wide is not None and _ENTITY_DECLARATION.search(wide.encode("utf-8", errors="replace"))
+        ):
             raise UnsafeDocument(
                 "Refused the document: it is not well-formed XML and declares XML entities, which a feed "
                 "never needs. The source was not parsed; check that its URL points at a genuine feed."

@@ -18,7 +18,6 @@ MAX_CONTAINERS = 500_000  # JSON objects and arrays; an HF daily listing has a f
 
 # "<" written as a reference in text that is parsed as HTML later (a feed's escaped description).
 _ESCAPED_LT = re.compile(rb"&(?:lt|#0*60|#x0*3c);", re.IGNORECASE)
-_ESCAPED_LT_TEXT = re.compile(r"&(?:lt|#0*60|#x0*3c);", re.IGNORECASE)
 
 # How an XML document in a wide encoding starts, by its byte order mark or by "<?" (XML 1.0 Appendix F).
 _WIDE_STARTS = (
@@ -49,12 +48,10 @@ def check_budget(content: bytes) -> None:
     Raises ParseError saying what was found and what to do.
     """
     wide = as_text(content)
-    if wide is not None:
-        tags = wide.count("<") + len(_ESCAPED_LT_TEXT.findall(wide))
-        containers = wide.count("{") + wide.count("[")
-    else:
-        tags = content.count(b"<") + len(_ESCAPED_LT.findall(content))
-        containers = content.count(b"{") + content.count(b"[")
+    if wide is not None:  # count characters, not the bytes of a wide encoding
+        content = wide.encode("utf-8", errors="replace")
+    tags = content.count(b"<") + sum(1 for _ in _ESCAPED_LT.finditer(content))
+    containers = content.count(b"{") + content.count(b"[")
     if tags > MAX_TAGS:
         raise ParseError(
             f"Refused the document: it holds {tags:,} tags, more than the {MAX_TAGS:,} any listing has. "
