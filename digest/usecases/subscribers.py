@@ -19,10 +19,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from digest import metrics
 from digest.errors import DigestError, UsageError
 from digest.mail.message import Envelope, build_message, new_message_id
-from digest.mail.transports import Outgoing, transport_for
+from digest.mail.transports import Outcome, Outgoing, transport_for
 from digest.model.address import checked_address
 from digest.model.link_tokens import new_token, token_hash
 from digest.model.subscriber import STATUSES, SubscriberStatus, status_change
@@ -251,27 +250,20 @@ def sign_up(ctx: Context, wish: Preferences, now: datetime) -> Notice | None:
         return Notice(kind, subscriber.email, token)
 
 
-def send_notice(ctx: Context, notice: Notice, now: datetime) -> None:
-    """Mail a confirm or manage link. A failure is logged: the reader can sign up again."""
+def send_notice(ctx: Context, notice: Notice, now: datetime) -> Outcome:
+    """Mail a confirm or manage link, once; the outcome says whether it went and, if not, whether
+    a later try may (not ``permanent``). Raises only for what is not the mail server's doing."""
     settings = ctx.settings
     path = "confirm" if notice.kind == "confirm" else "preferences"
     rendered = ctx.notices.render(
         notice.kind, f"{settings.base_url}/{path}/{notice.token}", settings.confirm_hours
     )
     message_id = new_message_id(settings.mail_domain, f"{notice.kind}.{now:%Y%m%d}")
-    try:
-        envelope = Envelope(notice.email, message_id, now, None)
-        data = build_message(ctx.identity, envelope, rendered.subject, rendered.text, rendered.html)
-        outgoing = Outgoing(0, settings.mail_from, checked_address(notice.email), message_id, data)
-        with transport_for(settings) as transport:
-            outcome = transport.deliver_one(outgoing)
-    except Exception:
-        log.exception("cannot send the %s mail to %s", notice.kind, notice.email)
-        metrics.mail(notice.kind, False)
-        return
-    metrics.mail(notice.kind, outcome.ok)
-    if not outcome.ok:
-        log.warning("the %s mail to %s was not sent: %s", notice.kind, notice.email, outcome.error)
+    envelope = Envelope(notice.email, message_id, now, None)
+    data = build_message(ctx.identity, envelope, rendered.subject, rendered.text, rendered.html)
+    outgoing = Outgoing(0, settings.mail_from, checked_address(notice.email), message_id, data)
+    with transport_for(settings) as transport:
+        return transport.deliver_one(outgoing)
 
 
 def _lookup(session: Session, token: str, purposes: tuple[str, ...], now: datetime, link_days: int) -> Token:

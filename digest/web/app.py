@@ -20,6 +20,7 @@ from digest import __version__, metrics
 from digest.config import Settings
 from digest.usecases import maintenance
 from digest.usecases.context import Context
+from digest.usecases.notices import NoticeQueue
 from digest.usecases.pages import page_templates, static_dir
 from digest.usecases.subscribers import TokenError
 from digest.web import pages
@@ -44,6 +45,7 @@ class Web:
     service: Service | None = None
 
     def __post_init__(self) -> None:
+        self.notices = NoticeQueue(self.context)
         self.templates: Environment = page_templates()
         self.csrf = Csrf(self.settings.base_url)
         self.limits = RateLimits(self.settings.signup_per_client, self.settings.preview_per_client)
@@ -57,10 +59,12 @@ class Web:
 
 
 def create_app(web: Web) -> FastAPI:
-    """The app; it starts ``web.service`` (if any) on start-up and stops it on shutdown."""
+    """The app; it starts the notice sender and ``web.service`` (if any) on start-up and stops them
+    on shutdown."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        web.notices.start()
         if web.service is not None:
             web.service.start()
         try:
@@ -68,6 +72,7 @@ def create_app(web: Web) -> FastAPI:
         finally:
             if web.service is not None:
                 web.service.stop()
+            web.notices.stop()
 
     app = FastAPI(title="digest", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.web = web

@@ -2,7 +2,8 @@
 
 Pages work without scripts. Every form carries the CSRF token; the one-click unsubscribe POST of
 RFC 8058 needs none. A sign-up answers the same whether the address is known or not, and its mail
-goes out after the response, so neither the page nor its timing tells who subscribed.
+is queued for the background sender (digest.usecases.notices), so neither the page nor its timing
+tells who subscribed, and a slow mail server slows no page.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
@@ -131,7 +132,7 @@ def home(request: Request) -> HTMLResponse:
 
 
 @router.post("/", response_class=HTMLResponse)
-def sign_up(request: Request, form: Annotated[SignUpForm, Form()], background: BackgroundTasks) -> Response:
+def sign_up(request: Request, form: Annotated[SignUpForm, Form()]) -> Response:
     """Preview (action=preview) or sign up: a confirmation mail to a new address, a manage mail to a
     known one, the same answer to both."""
     web = request.app.state.web
@@ -159,7 +160,7 @@ def sign_up(request: Request, form: Annotated[SignUpForm, Form()], background: B
     if not form.website:
         notice = subscribers.sign_up(web.context, wish, now_of(request))
         if notice is not None:
-            background.add_task(subscribers.send_notice, web.context, notice, now_of(request))
+            web.notices.put(notice)
     return RedirectResponse("/sent", status_code=303)
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
@@ -25,10 +28,15 @@ from digest.usecases import subscribers as accounts
 from digest.usecases.preferences import Preferences
 from digest.web import Web, create_app
 from digest.web.guard import client_of
+from tests.support import store
 from tests.support.data import NOW
-from tests.support.store import add_subscriber, context, ingest_fixture, outbox, send
+from tests.support.smtp import silent_server
+from tests.support.store import add_subscriber, context, ingest_fixture, send
+from tests.support.waiting import WAIT
+from tests.support.web import free_base_url, running
 
 BASE = "https://digest.example.org"
+SIGN_UPS_STALLED = 60  # more than the page threads (40): each mail to a silent server holds a try
 FORM = {
     "interests": '"language model"\nagents',
     "timezone": "Europe/Paris",
@@ -71,11 +79,23 @@ def make_client(
         client = TestClient(create_app(Web(context(settings, sessions, clock))), base_url=BASE)
         client.__enter__()
         clients.append(client)
+        LIVE.append(client)
         return client
 
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+        LIVE.remove(client)
+
+
+LIVE: list[TestClient] = []  # the apps running now, whose queued mails outbox() waits for
+
+
+def outbox(settings: Settings) -> list[Any]:
+    """The outbox's mails, once every running app has sent what it queued."""
+    for client in LIVE:
+        assert client.app.state.web.notices.settle(WAIT), "the app's mails were still queued"
+    return store.outbox(settings)
 
 
 @pytest.fixture
@@ -583,3 +603,27 @@ def test_digest_clean_up_judges_what_expired_at_the_time_it_is_given(
 def test_rate_limits_count_an_ipv6_client_by_its_network(host, counted_as) -> None:
     request = Request({"type": "http", "client": (host, 1234), "headers": []})
     assert client_of(request) == counted_as
+
+
+def test_the_front_answers_within_a_second_while_the_mail_server_is_stalled(mail_settings, sessions) -> None:
+    port, base_url = free_base_url()
+    with silent_server() as smtp:
+        settings = mail_settings.model_copy(
+            update={
+                "base_url": base_url,
+                "smtp_url": SecretStr(f"smtp://127.0.0.1:{smtp.getsockname()[1]}"),
+                "signup_per_client": 1000,
+            }
+        )
+        app = create_app(Web(context(settings, sessions)))
+        with running(app, port), httpx.Client(base_url=base_url, timeout=WAIT) as reader:
+            slowest = 0.0
+            for number in range(SIGN_UPS_STALLED):
+                started = time.monotonic()
+                token = re.search(r'name="csrf" value="([^"]+)"', reader.get("/").text).group(1)
+                answer = reader.post("/", data={**FORM, "email": f"r{number}@example.org", "csrf": token})
+                assert answer.status_code == 303
+                slowest = max(slowest, time.monotonic() - started)
+            smtp.close()  # the try in flight ends, so the app stops at once
+    assert slowest < 1.0, f"a sign-up with its page took {slowest:.1f} s"
+    assert subscriber(sessions, f"r{SIGN_UPS_STALLED - 1}@example.org").status == "pending"

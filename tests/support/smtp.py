@@ -90,3 +90,13 @@ def serving(handler: ScriptedServer) -> Iterator[ScriptedServer]:
         yield handler
     finally:
         controller.stop()
+
+
+@contextmanager
+def silent_server() -> Iterator[socket.socket]:
+    """A listening socket on 127.0.0.1 that takes connections (the kernel completes them) and never
+    says a word, as a stalled mail server does; closing it resets them."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield listener

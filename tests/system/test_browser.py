@@ -7,7 +7,6 @@ import email
 import email.policy
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -24,9 +22,10 @@ from digest.mail.transports import transport_for
 from digest.store.engine import Database
 from digest.store.models import Subscriber
 from digest.web import Web, create_app
-from tests.support.smtp import ScriptedServer, free_port
+from tests.support.smtp import ScriptedServer
 from tests.support.store import context as digest_context
 from tests.support.store import ingest_fixture
+from tests.support.web import free_base_url, running
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -56,32 +55,12 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def site(mail_settings, sessions, sink: ScriptedServer) -> Iterator[tuple[str, object]]:
     """The app under uvicorn on a free port; yields its address and settings."""
-    port = free_port()
+    port, base_url = free_base_url()
     settings = mail_settings.model_copy(
-        update={
-            "base_url": f"http://127.0.0.1:{port}",
-            "smtp_url": SecretStr(f"smtp://127.0.0.1:{sink.port}"),
-        }
+        update={"base_url": base_url, "smtp_url": SecretStr(f"smtp://127.0.0.1:{sink.port}")}
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(Web(digest_context(settings, sessions))),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield settings.base_url, settings
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with running(create_app(Web(digest_context(settings, sessions))), port):
+        yield base_url, settings
 
 
 def mail_to(sink: ScriptedServer, address: str, count: int = 1) -> list[email.message.EmailMessage]:

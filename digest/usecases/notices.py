@@ -1,0 +1,148 @@
+"""The web front's confirmation and manage mails, sent by one background thread so that no page
+waits on the mail server.
+
+A notice that meets a temporary failure (a 4xx reply, a server that refuses or stays silent) is
+tried again after each of RETRY_DELAYS; a permanent failure (5xx), the last try, or a full queue
+drops it with a log line, and the reader signs up again (the page after a sign-up says so). Notices
+are kept in memory only: their links' secrets are never stored, so one still queued when the
+process stops is not sent, and stop() logs how many.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from digest import metrics
+from digest.mail.transports import Outcome
+from digest.usecases.context import Context
+from digest.usecases.subscribers import Notice, send_notice
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAYS = (30.0, 120.0, 600.0)  # seconds before the second, third and fourth try
+MAX_QUEUED = 1000  # notices waiting at most; a sign-up beyond it is dropped (the page is the same)
+STOP_WAIT = 5.0  # seconds stop() waits for a try in flight
+
+
+@dataclass(order=True, frozen=True, slots=True)
+class _Queued:
+    due: float  # on the monotonic clock
+    order: int
+    notice: Notice
+    tries: int
+
+
+class NoticeQueue:
+    """Queue notices with put(); a thread started by start() sends them through ``send_notice``."""
+
+    def __init__(
+        self,
+        context: Context,
+        delays: tuple[float, ...] = RETRY_DELAYS,
+        limit: int = MAX_QUEUED,
+    ) -> None:
+        self.context = context
+        self.delays = delays
+        self.limit = limit
+        self._queued: list[_Queued] = []
+        self._order = itertools.count()
+        self._sending = 0
+        self._stopping = False
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the sending thread (once)."""
+        with self._changed:
+            if self._thread is None:
+                self._stopping = False
+                self._thread = threading.Thread(target=self._run, name="digest-notices", daemon=True)
+                self._thread.start()
+
+    def put(self, notice: Notice) -> bool:
+        """Queue ``notice`` to be sent now; False (logged) when the queue is full."""
+        with self._changed:
+            if len(self._queued) + self._sending >= self.limit:
+                log.warning(
+                    "the %s mail to %s was dropped: %d mails wait already; is the mail server answering?",
+                    notice.kind,
+                    notice.email,
+                    self.limit,
+                )
+                metrics.mail(notice.kind, False)
+                return False
+            heapq.heappush(self._queued, _Queued(time.monotonic(), next(self._order), notice, 0))
+            self._changed.notify_all()
+            return True
+
+    def settle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until nothing is queued or being sent; True if so."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._queued or self._sending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+            return True
+
+    def stop(self) -> None:
+        """Stop the thread after the try in flight (waiting STOP_WAIT seconds at most); logs the
+        notices left unsent."""
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(STOP_WAIT)
+        with self._changed:
+            left = len(self._queued) + self._sending
+            self._queued.clear()
+        if left:
+            log.warning("%d confirmation or manage mails were not sent: the web front stopped", left)
+
+    def _next(self) -> _Queued | None:
+        """The next notice due, once it is due; None when stopping."""
+        with self._changed:
+            while not self._stopping:
+                wait = self._queued[0].due - time.monotonic() if self._queued else None
+                if wait is not None and wait <= 0:
+                    self._sending += 1
+                    return heapq.heappop(self._queued)
+                self._changed.wait(wait)
+            return None
+
+    def _run(self) -> None:
+        while (queued := self._next()) is not None:
+            notice, tries = queued.notice, queued.tries + 1
+            try:
+                outcome = send_notice(self.context, notice, self.context.now())
+            except Exception:
+                log.exception("cannot send the %s mail to %s", notice.kind, notice.email)
+                outcome = Outcome(0, False, error="internal error (logged above)")
+            again = not outcome.ok and not outcome.permanent and tries <= len(self.delays)
+            with self._changed:
+                self._sending -= 1
+                if again:
+                    due = time.monotonic() + self.delays[tries - 1]
+                    heapq.heappush(self._queued, _Queued(due, next(self._order), notice, tries))
+                self._changed.notify_all()
+            if again:
+                log.info(
+                    "the %s mail to %s will be tried again: %s", notice.kind, notice.email, outcome.error
+                )
+                continue
+            if not outcome.ok:
+                log.warning(
+                    "the %s mail to %s was not sent (%d tries): %s",
+                    notice.kind,
+                    notice.email,
+                    tries,
+                    outcome.error,
+                )
+            metrics.mail(notice.kind, outcome.ok)
