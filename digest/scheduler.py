@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -25,9 +26,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest import metrics
+from digest.config import Settings
 from digest.errors import DigestError
 from digest.usecases import digests, maintenance, sources
 from digest.usecases.context import Context
+from digest.usecases.faults import database_fault
 
 log = logging.getLogger(__name__)
 FETCH_THREADS = 4
@@ -94,7 +97,7 @@ class Scheduler:
         now = datetime.now(UTC)  # APScheduler runs jobs on the wall clock; the jobs act at self.clock()
         send_every = self.settings.send_interval
         self.scheduler.add_job(
-            self.send,
+            as_job(self.settings, self.send, "sending"),
             IntervalTrigger(seconds=send_every),
             id="send",
             executor="send",
@@ -102,14 +105,14 @@ class Scheduler:
             misfire_grace_time=max(1, int(send_every)),
         )
         self.scheduler.add_job(
-            self.sync_sources,
+            as_job(self.settings, self.sync_sources, "looking for new sources"),
             IntervalTrigger(seconds=SOURCES_EVERY),
             id="sources",
             next_run_time=now,
             misfire_grace_time=int(SOURCES_EVERY),
         )
         self.scheduler.add_job(
-            self.clean_up,
+            as_job(self.settings, self.clean_up, "cleaning up"),
             CronTrigger(hour=3, minute=17, timezone=UTC),
             id="clean-up",
             misfire_grace_time=6 * 3600,
@@ -170,7 +173,7 @@ class Scheduler:
         every = self.settings.fetch_interval
         for job_id in wanted.keys() - jobs.keys():
             self.scheduler.add_job(
-                self.fetch,
+                as_job(self.settings, self.fetch, f"fetching {wanted[job_id]}"),
                 IntervalTrigger(seconds=every, jitter=min(60, every / 10)),
                 args=[int(job_id.split(":")[1])],
                 id=job_id,
@@ -197,6 +200,23 @@ class Scheduler:
         counts = maintenance.clean_up(self.context, self.clock())
         log.info("clean-up: deleted %s", counts)
         return counts
+
+
+def as_job(settings: Settings, run: Callable[..., object], what: str) -> Callable[..., None]:
+    """``run`` as a job: an expected failure (the database locked or gone, say) is one log line and
+    the job runs again at its next turn; anything else goes on to APScheduler, which logs it with
+    its traceback."""
+
+    def job(*args: object) -> None:
+        try:
+            run(*args)
+        except Exception as exc:
+            expected = exc if isinstance(exc, DigestError) else database_fault(exc, settings)
+            if expected is None:
+                raise
+            log.error("%s failed; it runs again at its next turn: %s", what, expected)
+
+    return job
 
 
 def run_until_signalled(service: Scheduler) -> None:

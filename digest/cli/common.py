@@ -67,6 +67,10 @@ class App:
         logging.basicConfig(level=settings.log_level, handlers=[handler])
         return settings
 
+    def loaded_settings(self) -> Settings | None:
+        """The settings, if a command has read them already (None if not, or if they failed)."""
+        return self.__dict__.get("settings")
+
     @cached_property
     def context(self) -> Context:
         """The use cases' context on the real clock (a command's --now is passed to the use case)."""
@@ -82,9 +86,23 @@ class DigestGroup(click.Group):
         try:
             return super().invoke(ctx)
         except DigestError as exc:
-            message = terminal_text(str(exc), lines=True)  # it may quote what a source sent
-            click.echo(f"{click.style('error:', fg='red', bold=True)} {message}", err=True)
-            ctx.exit(exc.exit_code)
+            self.fail(ctx, exc)
+        except Exception as exc:
+            from digest.usecases.faults import database_fault
+
+            app = ctx.find_object(App)
+            settings = app.loaded_settings() if app is not None else None
+            fault = database_fault(exc, settings) if settings is not None else None
+            if fault is None:
+                raise
+            self.fail(ctx, fault)
+
+    @staticmethod
+    def fail(ctx: click.Context, exc: DigestError) -> None:
+        """Print ``exc`` as one error line and exit with its code."""
+        message = terminal_text(str(exc), lines=True)  # it may quote what a source sent
+        click.echo(f"{click.style('error:', fg='red', bold=True)} {message}", err=True)
+        ctx.exit(exc.exit_code)
 
 
 pass_app = click.make_pass_decorator(App)

@@ -5,19 +5,29 @@ SQLite gets WAL, foreign keys and a busy timeout on every connection; PostgreSQL
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.errors import DatabaseError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
-__all__ = ["Database", "Session", "make_engine", "session_factory"]
+__all__ = [
+    "Database",
+    "Session",
+    "fault_message",
+    "faults_named",
+    "is_fault",
+    "make_engine",
+    "session_factory",
+]
 
 
 def make_engine(url: str) -> Engine:
@@ -93,11 +103,85 @@ class Database:
         self.engine.dispose()
 
 
-def unreachable(engine: Engine, exc: SQLAlchemyError) -> str:
-    """What to tell an operator whose database did not answer."""
-    where = engine.url.render_as_string(hide_password=True)
-    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+# What an operator can do about each fault SQLite names (its messages are stable).
+_SQLITE_FAULTS = (
+    (
+        ("database is locked", "database table is locked"),
+        "The SQLite database {file} stayed locked by another process for over {busy:g} s, so this gave up "
+        "and kept nothing it had not finished. Let the other digest process (a send, a scrape or the "
+        "service) finish and run it again; to run several at once, use PostgreSQL (see the README).",
+    ),
+    (
+        ("readonly database",),
+        "The SQLite database {file} is read-only for this user. Let the user write the file and its "
+        "folder (SQLite writes a -wal and a -shm file beside it).",
+    ),
+    (
+        ("database or disk is full",),
+        "The disk of the SQLite database {file} is full. Free some space and run it again.",
+    ),
+    (
+        ("file is not a database", "database disk image is malformed"),
+        "{file} is not a SQLite database, or it is damaged ({reason}). Point DIGEST_DATABASE_URL at "
+        "the right file, or restore it from a backup.",
+    ),
+    (
+        ("unable to open database file", "disk i/o error"),
+        "Cannot open the SQLite database {file} ({reason}). Check that the path is right and that this "
+        "user may read and write the file and its folder.",
+    ),
+)
+# A PostgreSQL error with one of these words is the server or the network, not the statement.
+_SERVER_GONE = (
+    "could not connect",
+    "connection refused",
+    "could not translate host name",
+    "server closed the connection",
+    "terminating connection",
+    "connection timed out",
+    "connection to server",
+    "the database system is",
+    "ssl syscall error",
+)
+
+
+def is_fault(exc: BaseException) -> bool:
+    """True when ``exc`` is the database or its server failing (locked, gone, full, damaged), as
+    opposed to a statement the code got wrong."""
+    return isinstance(exc, OperationalError | InterfaceError) or type(exc) is SQLAlchemyDatabaseError
+
+
+@contextmanager
+def faults_named(url: str | URL) -> Iterator[None]:
+    """Raise a database fault inside the block as a DatabaseError carrying fault_message."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        if not is_fault(exc):
+            raise
+        raise DatabaseError(fault_message(url, exc)) from None
+
+
+def fault_message(url: str | URL, exc: BaseException) -> str:
+    """One line for an operator: what failed at the database ``url`` and what to do about it."""
+    parsed = make_url(url)
+    reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or ["no reason given"])[0]
+    lowered = reason.lower()
+    if parsed.get_backend_name() == "sqlite":
+        file = parsed.database or "digest.db"
+        for words, advice in _SQLITE_FAULTS:
+            if any(word in lowered for word in words):
+                return advice.format(file=file, busy=SQLITE_BUSY_TIMEOUT_MS / 1000, reason=reason)
+        return (
+            f"The SQLite database {file} failed: {reason}. Run it again; if it keeps failing, check the file."
+        )
+    where = parsed.render_as_string(hide_password=True)
+    if any(word in lowered for word in _SERVER_GONE):
+        return (
+            f"Cannot reach the database server of {where}: {reason}. Check DIGEST_DATABASE_URL and that "
+            "the server is running and reachable from here."
+        )
     return (
-        f"Cannot open the database {where}: {reason}. "
-        "Check DIGEST_DATABASE_URL and that the database server is running."
+        f"The database {where} failed: {reason}. Run it again; if it keeps failing, the database "
+        "server's log says why."
     )

@@ -8,11 +8,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 
-from digest.errors import DatabaseError, SchemaOutOfDate
+from digest.errors import SchemaOutOfDate
 from digest.resources import resource_dir
-from digest.store.engine import unreachable
+from digest.store.engine import faults_named
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -32,25 +31,18 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at; None for an empty database. Raises DatabaseError if unreachable."""
-    try:
-        with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
-    except OperationalError as exc:
-        raise DatabaseError(unreachable(engine, exc)) from None
+    with faults_named(engine.url), engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    try:
+    with faults_named(engine.url):
         command.upgrade(alembic_config(engine), revision)
-    except OperationalError as exc:
-        raise DatabaseError(unreachable(engine, exc)) from None
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    try:
+    with faults_named(engine.url):
         command.downgrade(alembic_config(engine), revision)
-    except OperationalError as exc:
-        raise DatabaseError(unreachable(engine, exc)) from None
 
 
 def new_revision(engine: Engine, message: str) -> str:

@@ -20,6 +20,7 @@ from digest import __version__, metrics
 from digest.config import Settings
 from digest.usecases import maintenance
 from digest.usecases.context import Context
+from digest.usecases.faults import database_fault
 from digest.usecases.notices import NoticeQueue
 from digest.usecases.pages import page_templates, static_dir
 from digest.usecases.subscribers import TokenError
@@ -87,7 +88,14 @@ def create_app(web: Web) -> FastAPI:
                 return PlainTextResponse("Send a Content-Length.", status_code=411)
             if int(length) > MAX_BODY:
                 return PlainTextResponse("The form is too large.", status_code=413)
-        return await call_next(request)
+        try:
+            return await call_next(request)
+        except Exception as exc:
+            fault = database_fault(exc, web.settings)
+            if fault is None:
+                raise
+            log.error("a page could not be served: %s", fault)  # not its path: paths carry tokens
+            return pages.unavailable(request)
 
     app.add_middleware(SecurityHeaders, https=web.csrf.https)  # outside the one above: on its refusals too
 

@@ -113,6 +113,17 @@ def forbidden(request: Request) -> HTMLResponse:
     )
 
 
+def unavailable(request: Request) -> HTMLResponse:
+    """The page for a database that failed (locked, gone): nothing the reader did."""
+    return message(
+        request,
+        503,
+        "Back in a moment",
+        "The service cannot reach its records just now, so what you sent was not stored. Please "
+        "try again in a few minutes.",
+    )
+
+
 TOO_MANY = "Too many sign-ups or previews came from your network in the last hour. Please try again later."
 
 
