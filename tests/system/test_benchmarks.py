@@ -59,9 +59,9 @@ def test_a_worker_killed_midway_loses_no_digest_the_survivors_take_over(where, r
         "bench",
         "pipeline",
         "--subscribers",
-        "600",
+        "300",
         "--papers",
-        "150",
+        "60",
         "--workers",
         "3",
         "--kill",
@@ -73,7 +73,7 @@ def test_a_worker_killed_midway_loses_no_digest_the_survivors_take_over(where, r
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.splitlines()[-1])
     assert figures["killed_workers"] == 1 and len(figures["peak_rss_mb_per_process"]) == 2
-    assert figures["digests"] + figures["skipped"] == 600 and figures["failed"] == 0
+    assert figures["digests"] + figures["skipped"] == 300 and figures["failed"] == 0
     assert figures["sink_distinct_message_ids"] == figures["digests"]
     assert figures["duplicates_at_sink"] <= figures["possible_duplicates_logged"]
 
