@@ -88,11 +88,13 @@ class DigestGroup(click.Group):
         except DigestError as exc:
             self.fail(ctx, exc)
         except Exception as exc:
-            from digest.usecases.faults import database_fault
-
             app = ctx.find_object(App)
             settings = app.loaded_settings() if app is not None else None
-            fault = database_fault(exc, settings) if settings is not None else None
+            if settings is None or isinstance(exc, click.exceptions.Exit | click.ClickException):
+                raise
+            from digest.usecases.faults import database_fault
+
+            fault = database_fault(exc, settings)
             if fault is None:
                 raise
             self.fail(ctx, fault)
