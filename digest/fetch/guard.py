@@ -6,15 +6,18 @@ that resolves again to something else cannot slip past (DNS rebinding). Allowed 
 addresses, the networks the operator lists (``fetch_allowed_networks``), and loopback only on the
 origin a source names itself by a loopback URL (``http://127.0.0.1:8000/feed``): a redirect into
 loopback is refused. Every read and write on the connection is capped by the fetch's deadline, so a
-server that trickles its status line or answers ``102 Processing`` forever is cut off in time.
+server that trickles its status line or answers ``102 Processing`` forever is cut off in time, and
+so is a name server that is slow to answer.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
+import queue
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -85,11 +88,8 @@ class Guard(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        addresses = _resolved_within(self._resolve, host, port, self.remaining(timeout))
         timeout = self.remaining(timeout)
-        try:
-            addresses = self._resolve(host, port)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
         permitted = [address for address in addresses if self._permits(address, host, port)]
         if not permitted:
             shown = ", ".join(str(address) for address in addresses[:3])
@@ -179,6 +179,30 @@ class _DeadlineStream(httpcore.NetworkStream):
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
+
+
+def _resolved_within(
+    resolve: Callable[[str, int], list[Address]], host: str, port: int, timeout: float
+) -> list[Address]:
+    """``resolve(host, port)`` if it answers within ``timeout`` seconds. The C resolver cannot be
+    interrupted, so it runs on a thread of its own, left to end by the resolver's own timeouts when
+    a name server is slow. Raises httpcore.ConnectError or ConnectTimeout."""
+    answer: queue.SimpleQueue[list[Address] | OSError] = queue.SimpleQueue()
+
+    def lookup() -> None:
+        try:
+            answer.put(resolve(host, port))
+        except OSError as exc:
+            answer.put(exc)
+
+    threading.Thread(target=lookup, name=f"digest-resolve-{host}", daemon=True).start()
+    try:
+        result = answer.get(timeout=timeout)
+    except queue.Empty:
+        raise httpcore.ConnectTimeout(f"resolving {host} took over {timeout:.3g} s") from None
+    if isinstance(result, OSError):
+        raise httpcore.ConnectError(f"cannot resolve {host}: {result}")
+    return result
 
 
 def _resolve(host: str, port: int) -> list[Address]:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import socket
+import threading
+import time
 import zlib
 
+import httpcore
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -87,6 +91,32 @@ def test_no_connection_is_opened_once_the_deadline_has_passed() -> None:
     guard.begin("https://example.org/rss", deadline=10.0)
     with pytest.raises(Exception, match="deadline"):
         guard.connect_tcp("example.org", 443)
+
+
+def test_a_name_server_slower_than_the_deadline_ends_the_fetch_at_the_deadline() -> None:
+    answered = threading.Event()
+
+    def slow_name_server(_host: str, _port: int) -> list:
+        answered.wait(30)  # a hostile name server answers late, or never
+        return [ipaddress.ip_address("93.184.216.34")]
+
+    guard = Guard(clock=time.monotonic, resolve=slow_name_server)
+    guard.begin("https://slow-dns.example.org/rss", deadline=time.monotonic() + 0.2)
+    try:
+        with pytest.raises(httpcore.ConnectTimeout, match="resolving slow-dns.example.org took over"):
+            guard.connect_tcp("slow-dns.example.org", 443)
+    finally:
+        answered.set()
+
+
+def test_a_name_that_does_not_resolve_says_so() -> None:
+    def no_such_name(host: str, _port: int) -> list:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    guard = Guard(clock=time.monotonic, resolve=no_such_name)
+    guard.begin("https://nowhere.example.org/rss", deadline=time.monotonic() + 10)
+    with pytest.raises(httpcore.ConnectError, match="cannot resolve nowhere.example.org: .*not known"):
+        guard.connect_tcp("nowhere.example.org", 443)
 
 
 def chunked(data: bytes, size: int) -> list[bytes]:
