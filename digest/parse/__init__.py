@@ -13,7 +13,7 @@ from digest.errors import ParseError
 from digest.parse.feeds import describe_document, parse_arxiv_api, parse_arxiv_rss, parse_feed
 from digest.parse.hf import parse_daily_api, parse_listing_page
 from digest.parse.limits import check_budget
-from digest.parse.record import KINDS, ParsedPaper, with_web_links
+from digest.parse.record import KINDS, ParsedPaper, with_web_links, within_bounds
 
 PARSERS: dict[str, Callable[[bytes], list[ParsedPaper]]] = {
     "hf-daily": parse_daily_api,
@@ -31,7 +31,8 @@ _ARXIV_RSS_MARKERS = (b"oai:arXiv.org:", b"<arxiv:announce_type", b"rss.arxiv.or
 def parse_document(content: bytes, kind: str = "auto") -> list[ParsedPaper]:
     """Parse ``content`` as ``kind`` (one of KINDS, or "auto" to detect it).
 
-    Links that are not http(s) URLs are dropped, and so is a paper known by no such URL.
+    Links that are not http(s) URLs are dropped, and so is a paper known by no such URL; texts are
+    cut to what a real paper has at most (record.within_bounds).
     Raises ParseError for an unknown kind, an undetectable document, a document that is not of the
     kind given, or one with more tags or JSON containers than a listing has (parse.limits).
     """
@@ -41,7 +42,7 @@ def parse_document(content: bytes, kind: str = "auto") -> list[ParsedPaper]:
     parser = PARSERS.get(kind)
     if parser is None:
         raise ParseError(f"Unknown kind {kind!r}; use one of: auto, {', '.join(KINDS)}.")
-    return [kept for paper in parser(content) if (kept := with_web_links(paper)) is not None]
+    return [within_bounds(kept) for paper in parser(content) if (kept := with_web_links(paper)) is not None]
 
 
 def detect_kind(content: bytes) -> str:

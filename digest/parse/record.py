@@ -20,7 +20,8 @@ _ARXIV_ID = re.compile(
     r"(?P<id>\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})(?:v(?P<version>\d+))?(?![\d.])"
 )
 _ARXIV_URL = re.compile(r"arxiv\.org/(?:abs|pdf|html)/", re.IGNORECASE)
-_SPACE = re.compile(r"\s+")
+# White space and the C0 and C1 controls (an escape sequence in a title must not reach a terminal).
+_SPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 MAX_COUNT = 2**31 - 1  # the largest count or version a database INTEGER column holds
 log = logging.getLogger(__name__)
 Entry = TypeVar("Entry")
@@ -145,8 +146,43 @@ def with_web_links(paper: ParsedPaper) -> ParsedPaper | None:
     return replace(paper, url=url, pdf_url=pdf, hf_url=hf, github_repo=code, project_page=project)
 
 
+# The longest text a listing's paper keeps: well above any real one (arXiv takes titles of 300
+# characters at most and abstracts of 1,920; its longest author lists have about 3,000 names).
+MAX_TITLE = 1_000
+MAX_ABSTRACT = 10_000
+MAX_NAME = 200
+MAX_AUTHORS = 5_000
+MAX_TERMS = 200  # categories and keywords
+
+
+def within_bounds(paper: ParsedPaper) -> ParsedPaper:
+    """``paper`` with each text cut to what a real paper has at most (marked with "…"), so one hostile
+    listing cannot make every digest that shows it megabytes long."""
+    title, abstract = _cut(paper.title, MAX_TITLE), _cut(paper.abstract, MAX_ABSTRACT)
+    authors = tuple(_cut(name, MAX_NAME) for name in paper.authors[:MAX_AUTHORS])
+    categories = tuple(_cut(term, MAX_NAME) for term in paper.categories[:MAX_TERMS])
+    keywords = tuple(_cut(term, MAX_NAME) for term in paper.ai_keywords[:MAX_TERMS])
+    if (title, abstract, authors, categories, keywords) == (
+        paper.title,
+        paper.abstract,
+        paper.authors,
+        paper.categories,
+        paper.ai_keywords,
+    ):
+        return paper
+    log.warning("cut the overlong text of paper %s to size", paper.id[:MAX_NAME])
+    return replace(
+        paper, title=title, abstract=abstract, authors=authors, categories=categories, ai_keywords=keywords
+    )
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def clean_text(text: str | None) -> str:
-    """Collapse every run of white space (hard line breaks included) to one space; strip the ends."""
+    """Collapse every run of white space and control characters (line breaks and escape sequences'
+    introducers included) to one space; strip the ends."""
     if not text:
         return ""
     return _SPACE.sub(" ", text).strip()

@@ -1,5 +1,6 @@
 """A paper's text cannot drive the operator's terminal: parse, papers list/show, score and preview
-print outside text without escape sequences or control characters, and JSON keeps it whole."""
+print outside text without escape sequences or control characters (the parsers drop control
+characters; direction overrides are kept in the store and in JSON, escaped, but never printed)."""
 
 from __future__ import annotations
 
@@ -55,11 +56,11 @@ def test_parse_prints_a_title_without_its_escape_sequences(tmp_path: Path) -> No
     assert_tame(result.output)
 
 
-def test_parse_json_keeps_the_text_whole_but_escaped(tmp_path: Path) -> None:
+def test_parse_json_has_no_control_characters_and_escapes_the_direction_marks(tmp_path: Path) -> None:
     result = digest("parse", str(feed(tmp_path / "feed.xml")), "--kind", "feed", "--json")
     assert FORBIDDEN.search(result.output) is None
     [paper] = [json.loads(line) for line in result.output.splitlines()]
-    assert "\x1b[2J" in paper["title"] and "\u202e" in paper["title"]
+    assert paper["title"].startswith("Diffusion [2J [H ]0;owned models $ sudo rm -rf ~\u202e")
 
 
 @pytest.mark.parametrize(
@@ -78,7 +79,9 @@ def test_commands_that_show_papers_print_no_control_characters(stored: str, args
     assert_tame(result.output)
 
 
-def test_papers_show_json_is_lossless_and_tame(stored: str) -> None:
+def test_papers_show_json_gives_the_stored_text_tame(stored: str) -> None:
     result = digest("papers", "show", "2611.00001", "--json", url=stored)
     assert FORBIDDEN.search(result.output) is None
-    assert "\x1b]0;owned\x07" in json.loads(result.output)["title"]
+    assert json.loads(result.output)["title"].startswith(
+        "Diffusion [2J [H ]0;owned models $ sudo rm -rf ~\u202e"
+    )

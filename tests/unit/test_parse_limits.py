@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import unicodedata
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from digest.errors import ParseError, UnsafeDocument
+from digest.parse import parse_document
 from digest.parse.feeds import ensure_safe_xml
 from digest.parse.limits import MAX_CONTAINERS, MAX_TAGS, as_text, check_budget
-from digest.parse.record import collect, count, parse_arxiv_id
+from digest.parse.record import (
+    MAX_ABSTRACT,
+    MAX_AUTHORS,
+    MAX_NAME,
+    MAX_TITLE,
+    clean_text,
+    collect,
+    count,
+    parse_arxiv_id,
+)
+from tests.support.data import FIXTURES
 
 
 @pytest.mark.parametrize(
@@ -71,3 +87,25 @@ def test_wide_encodings_are_recognised_and_their_entities_refused(codec: str) ->
 def test_wide_markup_is_counted_by_its_characters() -> None:
     with pytest.raises(ParseError, match="tags"):
         check_budget(("<?xml version='1.0'?>" + "<b>" * MAX_TAGS).encode("utf-32"))
+
+
+def test_a_listing_cannot_put_an_escape_sequence_or_a_megabyte_into_a_papers_text() -> None:
+    listing = json.loads((FIXTURES / "hf_daily_papers_api_2024-09-16_prettified.json").read_text())
+    first = listing[0]["paper"]
+    first["title"] = "\x1b[2J\x1b]0;pwned\x07Clear screen " + "very " * 1000 + "long"
+    first["summary"] = "a" * 30_000
+    first["authors"] = [{"name": "Ada\x9b31m Lovelace" + "e" * 500}] * 6_000
+    [paper, *others] = parse_document(json.dumps(listing).encode(), "hf-daily")
+    assert len(paper.title) == MAX_TITLE and paper.title.endswith("…")
+    assert not any(ord(char) < 32 or 127 <= ord(char) < 160 for char in paper.title + "".join(paper.authors))
+    assert paper.title.startswith("[2J ]0;pwned Clear screen very")
+    assert len(paper.abstract) == MAX_ABSTRACT and len(paper.authors) == MAX_AUTHORS
+    assert paper.authors[0].startswith("Ada 31m Lovelace") and len(paper.authors[0]) == MAX_NAME
+    assert len(others) == len(listing) - 1  # the other papers are as they were
+
+
+@given(st.text(max_size=300))
+def test_cleaned_text_has_no_control_characters_and_no_runs_of_space(text: str) -> None:
+    cleaned = clean_text(text)
+    assert not any(unicodedata.category(char) == "Cc" for char in cleaned)
+    assert "  " not in cleaned and cleaned == cleaned.strip()
