@@ -36,13 +36,19 @@ class Outgoing:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one message. ``permanent`` failures (5xx) must not be retried."""
+    """What became of one message. ``permanent`` failures (5xx) must not be retried;
+    ``maybe_sent`` ones lost the connection after the final dot, so the server may have the message."""
 
     key: int
     ok: bool
     permanent: bool = False
     code: int | None = None
     error: str | None = None
+    maybe_sent: bool = False
+
+
+class _AfterFinalDot(Exception):
+    """The connection failed while waiting for the reply to the final dot (``__cause__`` says how)."""
 
 
 class Transport:
@@ -384,15 +390,22 @@ class SmtpTransport(Transport):
             )
         except smtplib.SMTPResponseException as exc:
             return _failure(message, exc.smtp_code, exc.smtp_error, "refused"), _usable(client, exc.smtp_code)
+        except _AfterFinalDot as wrapped:
+            return self._lost(client, message, wrapped.__cause__ or wrapped, maybe_sent=True), None
         except (smtplib.SMTPException, OSError) as exc:
-            _close(client)
-            error = f"SMTP server {self._where}: {_reason(exc)}"
-            if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
-                with self._lock:
-                    self._timeouts += 1
-                    if self._timeouts >= GIVE_UP_AFTER_TIMEOUTS:
-                        self._broken = f"{error} {self._timeouts} times in a row; not tried again this run"
-            return Outcome(message.key, False, error=error), None
+            return self._lost(client, message, exc, maybe_sent=False), None
+
+    def _lost(self, client: smtplib.SMTP, message: Outgoing, exc: BaseException, maybe_sent: bool) -> Outcome:
+        """The outcome of a connection that failed (it is closed); GIVE_UP_AFTER_TIMEOUTS timeouts in a
+        row break the transport for the rest of the run."""
+        _close(client)
+        error = f"SMTP server {self._where}: {_reason(exc)}"
+        if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+            with self._lock:
+                self._timeouts += 1
+                if self._timeouts >= GIVE_UP_AFTER_TIMEOUTS:
+                    self._broken = f"{error} {self._timeouts} times in a row; not tried again this run"
+        return Outcome(message.key, False, error=error, maybe_sent=maybe_sent)
 
     def _send_pipelined(self, client: smtplib.SMTP, message: Outgoing) -> None:
         """MAIL, RCPT and DATA in one write, then their three replies, then the data (RFC 2920): two
@@ -443,7 +456,10 @@ class SmtpTransport(Transport):
         if client.sock is not None:
             client.sock.settimeout(self.data_timeout)
         client.send(b".\r\n")
-        reply = client.getreply()
+        try:
+            reply = client.getreply()
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _AfterFinalDot from exc
         if client.sock is not None:
             client.sock.settimeout(self.timeout)
         return reply

@@ -2,8 +2,10 @@
 waits on the mail server.
 
 A notice that meets a temporary failure (a 4xx reply, a server that refuses or stays silent) is
-tried again after each of RETRY_DELAYS; a permanent failure (5xx), the last try, or a full queue
-drops it with a log line, and the reader signs up again (the page after a sign-up says so). Notices
+tried again after each of RETRY_DELAYS; the recipient's refusal (5xx), a connection lost after the
+final dot (the server may have the mail), the last try, or a full queue drops it with a log line,
+and the reader signs up again (the page after a sign-up says so). One thread sends one mail at a
+time, so against a silent server each try costs smtp_timeout. Notices
 are kept in memory only: their links' secrets are never stored, so one still queued when the
 process stops is not sent, and stop() logs how many.
 """
@@ -18,13 +20,14 @@ import time
 from dataclasses import dataclass
 
 from digest import metrics
+from digest.errors import DigestError
 from digest.mail.transports import Outcome
 from digest.usecases.context import Context
 from digest.usecases.subscribers import Notice, send_notice
 
 log = logging.getLogger(__name__)
 
-RETRY_DELAYS = (30.0, 120.0, 600.0)  # seconds before the second, third and fourth try
+RETRY_DELAYS = (30.0, 120.0, 600.0)  # seconds at least before the second, third and fourth try
 MAX_QUEUED = 1000  # notices waiting at most; a sign-up beyond it is dropped (the page is the same)
 STOP_WAIT = 5.0  # seconds stop() waits for a try in flight
 
@@ -52,16 +55,18 @@ class NoticeQueue:
         self._queued: list[_Queued] = []
         self._order = itertools.count()
         self._sending = 0
-        self._stopping = False
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()  # the running thread's own: a stopped one never comes back
 
     def start(self) -> None:
-        """Start the sending thread (once)."""
+        """Start the sending thread (once; again after stop())."""
         with self._changed:
             if self._thread is None:
-                self._stopping = False
-                self._thread = threading.Thread(target=self._run, name="digest-notices", daemon=True)
+                self._stop = threading.Event()
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._stop,), name="digest-notices", daemon=True
+                )
                 self._thread.start()
 
     def put(self, notice: Notice) -> bool:
@@ -93,23 +98,27 @@ class NoticeQueue:
 
     def stop(self) -> None:
         """Stop the thread after the try in flight (waiting STOP_WAIT seconds at most); logs the
-        notices left unsent."""
+        notices left unsent, and a try still going on (it may yet deliver its mail)."""
         with self._changed:
-            self._stopping = True
+            self._stop.set()
             self._changed.notify_all()
             thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(STOP_WAIT)
         with self._changed:
-            left = len(self._queued) + self._sending
+            left, flying = len(self._queued), self._sending
             self._queued.clear()
         if left:
             log.warning("%d confirmation or manage mails were not sent: the web front stopped", left)
+        if flying:
+            log.warning(
+                "%d confirmation or manage mail was still being sent when the web front stopped", flying
+            )
 
-    def _next(self) -> _Queued | None:
-        """The next notice due, once it is due; None when stopping."""
+    def _next(self, stop: threading.Event) -> _Queued | None:
+        """The next notice due, once it is due; None once ``stop`` is set."""
         with self._changed:
-            while not self._stopping:
+            while not stop.is_set():
                 wait = self._queued[0].due - time.monotonic() if self._queued else None
                 if wait is not None and wait <= 0:
                     self._sending += 1
@@ -117,15 +126,17 @@ class NoticeQueue:
                 self._changed.wait(wait)
             return None
 
-    def _run(self) -> None:
-        while (queued := self._next()) is not None:
+    def _run(self, stop: threading.Event) -> None:
+        while (queued := self._next(stop)) is not None:
             notice, tries = queued.notice, queued.tries + 1
-            try:
-                outcome = send_notice(self.context, notice, self.context.now())
-            except Exception:
-                log.exception("cannot send the %s mail to %s", notice.kind, notice.email)
-                outcome = Outcome(0, False, error="internal error (logged above)")
-            again = not outcome.ok and not outcome.permanent and tries <= len(self.delays)
+            outcome = self._try(notice)
+            again = (
+                not outcome.ok
+                and not outcome.permanent
+                and not outcome.maybe_sent  # the server may have it: a second try could send it twice
+                and tries <= len(self.delays)
+                and not stop.is_set()
+            )
             with self._changed:
                 self._sending -= 1
                 if again:
@@ -146,3 +157,13 @@ class NoticeQueue:
                     outcome.error,
                 )
             metrics.mail(notice.kind, outcome.ok)
+
+    def _try(self, notice: Notice) -> Outcome:
+        """One try; what send_notice raises becomes a failure (a setting at fault is not retried)."""
+        try:
+            return send_notice(self.context, notice, self.context.now())
+        except DigestError as exc:
+            return Outcome(0, False, permanent=True, error=str(exc))
+        except Exception:
+            log.exception("cannot send the %s mail to %s", notice.kind, notice.email)
+            return Outcome(0, False, error="internal error (logged above)")

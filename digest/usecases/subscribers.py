@@ -262,7 +262,10 @@ def send_notice(ctx: Context, notice: Notice, now: datetime) -> Outcome:
     envelope = Envelope(notice.email, message_id, now, None)
     data = build_message(ctx.identity, envelope, rendered.subject, rendered.text, rendered.html)
     outgoing = Outgoing(0, settings.mail_from, checked_address(notice.email), message_id, data)
-    with transport_for(settings) as transport:
+    # Not RFC 5321's 10 minutes for the reply to the data: a lost reply is not retried (the mail may
+    # have gone), and the web front's one sending thread must not wait that long on one mail.
+    quick = settings.model_copy(update={"smtp_data_timeout": settings.smtp_timeout})
+    with transport_for(quick) as transport:
         return transport.deliver_one(outgoing)
 
 

@@ -66,13 +66,15 @@ def create_app(web: Web) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         web.notices.start()
-        if web.service is not None:
-            web.service.start()
         try:
-            yield
-        finally:
             if web.service is not None:
-                web.service.stop()
+                web.service.start()
+            try:
+                yield
+            finally:
+                if web.service is not None:
+                    web.service.stop()
+        finally:
             web.notices.stop()
 
     app = FastAPI(title="digest", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -81,3 +81,22 @@ def test_stopping_says_how_many_mails_were_left_unsent(server, tmp_path, caplog)
     queue.stop()
     assert "2 confirmation or manage mails were not sent: the web front stopped" in caplog.text
     assert server.received == []
+
+
+def test_a_mail_whose_final_reply_was_lost_is_not_sent_again(server, tmp_path, caplog) -> None:
+    server.next["DATA"] = ["drop"]  # the connection closes after the data, before the server's reply
+    sent_through(queue_to(server, tmp_path), NOTICE)
+    assert server.connections == 1  # not tried again: the server may have the mail
+    assert "the confirm mail to ada@example.org was not sent (1 tries)" in caplog.text
+
+
+def test_a_setting_at_fault_is_said_once_not_retried(server, tmp_path, caplog) -> None:
+    queue = queue_to(server, tmp_path)
+    missing = tmp_path / "missing.pem"
+    queue.context.settings = queue.context.settings.model_copy(
+        update={"dkim_selector": "digest", "dkim_key_file": missing}
+    )
+    sent_through(queue, NOTICE)
+    assert server.connections == 0 and "Traceback" not in caplog.text
+    assert "the confirm mail to ada@example.org was not sent (1 tries): " in caplog.text
+    assert f"Cannot read the DKIM key {missing}" in caplog.text

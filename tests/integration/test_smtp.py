@@ -200,10 +200,18 @@ def test_a_stalled_server_times_out_as_a_temporary_failure_and_the_next_message_
     server.next["DATA"].append("stall")
     with SmtpTransport(target, timeout=0.5, data_timeout=0.5) as transport:
         stalled, after = transport.deliver([outgoing(1), outgoing(2)])
-    assert not stalled.ok and not stalled.permanent
+    assert not stalled.ok and not stalled.permanent and stalled.maybe_sent  # its data had all gone
     assert "timed out" in (stalled.error or "")
     # Returned while the server was still sleeping on the first message: it has not recorded it.
     assert after.ok and server.message_ids == ["<2.test@example.org>"]
+
+
+def test_a_refusal_before_the_data_is_known_not_to_have_gone(server: ScriptedServer) -> None:
+    target = SmtpTarget.from_url(f"smtp://127.0.0.1:{server.port}")
+    server.next["MAIL"].append("421 4.3.2 busy")
+    with SmtpTransport(target, timeout=0.5) as transport:
+        [outcome] = transport.deliver([outgoing(1)])
+    assert not outcome.ok and not outcome.permanent and not outcome.maybe_sent
 
 
 def test_a_slow_reply_to_the_end_of_data_is_waited_for_as_rfc_5321_asks(server: ScriptedServer) -> None:
