@@ -7,10 +7,12 @@ from collections.abc import Callable
 from sqlalchemy import Engine, Integer, func, select, text
 
 from digest.errors import UsageError
+from digest.store.engine import faults_named
 from digest.store.models import Base, Delivery, Paper, Subscriber
 from digest.store.schema import require_current_schema
 
 CHUNK = 1_000
+TARGET = "the TARGET_URL of `digest db copy`"
 
 
 def copy(
@@ -21,7 +23,13 @@ def copy(
     the rows copied per table. Raises SchemaOutOfDate for a database behind, and UsageError when the
     target already holds papers, subscribers or deliveries (what a new database holds is replaced)."""
     require_current_schema(source)
-    require_current_schema(target)
+    require_current_schema(target, TARGET)
+    with faults_named(target.url, TARGET):
+        return _copy_rows(source, target, progress)
+
+
+def _copy_rows(source: Engine, target: Engine, progress: Callable[[str, int], None]) -> dict[str, int]:
+    """The copy itself; a fault of the source is named as the source's (the caller names the target's)."""
     tables = Base.metadata.sorted_tables
     with target.begin() as connection:
         held = {
@@ -37,13 +45,19 @@ def copy(
         for table in reversed(tables):
             connection.execute(table.delete())
         copied = {}
-        with source.connect() as reader:
+        with faults_named(source.url):
+            reader = source.connect()
+        with reader:
             for table in tables:
                 copied[table.name] = 0
-                rows = reader.execute(table.select()).mappings()
-                while chunk := rows.fetchmany(CHUNK):
+                with faults_named(source.url):
+                    rows = reader.execute(table.select()).mappings()
+                    chunk = rows.fetchmany(CHUNK)
+                while chunk:
                     connection.execute(table.insert(), [dict(row) for row in chunk])
                     copied[table.name] += len(chunk)
+                    with faults_named(source.url):
+                        chunk = rows.fetchmany(CHUNK)
                 progress(table.name, copied[table.name])
         if target.dialect.name == "postgresql":
             for table in tables:

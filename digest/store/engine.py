@@ -103,7 +103,8 @@ class Database:
         self.engine.dispose()
 
 
-# What an operator can do about each fault SQLite names (its messages are stable).
+# What an operator can do about each fault SQLite names (its messages are stable). Any other SQLite
+# error ("no such table", a syntax error) is the code's, not the database's.
 _SQLITE_FAULTS = (
     (
         ("database is locked", "database table is locked"),
@@ -122,13 +123,36 @@ _SQLITE_FAULTS = (
     ),
     (
         ("file is not a database", "database disk image is malformed"),
-        "{file} is not a SQLite database, or it is damaged ({reason}). Point DIGEST_DATABASE_URL at "
-        "the right file, or restore it from a backup.",
+        "{file} is not a SQLite database, or it is damaged ({reason}). Point {setting} at the right "
+        "file, or restore it from a backup.",
     ),
     (
         ("unable to open database file", "disk i/o error"),
         "Cannot open the SQLite database {file} ({reason}). Check that the path is right and that this "
         "user may read and write the file and its folder.",
+    ),
+)
+# PostgreSQL: what the server said when it answered and refused (libpq's FATAL at connecting).
+_POSTGRES_REFUSALS = (
+    (
+        ("password authentication failed", "role", "no pg_hba.conf entry"),
+        "The database server of {where} refused the login: {reason}. Check the user and password in "
+        "{setting}, and that the server lets this user in from here (pg_hba.conf).",
+    ),
+    (
+        ("the database system is", "terminating connection"),
+        "The database server of {where} is starting, stopping or recovering: {reason}. Run it again "
+        "in a minute.",
+    ),
+    (
+        ("database",),
+        "The database server of {where} answered, but: {reason}. Create the database (createdb, "
+        "then `digest db upgrade`) or fix its name in {setting}.",
+    ),
+    (
+        ("too many clients", "remaining connection slots"),
+        "The database server of {where} has no connection to spare: {reason}. Run it again later, or "
+        "raise the server's max_connections.",
     ),
 )
 # A PostgreSQL error with one of these words is the server or the network, not the statement.
@@ -137,49 +161,63 @@ _SERVER_GONE = (
     "connection refused",
     "could not translate host name",
     "server closed the connection",
-    "terminating connection",
     "connection timed out",
     "connection to server",
-    "the database system is",
     "ssl syscall error",
+    "no route to host",
 )
 
 
 def is_fault(exc: BaseException) -> bool:
-    """True when ``exc`` is the database or its server failing (locked, gone, full, damaged), as
-    opposed to a statement the code got wrong."""
-    return isinstance(exc, OperationalError | InterfaceError) or type(exc) is SQLAlchemyDatabaseError
+    """True when ``exc`` is the database or its server failing (locked, gone, full, damaged, a login
+    refused), as opposed to a statement the code got wrong, which must keep its traceback."""
+    if not (isinstance(exc, OperationalError | InterfaceError) or type(exc) is SQLAlchemyDatabaseError):
+        return False
+    original = getattr(exc, "orig", None)
+    if type(original).__module__ == "sqlite3":
+        reason = str(original).lower()
+        return any(word in reason for words, _advice in _SQLITE_FAULTS for word in words)
+    return True
 
 
 @contextmanager
-def faults_named(url: str | URL) -> Iterator[None]:
+def faults_named(url: str | URL, setting: str = "DIGEST_DATABASE_URL") -> Iterator[None]:
     """Raise a database fault inside the block as a DatabaseError carrying fault_message."""
     try:
         yield
     except SQLAlchemyError as exc:
         if not is_fault(exc):
             raise
-        raise DatabaseError(fault_message(url, exc)) from None
+        raise DatabaseError(fault_message(url, exc, setting)) from None
 
 
-def fault_message(url: str | URL, exc: BaseException) -> str:
-    """One line for an operator: what failed at the database ``url`` and what to do about it."""
+def fault_message(url: str | URL, exc: BaseException, setting: str = "DIGEST_DATABASE_URL") -> str:
+    """One line for an operator: what failed at the database ``url`` (given by ``setting``) and what
+    to do about it."""
     parsed = make_url(url)
-    reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or ["no reason given"])[0]
+    reason = " ".join(str(getattr(exc, "orig", exc)).split()).rstrip(" .?!") or "no reason given"
     lowered = reason.lower()
     if parsed.get_backend_name() == "sqlite":
         file = parsed.database or "digest.db"
         for words, advice in _SQLITE_FAULTS:
             if any(word in lowered for word in words):
-                return advice.format(file=file, busy=SQLITE_BUSY_TIMEOUT_MS / 1000, reason=reason)
+                return advice.format(
+                    file=file, busy=SQLITE_BUSY_TIMEOUT_MS / 1000, reason=reason, setting=setting
+                )
         return (
-            f"The SQLite database {file} failed: {reason}. Run it again; if it keeps failing, check the file."
+            f"The SQLite database {file} failed: {reason}. Run it again; if it keeps failing, check the disk."
         )
     where = parsed.render_as_string(hide_password=True)
+    if "fatal:" in lowered:
+        said = reason[lowered.index("fatal:") + len("fatal:") :].strip()
+        for words, advice in _POSTGRES_REFUSALS:
+            if any(word in said.lower() for word in words):
+                return advice.format(where=where, reason=said, setting=setting)
+        return f"The database server of {where} refused the connection: {said}. Check {setting}."
     if any(word in lowered for word in _SERVER_GONE):
         return (
-            f"Cannot reach the database server of {where}: {reason}. Check DIGEST_DATABASE_URL and that "
-            "the server is running and reachable from here."
+            f"Cannot reach the database server of {where}: {reason}. Check {setting} and that the "
+            "server is running and reachable from here."
         )
     return (
         f"The database {where} failed: {reason}. Run it again; if it keeps failing, the database "

@@ -29,9 +29,9 @@ def head_revision() -> str:
     return head
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revision(engine: Engine, setting: str = "DIGEST_DATABASE_URL") -> str | None:
     """The revision the database is at; None for an empty database. Raises DatabaseError if unreachable."""
-    with faults_named(engine.url), engine.connect() as connection:
+    with faults_named(engine.url, setting), engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -54,12 +54,13 @@ def new_revision(engine: Engine, message: str) -> str:
     return ", ".join(str(item.path) for item in scripts if item is not None)
 
 
-def require_current_schema(engine: Engine) -> None:
+def require_current_schema(engine: Engine, setting: str = "DIGEST_DATABASE_URL") -> None:
     """Refuse to go on with a database whose schema is not at head.
 
-    Raises SchemaOutOfDate naming ``digest db upgrade``, or DatabaseError when unreachable.
+    Raises SchemaOutOfDate naming ``digest db upgrade``, or DatabaseError when unreachable (naming
+    ``setting`` as where the URL came from).
     """
-    current = current_revision(engine)
+    current = current_revision(engine, setting)
     head = head_revision()
     if current == head:
         return

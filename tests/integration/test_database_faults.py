@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from digest.config import Settings
 from digest.scheduler import Scheduler, as_job
 from digest.store import engine
+from digest.store.engine import Database
 from digest.usecases.context import Context
 from digest.web import Web, create_app
 from tests.support.cli import digest
@@ -94,3 +97,33 @@ def test_a_page_on_a_locked_database_asks_the_reader_to_come_back(locked, caplog
     assert answer.headers["x-frame-options"] == "DENY"
     [record] = [record for record in caplog.records if record.name == "digest.web.app"]
     assert record.exc_info is None and LOCKED in record.getMessage()
+
+
+def test_a_postgresql_database_that_does_not_exist_is_not_called_unreachable() -> None:
+    result = digest("sources", "list", url="postgresql+psycopg://postgres@127.0.0.1:5432/no_such_database")
+    assert result.exit_code == 3
+    line = one_error_line(result.output)
+    assert 'answered, but: database "no_such_database" does not exist' in line and "createdb" in line
+
+
+def test_a_postgresql_login_refused_says_to_check_the_user() -> None:
+    result = digest("sources", "list", url="postgresql+psycopg://no_such_role:pw@127.0.0.1:5432/test")
+    assert result.exit_code == 3
+    line = one_error_line(result.output)
+    assert "refused the login" in line and "no_such_role:***@" in line and "pw@" not in line
+
+
+def test_a_mistake_in_a_statement_is_not_taken_for_a_database_fault(sqlite_url) -> None:
+    database = Database.open(sqlite_url)
+    with pytest.raises(SQLAlchemyError) as raised, database.session() as session:
+        session.execute(text("SELECT nothing FROM no_such_table"))
+    assert not engine.is_fault(raised.value)  # a bug keeps its traceback
+
+
+def test_copying_into_a_target_that_is_not_a_database_names_the_target(sqlite_url, tmp_path) -> None:
+    target = tmp_path / "target.db"
+    target.write_text("not a database\n" * 100)
+    result = digest("db", "copy", f"sqlite:///{target}", url=sqlite_url)
+    assert result.exit_code == 3
+    line = one_error_line(result.output)
+    assert f"{target} is not a SQLite database" in line and "TARGET_URL of `digest db copy`" in line
