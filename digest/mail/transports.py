@@ -520,8 +520,16 @@ def _close(client: smtplib.SMTP | None) -> None:
         client.close()
 
 
+def _names_this_machine(url: str) -> bool:
+    """True when ``url``'s links lead to this machine only (localhost), so no token in them crosses a
+    network: a trial set-up (deploy/compose.yaml and its mail catcher) may then use http."""
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.endswith(".localhost") or host.startswith("127.")
+
+
 def transport_for(settings: Any, stream: IO[str] | None = None) -> Transport:
-    """The transport the settings ask for. Raises ConfigError for SMTP without an https base_url."""
+    """The transport the settings ask for. Raises ConfigError for SMTP without an https base_url
+    (unless its links lead to this machine only) or without a mail domain of one's own."""
     kind = settings.transport
     if kind == "console":
         return ConsoleTransport(stream)
@@ -535,10 +543,15 @@ def transport_for(settings: Any, stream: IO[str] | None = None) -> Transport:
             f"mail_from is {settings.mail_from}: mail sent over SMTP needs an address of your domain "
             "(Message-IDs and the List-Id are made from it). Set DIGEST_MAIL_FROM."
         )
-    if not settings.base_url.startswith("https://") and not target.loopback:
+    if (
+        not settings.base_url.startswith("https://")
+        and not target.loopback
+        and not _names_this_machine(settings.base_url)
+    ):
         raise ConfigError(
             f"base_url is {settings.base_url}: mail sent over SMTP must carry https links "
-            "(unsubscribe, preferences). Set DIGEST_BASE_URL to your web front's https address."
+            "(unsubscribe, preferences). Set DIGEST_BASE_URL to your web front's https address "
+            "(an http one only on this machine: http://localhost:8000, for trying it out)."
         )
     return SmtpTransport(
         target,

@@ -101,7 +101,7 @@ def test_the_systemd_units_verify(tmp_path: Path) -> None:
         text = unit.read_text(encoding="utf-8").replace("/opt/digest/venv/bin/digest", str(stub))
         (tmp_path / unit.name).write_text(text, encoding="utf-8")
         units.append(str(tmp_path / unit.name))
-    assert len(units) == 7
+    assert len(units) == 9
     services = [Path(unit).read_text(encoding="utf-8") for unit in units if unit.endswith(".service")]
     assert all("User=digest" in text for text in services)  # one dynamic user: they share /var/lib/digest
     run = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60)

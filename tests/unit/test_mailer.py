@@ -15,12 +15,14 @@ import pytest
 from bs4 import BeautifulSoup
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from digest.compose.digest import Digest, Item, Links, PaperView
-from digest.errors import MessageError
+from digest.config import Settings
+from digest.errors import ConfigError, MessageError
 from digest.mail.headers import encode_header, header_text
 from digest.mail.message import Envelope, Identity, build_message
-from digest.mail.transports import OutboxTransport, Outgoing
+from digest.mail.transports import OutboxTransport, Outgoing, transport_for
 from digest.model.address import checked_address
 from digest.render.mails import Renderer
 from digest.render.templates import wrap
@@ -257,3 +259,29 @@ def test_wrapping_matches_textwrap_without_breaking_words(text: str) -> None:
             break_on_hyphens=False,
         )
         assert wrap(text, indent, first) == expected
+
+
+@pytest.mark.parametrize(
+    ("smtp_url", "base_url", "allowed"),
+    [
+        ("smtp://relay.example.org:587", "https://digest.example.org", True),
+        ("smtp://relay.example.org:587", "http://digest.example.org", False),  # tokens in clear text
+        ("smtp://mail:1025", "http://localhost:8000", True),  # deploy/compose.yaml: links to this machine
+        ("smtp://mail:1025", "http://127.0.0.1:8000", True),
+        ("smtp://127.0.0.1:1025", "http://digest.example.org", True),  # a relay on this machine
+    ],
+)
+def test_smtp_mail_carries_https_links_unless_they_lead_to_this_machine(
+    smtp_url: str, base_url: str, allowed: bool
+) -> None:
+    settings = Settings(
+        database_url="sqlite:///unused.db",
+        smtp_url=SecretStr(smtp_url),
+        base_url=base_url,
+        mail_from="d@example.org",
+    )
+    if allowed:
+        transport_for(settings).close()
+    else:
+        with pytest.raises(ConfigError, match="must carry https links"):
+            transport_for(settings)
