@@ -23,6 +23,7 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
     cleans up daily. SIGTERM or Ctrl-C finishes the message in flight and exits.
 
     On SQLite one scheduler may run (start others with --no-scheduler); on PostgreSQL any number.
+    Without base_url set, the links in mail lead to where it listens; it says where at start-up.
 
     \b
     Examples:
@@ -36,6 +37,10 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
     if no_web and no_scheduler:
         raise UsageError("--no-web and --no-scheduler together leave nothing to run; drop one of them.")
     settings = app.settings
+    host, port = host or settings.listen_host, port or settings.listen_port
+    derived = "base_url" not in settings.model_fields_set
+    if derived:  # the mails' links lead to where this process listens
+        settings = app.settings = settings.model_copy(update={"base_url": listening_url(host, port)})
     context = app.context
     maintenance.check_database(context)
     maintenance.check_mail_settings(context)  # a mail setting at fault stops us now, not at the first send
@@ -51,11 +56,12 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
 
     from digest.web import Web, create_app
 
-    host, port = host or settings.listen_host, port or settings.listen_port
     _check_listen(host, port)
     web_app = create_app(Web(context, service))
     what = "web front and scheduler" if service is not None else "web front only"
-    err().print(f"digest: serving http://{host}:{port}/ ({what}); Ctrl-C or SIGTERM stops it.")
+    err().print(f"digest: serving http://{_netloc(host, port)}/ ({what}); Ctrl-C or SIGTERM stops it.")
+    how = " (from where it listens; set DIGEST_BASE_URL to change it)" if derived else ""
+    err().print(f"digest: links in mail start with {settings.base_url}{how}.")
     # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again with the handlers it
     # found in place: these make that a normal exit (status 0), as with --no-web.
     for number in (signal.SIGTERM, signal.SIGINT):
@@ -71,6 +77,17 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
         server_header=False,
         access_log=False,
     )
+
+
+def listening_url(host: str, port: int) -> str:
+    """The base URL of a web front listening on ``host:port`` (every interface: localhost)."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    return f"http://{_netloc(host, port)}"
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _check_listen(host: str, port: int) -> None:

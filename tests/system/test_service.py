@@ -253,6 +253,24 @@ def test_serve_runs_the_web_front_and_the_scheduler_in_one_process(migrated_url,
     assert "Application shutdown complete" in errors and "scheduler stopped" in errors
 
 
+def test_serve_on_another_port_mails_links_to_that_port_and_says_so(migrated_url, sink) -> None:
+    import httpx
+
+    port = free_port()
+    process = serve(migrated_url, sink, "--port", str(port), "--no-scheduler")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(httpx, f"{base}/readyz"), "the web front")
+        with httpx.Client(base_url=base) as reader:
+            token = reader.get("/").text.split('name="csrf" value="')[1].split('"')[0]
+            reader.post("/", data={"email": "ada@example.org", "csrf": token, "timezone": "UTC"})
+        wait_until(lambda: len(sink.contents) == 1, "the confirmation mail")
+    finally:
+        errors = stop(process)
+    assert f"links in mail start with {base} (from where it listens" in errors
+    assert f"{base}/confirm/" in sink.contents[0].decode()
+
+
 def _answers(httpx, url: str) -> bool:
     try:
         return httpx.get(url, timeout=1).status_code == 200
