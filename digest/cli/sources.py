@@ -163,7 +163,11 @@ def sources_remove(app: App, name: str) -> None:
     "--source", "names", multiple=True, help="Only this source (repeatable). Default: every enabled one."
 )
 @click.option("--date", "day", help="Fetch this listing date (YYYY-MM-DD) of date-addressed sources.")
-@click.option("--since", help="Backfill every date from this one (YYYY-MM-DD) to today.")
+@click.option(
+    "--since",
+    help="Backfill every date from this one (YYYY-MM-DD) to today, for sources that take dates; "
+    "others are fetched once.",
+)
 @click.option("--dry-run", is_flag=True, help="Fetch and parse, report what would change, write nothing.")
 @pass_app
 def scrape_command(

@@ -10,6 +10,12 @@ from digest.fetch.http import is_local
 DATE_ADDRESSED = frozenset({"hf-daily", "hf-page"})
 
 
+def takes_dates(kind: str, url: str) -> bool:
+    """True when a source can be fetched for a given listing date: its URL has ``{date}``, or it is
+    a Hugging Face listing on the web (a local file is the same document whatever the date)."""
+    return "{date}" in url or (kind in DATE_ADDRESSED and not is_local(url))
+
+
 def url_for_date(kind: str, url: str, day: date | None, today: date) -> str:
     """The URL of a source of ``kind`` for listing date ``day`` (its own URL when ``day`` is None).
 

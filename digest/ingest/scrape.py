@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from digest.errors import DigestError, FetchError
-from digest.fetch.addresses import DATE_ADDRESSED, url_for_date
+from digest.fetch.addresses import takes_dates, url_for_date
 from digest.fetch.http import Fetcher, FetchResult
 from digest.ingest.merge import Changes, changes_for
 from digest.model.source import FEED_AUTHORITY, text_authority
@@ -86,14 +86,17 @@ def scrape(
 ) -> list[SourceReport]:
     """Fetch and store every source, each on its own: one failure never stops the others.
 
-    ``dates`` applies to date-addressed sources (hf-daily, hf-page); others are fetched once. Every
+    ``dates`` applies to sources that take dates (fetch.addresses.takes_dates); others are fetched
+    once, and their papers are listed on the date the listing itself gives. Every
     fetch is written to the fetch log with its outcome, unless ``dry_run``. ``clock`` stamps the
     fetches and the papers' first-seen times.
     """
     reports = []
     for source in sources:
         report = SourceReport(name=source.name, kind=source.kind)
-        days: Sequence[date | None] = dates if (dates and source.kind in DATE_ADDRESSED) else [None]
+        days: Sequence[date | None] = dates if (dates and takes_dates(source.kind, source.url)) else [None]
+        if dates and days == [None]:
+            progress(f"{source.name}: fetched once, its URL takes no date")
         for day in days:
             url = url_for_date(source.kind, source.url, day, utc_date(clock()))
             progress(f"{source.name}: {url}")

@@ -190,6 +190,18 @@ def test_since_backfills_every_missed_date(sessions) -> None:
     assert asked == [f"/api/daily_papers?date=2026-06-{day}" for day in (10, 11, 12)]
 
 
+def test_since_reads_a_source_that_takes_no_date_once_under_the_listings_own_date(sessions) -> None:
+    source = add_source(sessions, "sample", "hf-page", HF_PAGE)
+    told: list[str] = []
+    [report] = run(
+        sessions, source, dates=dates_since(date(2026, 6, 10), date(2026, 6, 12)), progress=told.append
+    )
+    assert report.fetches == 1 and report.status == "ok"
+    assert "sample: fetched once, its URL takes no date" in told
+    with sessions() as session:
+        assert set(session.scalars(select(Listing.listed_on))) == {date(2024, 8, 1)}
+
+
 def test_dry_run_writes_nothing(sessions) -> None:
     source = add_source(sessions, "hf", "hf-daily", HF_JSON)
     [report] = run(sessions, source, dry_run=True)
