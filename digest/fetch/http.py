@@ -76,6 +76,34 @@ def is_local(location: str) -> bool:
     return scheme in {"", "file"} or len(scheme) == 1  # one letter: a Windows drive, C:\\...
 
 
+def checked_location(location: str) -> Path | None:
+    """The file ``location`` names (None for an http(s) URL), once it is something a fetch can read:
+    no network is used. Raises FetchError saying why not (another scheme, a URL without a host, a
+    missing file, a folder); a fetch says the same."""
+    if not is_local(location):
+        parts = urlsplit(location)
+        if parts.scheme.lower() not in {"http", "https"}:
+            raise FetchError(f"{location}: only http(s) URLs, file:// URLs and local paths can be fetched.")
+        try:
+            host = httpx.URL(location).host
+        except httpx.InvalidURL as exc:
+            raise FetchError(f"{location} is not a valid URL: {exc}.") from None
+        if not host:
+            raise FetchError(f"{location} has no host name; write it as https://host/path.")
+        return None
+    parts = urlsplit(location)
+    path = Path(unquote(parts.path)) if parts.scheme.lower() == "file" else Path(location).expanduser()
+    if "{date}" in str(path):  # one file per date: the folder must be there
+        if not path.parent.is_dir():
+            raise FetchError(f"No such folder: {path.parent}. Check the path or URL.")
+        return path
+    if path.is_dir():
+        raise FetchError(f"{path} is a folder, not a file.")
+    if not path.exists():
+        raise FetchError(f"No such file: {path}. Check the path or URL.")
+    return path
+
+
 class Fetcher:
     """Fetch documents politely. One per run; not thread-safe. Close it (or use ``with``) when done."""
 
@@ -116,10 +144,9 @@ class Fetcher:
 
         Raises FetchError with a message that says what failed and the HTTP status when there was one.
         """
-        if is_local(location):
-            return self._read_local(location)
-        if urlsplit(location).scheme.lower() not in {"http", "https"}:
-            raise FetchError(f"{location}: only http(s) URLs, file:// URLs and local paths can be fetched.")
+        path = checked_location(location)
+        if path is not None:
+            return self._read_local(path)
         deadline = self._clock() + self.settings.fetch_deadline
         self._guard.begin(location, deadline)
         if self.settings.respect_robots_txt:
@@ -131,9 +158,7 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         return self._get_with_retries(location, headers, deadline, self.settings.max_response_bytes)
 
-    def _read_local(self, location: str) -> FetchResult:
-        parts = urlsplit(location)
-        path = Path(unquote(parts.path)) if parts.scheme.lower() == "file" else Path(location)
+    def _read_local(self, path: Path) -> FetchResult:
         try:
             size = path.stat().st_size
             if size > self.settings.max_response_bytes:

@@ -10,7 +10,7 @@ from typing import Any
 
 from digest.errors import DigestError, FetchError, UsageError
 from digest.fetch.addresses import dates_since
-from digest.fetch.http import Fetcher, is_local
+from digest.fetch.http import Fetcher, checked_location, is_local
 from digest.ingest.scrape import SourceReport, scrape
 from digest.model.time import utc_date
 from digest.parse import parse_document
@@ -57,11 +57,16 @@ def require(session: Session, name: str) -> Source:
 
 def add_source(ctx: Context, name: str, kind: str, url: str, *, enabled: bool = True) -> str:
     """Add a source; returns its URL as stored (a local path made absolute, so a scrape from
-    another folder finds it). Raises UsageError for a bad name, kind or a name taken."""
+    another folder finds it). Raises UsageError for a bad name, kind or a name taken, and for a URL
+    a scrape would refuse (checked without the network: a missing file, an unknown scheme)."""
     if not name.strip() or len(name) > 100:
         raise UsageError("A source name must be 1 to 100 characters.")
     if kind not in KINDS:
         raise UsageError(f"Unknown kind {kind!r}; use one of: {', '.join(KINDS)}.")
+    try:
+        checked_location(url)  # what `scrape` would refuse, refused now, in its words
+    except FetchError as exc:
+        raise UsageError(str(exc)) from None
     if is_local(url) and not url.lower().startswith("file:"):
         url = str(Path(url).expanduser().resolve())
     with ctx.database.begin() as session:

@@ -272,3 +272,22 @@ def test_digest_run_mails_the_papers_it_has_just_fetched(migrated_url: str, tmp_
     assert "1 digest delivered" in result.output
     [mail] = (tmp_path / "outbox").glob("*.eml")
     assert "Llama 3 Herd" in mail.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("location", "says"),
+    [
+        ("htp://example.org/feed", "only http(s) URLs, file:// URLs and local paths can be fetched"),
+        ("my favourite feed", "No such file: my favourite feed. Check the path or URL."),
+        ("/no/such/listing.xml", "No such file: /no/such/listing.xml"),
+        ("http:///listing.xml", "has no host name; write it as https://host/path"),
+        (str(FIXTURES), "is a folder, not a file"),
+    ],
+)
+def test_sources_add_refuses_what_scrape_would_refuse_in_the_same_words(
+    migrated_url: str, location: str, says: str
+) -> None:
+    added = digest("sources", "add", "bad", "--kind", "feed", "--url", location, url=migrated_url)
+    assert added.exit_code == 2 and says in added.output
+    assert says in digest("parse", location).output  # a fetch of it says the same
+    assert "bad" not in digest("sources", "list", url=migrated_url).output
