@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from functools import cache, cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -87,6 +88,8 @@ class DigestGroup(click.Group):
             return super().invoke(ctx)
         except DigestError as exc:
             self.fail(ctx, exc)
+        except BrokenPipeError:
+            reader_gone()
         except Exception as exc:
             app = ctx.find_object(App)
             settings = app.loaded_settings() if app is not None else None
@@ -110,12 +113,23 @@ class DigestGroup(click.Group):
 pass_app = click.make_pass_decorator(App)
 
 
+def reader_gone() -> NoReturn:
+    """Stop quietly with status 0 when the reader of standard output went away (`digest parse FILE |
+    head -1`), as Unix tools do; what is still buffered goes nowhere instead of failing at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise SystemExit(0)
+
+
 @cache
 def out() -> Console:
     """The console of standard output."""
     from rich.console import Console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    class Output(Console):
+        def on_broken_pipe(self) -> None:  # rich's own exits with status 1
+            reader_gone()
+
+    return Output(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 @cache

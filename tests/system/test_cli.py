@@ -291,3 +291,27 @@ def test_sources_add_refuses_what_scrape_would_refuse_in_the_same_words(
     assert added.exit_code == 2 and says in added.output
     assert says in digest("parse", location).output  # a fetch of it says the same
     assert "bad" not in digest("sources", "list", url=migrated_url).output
+
+
+@pytest.mark.parametrize("form", [[], ["--json"]], ids=["table", "json"])
+def test_a_listing_whose_reader_went_away_ends_quietly_with_status_0(form: list[str]) -> None:
+    """`digest parse FILE | head -1`: the pipe closes before digest is done writing."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before a byte is written: every write meets a closed pipe
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "digest",
+                "parse",
+                str(FIXTURES / "hf_papers_page_2024-08-01.html"),
+                *form,
+            ],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, b"")
