@@ -6,10 +6,12 @@ The TOML file uses the field names below as top-level keys (``database_url = "..
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -303,6 +305,27 @@ def load_settings(config_path: str | os.PathLike[str] | None = None) -> Settings
         return Settings(**values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path, set(from_files))) from None
+
+
+# DIGEST_ variables that are not settings: the config file's path, and the test suite's switches.
+OTHER_VARIABLES = frozenset({CONFIG_ENV, "DIGEST_UPDATE_GOLDEN"})
+TEST_PREFIX = "DIGEST_TEST_"
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each DIGEST_* variable in ``environ`` that names no setting (and is ignored),
+    with the nearest name that does: a misspelt variable must not go unnoticed, as a misspelt
+    TOML key does not."""
+    known = {f"DIGEST_{name.upper()}" for name in Settings.model_fields}
+    known |= {f"{name}_FILE" for name in known} | OTHER_VARIABLES
+    warnings = []
+    for variable in sorted(environ):
+        if not variable.startswith("DIGEST_") or variable in known or variable.startswith(TEST_PREFIX):
+            continue
+        nearest = difflib.get_close_matches(variable.upper(), sorted(known), n=1, cutoff=0.7)
+        hint = f"; did you mean {nearest[0]}?" if nearest else " (README: Settings lists them)."
+        warnings.append(f"{variable} is not a digest setting and is ignored{hint}")
+    return warnings
 
 
 def _from_files() -> dict[str, str]:

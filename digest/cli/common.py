@@ -66,6 +66,10 @@ class App:
         else:
             handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logging.basicConfig(level=settings.log_level, handlers=[handler])
+        from digest.config import unknown_variables
+
+        for warning in unknown_variables(os.environ):
+            logging.getLogger("digest.config").warning("%s", warning)
         return settings
 
     def loaded_settings(self) -> Settings | None:

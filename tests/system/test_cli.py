@@ -315,3 +315,20 @@ def test_a_listing_whose_reader_went_away_ends_quietly_with_status_0(form: list[
     finally:
         os.close(write)
     assert (done.returncode, done.stderr) == (0, b"")
+
+
+def test_a_misspelt_variable_is_warned_about_with_the_name_it_was_meant_to_be(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DIGEST_")}
+    env |= {
+        "DIGEST_SMTP_URLL": "smtp://relay.example.org",
+        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path}/d.db",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "digest", "check-config"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    assert (
+        "DIGEST_SMTP_URLL is not a digest setting and is ignored; did you mean DIGEST_SMTP_URL?"
+        in done.stderr
+    )
+    assert "DIGEST_DATABASE_URL" not in done.stderr  # a real setting is not warned about
