@@ -24,7 +24,7 @@ from digest import __version__
 from digest.errors import ConfigError, MessageError
 from digest.model.address import checked_address
 from digest.model.network import parse_networks
-from digest.store.urls import check_database_url, masked_url
+from digest.store.urls import check_database_url, masked_url, sqlite_file
 
 CONFIG_ENV = "DIGEST_CONFIG"
 DEFAULT_CONTACT_URL = "https://github.com/digest-project/digest"
@@ -277,6 +277,26 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url.get_secret_value()
+
+    def where(self) -> dict[str, str]:
+        """Where things go on this machine, resolved: the mail transport in force (and why, for
+        auto), where mail goes, and the database, SQLite files and the outbox as absolute paths."""
+        transport = self.transport
+        why = ""
+        if self.mail_transport == "auto":
+            why = " (auto: smtp_url is set)" if transport == "smtp" else " (auto: smtp_url is not set)"
+        if transport == "smtp" and self.smtp_url is not None:
+            goes = masked_url(self.smtp_url.get_secret_value())
+        elif transport == "outbox":
+            goes = f"{Path(self.outbox_dir).expanduser().resolve()}/ (one .eml file per mail)"
+        else:
+            goes = "standard output"
+        database = sqlite_file(self.db_url)
+        return {
+            "mail_transport": transport + why,
+            "mail_goes_to": goes,
+            "database": str(database) if database else masked_url(self.db_url),
+        }
 
     def masked(self) -> dict[str, Any]:
         """The effective settings with every secret (and any password in a URL) masked."""

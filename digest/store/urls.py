@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -21,6 +23,15 @@ def check_database_url(url: str) -> None:
 def backend(url: str) -> str:
     """The database kind of ``url``: sqlite, postgresql, ..."""
     return make_url(url).get_backend_name()
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The absolute path of the file a SQLite ``url`` names (from the current folder); None for
+    another database or an in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser().resolve()
 
 
 def masked_url(raw: str) -> str:

@@ -332,3 +332,18 @@ def test_a_misspelt_variable_is_warned_about_with_the_name_it_was_meant_to_be(tm
         in done.stderr
     )
     assert "DIGEST_DATABASE_URL" not in done.stderr  # a real setting is not warned about
+
+
+def test_check_config_says_what_auto_means_and_where_the_files_are(tmp_path: Path) -> None:
+    result = digest("check-config", env={"DIGEST_DATABASE_URL": "sqlite:///data.db"})
+    assert result.exit_code == 0
+    assert "mail transport: outbox (auto: smtp_url is not set)" in result.output
+    assert f"mail goes to: {tmp_path.resolve()}/outbox/" in result.output
+    assert f"database: {tmp_path.resolve()}/data.db" in result.output
+    relay = {
+        "DIGEST_SMTP_URL": "smtp://me:s3cret@relay.example.org:587",
+        "DIGEST_BASE_URL": "https://d.example.org",
+    }
+    resolved = json.loads(digest("check-config", "--json", env=relay).output)["resolved"]
+    assert resolved["mail_transport"] == "smtp (auto: smtp_url is set)"
+    assert resolved["mail_goes_to"] == "smtp://me:***@relay.example.org:587"
