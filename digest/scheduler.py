@@ -159,8 +159,13 @@ class Scheduler:
             if self.stopping.is_set():
                 return None
             summary = digests.send(self.context, self.clock(), stop=self.stopping)
-            if summary.sent or summary.failed:
-                log.info("sent %d digests, %d failed", summary.sent, summary.failed)
+            log.info(
+                "send run: %d newly due, %d sent, %d skipped, %d failed",
+                summary.planned,
+                summary.sent,
+                summary.skipped,
+                summary.failed,
+            )
             return summary
 
     def sync_sources(self) -> None:
@@ -193,6 +198,16 @@ class Scheduler:
         metrics.PAPERS.labels(report.name).inc(report.new)
         if report.status == "error":
             log.warning("fetching %s failed: %s", report.name, report.error)
+        else:
+            log.info(
+                "fetched %s (%s): %d seen, %d new, %d updated in %.1f s",
+                report.name,
+                report.status,
+                report.seen,
+                report.new,
+                report.updated,
+                report.seconds,
+            )
         return report
 
     def clean_up(self) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import socket
 
@@ -24,6 +25,7 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
 
     On SQLite one scheduler may run (start others with --no-scheduler); on PostgreSQL any number.
     Without base_url set, the links in mail lead to where it listens; it says where at start-up.
+    It logs at INFO unless log_level is set: a line per fetch and per send run.
 
     \b
     Examples:
@@ -37,6 +39,9 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
     if no_web and no_scheduler:
         raise UsageError("--no-web and --no-scheduler together leave nothing to run; drop one of them.")
     settings = app.settings
+    if "log_level" not in settings.model_fields_set:  # a service says what it does: INFO by default
+        settings = app.settings = settings.model_copy(update={"log_level": "INFO"})
+        logging.getLogger().setLevel(logging.INFO)
     host, port = host or settings.listen_host, port or settings.listen_port
     derived = "base_url" not in settings.model_fields_set
     if derived:  # the mails' links lead to where this process listens

@@ -271,6 +271,34 @@ def test_serve_on_another_port_mails_links_to_that_port_and_says_so(migrated_url
     assert f"{base}/confirm/" in sink.contents[0].decode()
 
 
+def test_serve_says_at_info_what_each_fetch_and_send_run_did(migrated_url, sessions, sink) -> None:
+    no_network_sources(sessions)
+    page = str(FIXTURES / "hf_papers_page_2024-08-01.html")
+    added = CliRunner().invoke(
+        cli,
+        ["sources", "add", "sample", "--kind", "hf-page", "--url", page],
+        env={"DIGEST_DATABASE_URL": migrated_url},
+    )
+    assert added.exit_code == 0, added.output
+    env = {key: value for key, value in os.environ.items() if key != "DIGEST_LOG_LEVEL"}
+    env |= {"DIGEST_DATABASE_URL": migrated_url, "DIGEST_SMTP_URL": f"smtp://127.0.0.1:{sink.port}"}
+    process = subprocess.Popen([*DIGEST, "serve", "--no-web"], env=env, stderr=subprocess.PIPE, text=True)
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(process.stderr or ()), daemon=True)
+    reader.start()
+    try:
+        wait_until(
+            lambda: "fetched sample" in "".join(said) and "send run:" in "".join(said), "the log lines"
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=WAIT)
+        reader.join(WAIT)
+    log = "".join(said)
+    assert "fetched sample (ok): 13 seen, 13 new, 0 updated in" in log
+    assert "send run: 0 newly due, 0 sent, 0 skipped, 0 failed" in log
+
+
 def _answers(httpx, url: str) -> bool:
     try:
         return httpx.get(url, timeout=1).status_code == 200
