@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ def subscribers_group() -> None:
     """
 
 
-def _interest_options(command: Any) -> Any:
+def _interest_options(command: Any, editing: bool = False) -> Any:
+    """The preference options; ``editing`` adds --daily (back from weekly), which only edit takes."""
     options = [
         click.option(
             "--interests", help="Interest lines (one per line; see the README's interest language)."
@@ -50,11 +52,12 @@ def _interest_options(command: Any) -> Any:
         click.option("--max", "max_papers", type=int, help="Most papers per digest, 1-100 (new: 10)."),
         click.option("--min-score", type=float, help="Leave out papers scoring below this (new: 0)."),
         click.option("--weekly", "weekly_day", help="Weekly on this day (mon..sun) instead of daily."),
-        click.option("--daily", is_flag=True, help="Back to a daily digest."),
         click.option(
             "--trending/--no-trending", "trending_section", default=None, help="Add a 'trending today' part."
         ),
     ]
+    if editing:
+        options.append(click.option("--daily", is_flag=True, help="Back to a daily digest."))
     for option in reversed(options):
         command = option(command)
     return command
@@ -94,7 +97,7 @@ def subscribers_add(app: App, email: str, active: bool, **options: Any) -> None:
 
 @subscribers_group.command("edit")
 @click.argument("email")
-@_interest_options
+@functools.partial(_interest_options, editing=True)
 @click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Set the status.")
 @pass_app
 def subscribers_edit(app: App, email: str, **options: Any) -> None:

@@ -347,3 +347,8 @@ def test_check_config_says_what_auto_means_and_where_the_files_are(tmp_path: Pat
     resolved = json.loads(digest("check-config", "--json", env=relay).output)["resolved"]
     assert resolved["mail_transport"] == "smtp (auto: smtp_url is set)"
     assert resolved["mail_goes_to"] == "smtp://me:***@relay.example.org:587"
+
+
+def test_only_edit_offers_daily_which_only_edit_takes() -> None:
+    assert "--daily" not in digest("subscribers", "add", "--help").output
+    assert "--daily" in digest("subscribers", "edit", "--help").output
