@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -126,9 +128,28 @@ def preview_command(
             ) from None
         err().print(f"Wrote {out_path}: {result.subject}")
         if open_it:
-            click.launch(out_path)
+            _open(out_path)
     if result.digest.empty:
         err().print("Nothing to send: no new paper matched. `digest send` would skip this digest.")
+
+
+def _open(path: str) -> None:
+    """Open ``path`` in the desktop's viewer; with no desktop (no display, or an opener that fails),
+    say where the file is instead, without the opener's own errors."""
+    if sys.platform.startswith("linux"):
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            err().print(
+                f"No display to open it on (DISPLAY is not set): open {path} yourself.", soft_wrap=True
+            )
+            return
+        try:
+            opened = subprocess.run(["xdg-open", path], capture_output=True, timeout=30).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            opened = False
+    else:
+        opened = click.launch(path) == 0
+    if not opened:
+        err().print(f"Could not open a viewer here: open {path} yourself.", soft_wrap=True)
 
 
 def print_send_summary(summary: Any) -> None:

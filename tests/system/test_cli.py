@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -352,3 +353,14 @@ def test_check_config_says_what_auto_means_and_where_the_files_are(tmp_path: Pat
 def test_only_edit_offers_daily_which_only_edit_takes() -> None:
     assert "--daily" not in digest("subscribers", "add", "--help").output
     assert "--daily" in digest("subscribers", "edit", "--help").output
+
+
+def test_preview_open_without_a_display_says_where_the_file_is(migrated_url: str) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["preview", "--interests", "diffusion", "--open"],
+        env={"DIGEST_DATABASE_URL": migrated_url, "DISPLAY": None, "WAYLAND_DISPLAY": None},
+    )
+    assert result.exit_code == 0, result.output
+    [path] = re.findall(r"open (\S+/preview\.html) yourself", result.output)
+    assert Path(path).read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
