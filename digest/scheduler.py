@@ -10,14 +10,12 @@ one scheduler may run, held by a lock file beside the database.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import IO
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -35,12 +33,6 @@ from digest.usecases.faults import database_fault
 log = logging.getLogger(__name__)
 FETCH_THREADS = 4
 SOURCES_EVERY = 300.0  # seconds between looks for sources added, enabled or disabled
-
-
-class AlreadyRunning(DigestError):
-    """Another scheduler holds this SQLite database."""
-
-    exit_code = 4
 
 
 class Scheduler:
@@ -69,27 +61,8 @@ class Scheduler:
     def claim(self) -> None:
         """On SQLite, become the one scheduler of the database; raises AlreadyRunning naming the
         process that is. Nothing to do on PostgreSQL."""
-        database = self.context.database.sqlite_file
-        if database is None or self._lock_file is not None:
-            return
-        path = Path(f"{database}.scheduler.lock")
-        handle = path.open("a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise AlreadyRunning(
-                f"Another digest scheduler (pid {holder}) is running on the SQLite database {database}; "
-                "on SQLite only one may run. Stop that one first; more web fronts can run beside it "
-                "with `digest serve --no-scheduler`; to run several schedulers, move to PostgreSQL."
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._lock_file = handle
+        if self._lock_file is None:
+            self._lock_file = maintenance.claim_scheduling(self.context)
 
     def start(self) -> None:
         """Claim the database (SQLite), add the jobs and start; the sender runs at once."""
@@ -146,8 +119,7 @@ class Scheduler:
         with self._sending:  # the message in flight ends within smtp_timeout; the rest is given back
             pass
         if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
+            maintenance.release_scheduling(self._lock_file)
             self._lock_file = None
         log.info("scheduler stopped")
 

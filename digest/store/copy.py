@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, Integer, func, select, text
 
-from digest.errors import UsageError
+from digest.errors import SchemaOutOfDate, UsageError
 from digest.store.engine import faults_named
 from digest.store.models import Base, Delivery, Paper, Subscriber
 from digest.store.schema import require_current_schema
@@ -23,7 +23,15 @@ def copy(
     the rows copied per table. Raises SchemaOutOfDate for a database behind, and UsageError when the
     target already holds papers, subscribers or deliveries (what a new database holds is replaced)."""
     require_current_schema(source)
-    require_current_schema(target, TARGET)
+    try:
+        require_current_schema(target, TARGET)
+    except SchemaOutOfDate:
+        where = target.url.render_as_string(hide_password=True)
+        password = " (with its password for ***)" if target.url.password else ""
+        raise SchemaOutOfDate(
+            f"The target database {where} is not at this digest's schema. Migrate the target, not "
+            f"this database, then copy again: DIGEST_DATABASE_URL='{where}' digest db upgrade{password}"
+        ) from None
     with faults_named(target.url, TARGET):
         return _copy_rows(source, target, progress)
 

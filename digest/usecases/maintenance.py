@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import IO
 
-from digest.errors import SchemaOutOfDate
+from digest.errors import DigestError, SchemaOutOfDate, UsageError
 from digest.mail.transports import transport_for
 from digest.store import copy as copier
-from digest.store import ledger, schema, sources, subscribers, tokens
+from digest.store import ledger, locks, schema, sources, subscribers, tokens
 from digest.store.engine import Database
 from digest.usecases.context import Context
 
@@ -41,14 +42,55 @@ def new_revision(ctx: Context, message: str) -> str:
     return schema.new_revision(ctx.database.engine, message)
 
 
+class AlreadyRunning(DigestError):
+    """Another scheduler holds this SQLite database."""
+
+    exit_code = 4
+
+
+def claim_scheduling(ctx: Context) -> IO[str] | None:
+    """On SQLite, become the one scheduler of the database (a lock file beside it, held until
+    release_scheduling or the end of the process); raises AlreadyRunning naming the process that
+    is. None on PostgreSQL, where any number may run."""
+    database = ctx.database.sqlite_file
+    if database is None:
+        return None
+    try:
+        return locks.take_scheduler_lock(database)
+    except locks.SchedulerLockHeld as held:
+        raise AlreadyRunning(
+            f"Another digest scheduler (pid {held.holder}) is running on the SQLite database {database}; "
+            "on SQLite only one may run. Stop that one first; more web fronts can run beside it "
+            "with `digest serve --no-scheduler`; to run several schedulers, move to PostgreSQL."
+        ) from None
+
+
+def release_scheduling(handle: IO[str]) -> None:
+    locks.release_scheduler_lock(handle)
+
+
 def copy_to(ctx: Context, target_url: str, progress: Callable[[str, int], None]) -> tuple[str, int]:
-    """Copy every row into the new database at ``target_url``; returns (where, rows copied)."""
+    """Copy every row into the new database at ``target_url``; returns (where, rows copied). On
+    SQLite the copy holds the scheduler lock, so no scheduler runs while it copies: raises
+    UsageError naming the one that does."""
+    source = ctx.unchecked_database
+    held = None
+    if source.sqlite_file is not None:
+        try:
+            held = locks.take_scheduler_lock(source.sqlite_file)
+        except locks.SchedulerLockHeld as running:
+            raise UsageError(
+                f"A digest scheduler (pid {running.holder}) is running on {source.sqlite_file}: stop it "
+                "(and any digest timers) before copying, so that nothing changes while it copies."
+            ) from None
     target = Database.open(target_url)
     try:
-        copied = copier.copy(ctx.unchecked_database.engine, target.engine, progress=progress)
+        copied = copier.copy(source.engine, target.engine, progress=progress)
         return target.where, sum(copied.values())
     finally:
         target.dispose()
+        if held is not None:
+            locks.release_scheduler_lock(held)
 
 
 def check_database(ctx: Context) -> None:

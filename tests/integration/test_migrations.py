@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from click.testing import CliRunner
 from sqlalchemy import inspect, select, text
 
+from digest.cli import cli
+from digest.config import Settings
+from digest.scheduler import Scheduler
 from digest.store import engine as db
 from digest.store import schema
 from digest.store.models import Base, Source
+from digest.usecases.context import Context
 
 TABLES = {
     "sources",
@@ -103,6 +110,31 @@ def test_db_copy_moves_everything_from_sqlite_to_postgresql_and_sending_goes_on(
     assert later.sent >= 1
     again = CliRunner().invoke(cli, ["db", "copy", postgres_url], env={"DIGEST_DATABASE_URL": sqlite_url})
     assert again.exit_code == 2 and "already holds data" in again.output
+
+
+def test_copying_into_an_unmigrated_target_says_to_migrate_the_target(tmp_path) -> None:
+    source_url, target_url = (f"sqlite:///{tmp_path / name}" for name in ("digest.db", "new.db"))
+    schema.upgrade(db.make_engine(source_url))
+    result = CliRunner().invoke(cli, ["db", "copy", target_url], env={"DIGEST_DATABASE_URL": source_url})
+    assert result.exit_code == 3
+    assert f"Migrate the target, not this database, then copy again: DIGEST_DATABASE_URL='{target_url}'" in (
+        result.output
+    )
+
+
+def test_copying_while_a_scheduler_runs_on_the_sqlite_source_is_refused(tmp_path) -> None:
+    source_url, target_url = (f"sqlite:///{tmp_path / name}" for name in ("digest.db", "new.db"))
+    schema.upgrade(db.make_engine(source_url))
+    schema.upgrade(db.make_engine(target_url))
+    scheduler = Scheduler(Context(Settings(database_url=source_url)))
+    scheduler.claim()
+    try:
+        result = CliRunner().invoke(cli, ["db", "copy", target_url], env={"DIGEST_DATABASE_URL": source_url})
+    finally:
+        scheduler.stop()
+    assert result.exit_code == 2 and f"(pid {os.getpid()}) is running on" in result.output
+    after = CliRunner().invoke(cli, ["db", "copy", target_url], env={"DIGEST_DATABASE_URL": source_url})
+    assert after.exit_code == 0, after.output
 
 
 def test_papers_stored_before_authority_was_kept_take_their_best_sources(database_url: str) -> None:
