@@ -180,15 +180,20 @@ def subscribers_remove(app: App, email: str) -> None:
 
 @subscribers_group.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--active", is_flag=True, help="New subscribers without a status are active (they agreed already)."
+)
 @pass_app
-def subscribers_import(app: App, csv_file: str) -> None:
+def subscribers_import(app: App, csv_file: str, active: bool) -> None:
     """Add or update subscribers from a CSV file (as `export` writes it; only 'email' is required).
 
-    All rows are checked first: one bad row imports nothing and names its line.
+    All rows are checked first: one bad row imports nothing, and every bad row is named by its
+    line. A new subscriber needs a status column value, or --active for those without one.
 
     \b
-    Example:
+    Examples:
       digest subscribers import subscribers.csv
+      digest subscribers import newsletter-list.csv --active
     """
     from digest.usecases import subscribers
 
@@ -196,8 +201,9 @@ def subscribers_import(app: App, csv_file: str) -> None:
         text = Path(csv_file).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UsageError(f"{csv_file} is not UTF-8 text; save it as UTF-8 CSV.") from None
-    rows, added, updated = subscribers.import_csv(app.context, text)
-    out().print(f"Imported {rows} rows: {added} added, {updated} updated.")
+    done = subscribers.import_csv(app.context, text, active=active)
+    made = f" ({done.activated} made active by --active)" if done.activated else ""
+    out().print(f"Imported {done.rows} rows: {done.added} added{made}, {done.updated} updated.")
 
 
 @subscribers_group.command("export")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -145,12 +145,11 @@ def to_csv(rows: Iterable[Preferences]) -> str:
     return out.getvalue()
 
 
-def from_csv(text: str) -> Iterator[tuple[int, str, dict[str, str]]]:
-    """(line number, normalised email, the other non-empty values given) per row.
-
-    Columns left out or empty are not in the dict, so an update changes only what the file gives.
-    Raises UsageError naming the line for a row without an address, with more values than the
-    header, or repeating an address; and for an unknown or repeated column.
+def from_csv(text: str) -> tuple[list[tuple[int, str, dict[str, str]]], list[str]]:
+    """The rows, as (line number, normalised email, the other non-empty values given), and a
+    problem per row that cannot be read ("line N: ..."): a row without an address, with more values
+    than the header, or repeating an address. Columns left out or empty are not in the dict, so an
+    update changes only what the file gives. Raises UsageError for an unknown or repeated column.
     """
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
@@ -164,19 +163,26 @@ def from_csv(text: str) -> Iterator[tuple[int, str, dict[str, str]]]:
         )
         raise UsageError(f"The CSV header has {problem}; known columns: {', '.join(COLUMNS)}.")
     seen: dict[str, int] = {}
+    rows: list[tuple[int, str, dict[str, str]]] = []
+    problems: list[str] = []
     for row in reader:
         line = reader.line_num
         if None in row:
-            raise UsageError(f"line {line}: more values than the header has columns.")
+            problems.append(f"line {line}: more values than the header has columns.")
+            continue
         values = {key: value for key, value in row.items() if value not in (None, "")}
         address = values.pop("email", "")
         if not address.strip():
-            raise UsageError(f"line {line}: the email is empty.")
+            problems.append(f"line {line}: the email is empty.")
+            continue
         try:
             email = normalise_email(address)
         except UsageError as exc:
-            raise UsageError(f"line {line}: {exc}") from None
+            problems.append(f"line {line}: {exc}")
+            continue
         if email in seen:
-            raise UsageError(f"line {line}: {email} is already on line {seen[email]}.")
+            problems.append(f"line {line}: {email} is already on line {seen[email]}.")
+            continue
         seen[email] = line
-        yield line, email, values
+        rows.append((line, email, values))
+    return rows, problems

@@ -146,22 +146,50 @@ def remove(ctx: Context, email: str) -> str:
         return subscriber.email
 
 
-def import_csv(ctx: Context, text: str) -> tuple[int, int, int]:
-    """Add or update subscribers from CSV text (as ``export_csv`` writes it); every row is checked
-    first, so one bad row imports nothing (UsageError naming its line). Returns (rows, added,
-    updated)."""
-    rows = list(from_csv(text))
-    added = updated = 0
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """What an import did: rows read, subscribers added (and of them, made active by ``active``)
+    and updated."""
+
+    rows: int
+    added: int
+    activated: int
+    updated: int
+
+
+def import_csv(ctx: Context, text: str, *, active: bool = False) -> Imported:
+    """Add or update subscribers from CSV text (as ``export_csv`` writes it). Every row is checked
+    first, and one bad row imports nothing: UsageError lists every bad row by line. A new
+    subscriber needs a status: its row's, or active for all of them with ``active`` (the operator
+    vouches for their consent; a pending one would wait for a confirmation nobody mailed)."""
+    rows, problems = from_csv(text)
+    added = activated = updated = 0
     now = ctx.now()
     with ctx.database.begin() as session:
         checked = []
         for line, email, given in rows:
             subscriber = stored.subscriber_by_email(session, email)
+            no_status = subscriber is None and "status" not in given
+            if no_status and active:
+                given = {**given, "status": SubscriberStatus.ACTIVE.value}
             base = preferences_of(subscriber) if subscriber else Preferences(email=email)
             try:
-                checked.append((subscriber, dataclasses.replace(base, **given).validated()))
+                record = dataclasses.replace(base, **given).validated()
             except UsageError as exc:
-                raise UsageError(f"line {line}: {exc}") from None
+                problems.append(f"line {line}: {exc}")
+                continue
+            if no_status and not active:
+                problems.append(
+                    f"line {line}: {email} is new and has no status: give one in a status column, or "
+                    "import with --active if they agreed to get the digest."
+                )
+                continue
+            activated += no_status
+            checked.append((subscriber, record))
+        if problems:
+            problems.sort(key=lambda problem: int(problem.split(":", 1)[0].removeprefix("line ")))
+            count = f"{len(problems)} rows cannot" if len(problems) > 1 else "1 row cannot"
+            raise UsageError(f"{count} be imported, so nothing was:\n" + "\n".join(problems))
         for subscriber, record in checked:
             if subscriber is None:
                 subscriber = stored.add(session, stored.new_subscriber(record.email, now, {}))
@@ -169,7 +197,7 @@ def import_csv(ctx: Context, text: str) -> tuple[int, int, int]:
             else:
                 updated += 1
             _apply(subscriber, record, now)
-    return len(rows), added, updated
+    return Imported(len(rows), added, activated, updated)
 
 
 def export_csv(ctx: Context) -> str:

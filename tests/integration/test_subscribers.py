@@ -156,7 +156,8 @@ def test_a_partial_import_changes_only_the_columns_it_gives(migrated_url: str, t
     )
     sheet = tmp_path / "limits.csv"
     sheet.write_text("email,max_papers\nADA@example.org,5\nnew@example.org,\n", encoding="utf-8")
-    assert "1 added, 1 updated" in digest("subscribers", "import", str(sheet), url=migrated_url).output
+    imported = digest("subscribers", "import", str(sheet), "--active", url=migrated_url).output
+    assert "Imported 2 rows: 1 added (1 made active by --active), 1 updated." in imported
     ada = json.loads(digest("subscribers", "show", "ada@example.org", url=migrated_url).output)
     assert (ada["max_papers"], ada["status"], ada["interests"], ada["timezone"]) == (
         5,
@@ -165,7 +166,26 @@ def test_a_partial_import_changes_only_the_columns_it_gives(migrated_url: str, t
         "Europe/London",
     )
     new = json.loads(digest("subscribers", "show", "new@example.org", url=migrated_url).output)
-    assert (new["status"], new["max_papers"]) == ("pending", 10)
+    assert (new["status"], new["max_papers"]) == ("active", 10)
+
+
+def test_an_import_names_every_bad_row_at_once(migrated_url: str, tmp_path: Path) -> None:
+    sheet = tmp_path / "people.csv"
+    sheet.write_text(
+        "email,timezone,status\n"
+        "ada@example.org,Moon/Base,active\n"
+        "bob@example.org,UTC,\n"
+        ",UTC,active\n"
+        "cy@example.org,UTC,active\n"
+        "dee@example.org,UTC,sleeping\n",
+        encoding="utf-8",
+    )
+    result = digest("subscribers", "import", str(sheet), url=migrated_url)
+    assert result.exit_code == 2 and "4 rows cannot be imported, so nothing was:" in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("line ")]
+    assert [line.split(":")[0] for line in lines] == ["line 2", "line 3", "line 4", "line 6"]
+    assert "Moon/Base" in lines[0] and "--active" in lines[1] and "email is empty" in lines[2]
+    assert digest("subscribers", "list", "--json", url=migrated_url).output == ""  # cy neither
 
 
 @pytest.mark.parametrize(
