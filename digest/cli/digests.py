@@ -213,7 +213,9 @@ def send_command(
     """Send every digest that is due: active subscribers whose local send hour has passed and who have
     none for their local date yet, plus retries. Each digest goes out once, even across crashes.
     --dry-run and --test-to take up exactly what the real send would, the same way (--test-to
-    mails them, so given both, it is a test send).
+    mails them, so given both, it is a test send). --only with --test-to mails that subscriber's
+    digest even when none is due (as preview makes it); a test send that sends nothing says why
+    and exits 1.
 
     \b
     Examples:
@@ -233,7 +235,14 @@ def send_command(
         failed = [row for row in summary.rows if row.status.startswith("failed") and row.subject is not None]
         for row in failed:
             out().print(f"[red]failed:[/] {shown(row.error or '')}")
-        if failed:
+        if not summary.rows:
+            err().print(
+                "Nothing was due, so nothing was sent: no active subscriber's send hour has passed "
+                "without a digest. Give --only EMAIL to test one subscriber's digest whatever is due."
+            )
+        elif not sent and not failed:
+            err().print("Nothing was sent: every digest taken up was empty (see above).")
+        if failed or not sent:
             sys.exit(1)
         return
     if dry_run:

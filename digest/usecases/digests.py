@@ -21,7 +21,7 @@ from digest.deliver.messages import PLACEHOLDER_TOKEN
 from digest.deliver.sender import Mode, RowResult, Sender, Summary
 from digest.errors import UsageError
 from digest.mail.message import new_message_id
-from digest.mail.transports import Transport, transport_for
+from digest.mail.transports import Outgoing, Transport, transport_for
 from digest.model.subscriber import SubscriberStatus
 from digest.model.time import utc, utc_date, zone
 from digest.render import snippet
@@ -139,6 +139,7 @@ class Preview:
     text: str
     html: str
     message: bytes
+    outgoing: Outgoing
 
 
 def preview_of(
@@ -148,9 +149,13 @@ def preview_of(
     now: datetime,
     digest_date: date | None = None,
     choosing: Composer | None = None,
+    *,
+    to: str | None = None,
+    subject_prefix: str = "",
 ) -> Preview:
     """What ``subscriber`` would get for ``digest_date`` (default: their local today) at ``now``,
-    chosen and made as the send makes it. Reads only. Raises UsageError for an unknown time zone."""
+    chosen and made as the send makes it (addressed to ``to`` instead, if given). Reads only.
+    Raises UsageError for an unknown time zone."""
     now = utc(now)
     try:
         here = zone(subscriber.timezone)
@@ -167,9 +172,18 @@ def preview_of(
     job = Job(subscriber, day, previous.get(subscriber.id))
     [composed] = (choosing or composer(ctx, session)).compose([job], at)
     message_id = new_message_id(ctx.identity.domain, "preview")
-    mail = ctx.mails.make(composed, token=PLACEHOLDER_TOKEN, message_id=message_id, now=now)
+    mail = ctx.mails.make(
+        composed,
+        token=PLACEHOLDER_TOKEN,
+        message_id=message_id,
+        now=now,
+        to=to,
+        subject_prefix=subject_prefix,
+    )
     rendered = mail.rendered
-    return Preview(composed, mail.digest, mail.subject, rendered.text, rendered.html, mail.outgoing.data)
+    return Preview(
+        composed, mail.digest, mail.subject, rendered.text, rendered.html, mail.outgoing.data, mail.outgoing
+    )
 
 
 def preview(
@@ -269,8 +283,27 @@ def dry_run(ctx: Context, now: datetime, *, only: str | None = None) -> Summary:
 
 
 def test_send(ctx: Context, now: datetime, to: str, *, only: str | None = None) -> Summary:
-    """Mail every digest due at ``now`` to ``to`` instead, subject marked "[test]"; records nothing."""
+    """Mail every digest due at ``now`` to ``to`` instead, subject marked "[test]"; records nothing.
+    With ``only``, that subscriber's digest goes even when none is due (sent already today, or
+    before their hour): the one preview makes for their local today. Raises UsageError for an
+    unknown ``only``."""
     only = normalise_email(only) if only else None
     recipient = normalise_email(to)
     with transport_for(ctx.settings) as transport:
-        return _sender(ctx, transport, mode=Mode.TEST, test_to=recipient).run(now, only)
+        summary = _sender(ctx, transport, mode=Mode.TEST, test_to=recipient).run(now, only)
+        if only and not summary.rows:
+            summary.rows = [_test_preview(ctx, transport, only, recipient, now)]
+    return summary
+
+
+def _test_preview(ctx: Context, transport: Transport, email: str, to: str, now: datetime) -> RowResult:
+    """Mail ``email``'s digest for their local today to ``to``, as preview makes it."""
+    with ctx.session() as session:
+        subscriber = _subscriber(session, email, None)
+        made = preview_of(ctx, session, subscriber, now, to=to, subject_prefix="[test] ")
+    day, papers = made.composed.job.digest_date, len(made.digest.items)
+    if made.digest.empty:
+        return RowResult(0, email, day, "skipped", error="no new paper matched")
+    outcome = transport.deliver_one(made.outgoing)
+    status = "sent" if outcome.ok else "failed-temporary"
+    return RowResult(0, email, day, status, subject=made.subject, papers=papers, error=outcome.error)

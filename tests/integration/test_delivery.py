@@ -266,3 +266,27 @@ def test_deliveries_list_and_show_tell_what_was_sent_to_whom(mail_settings, sess
     assert titles["2407.21783"] == "The Llama 3 Herd of Models"
     missing = CliRunner().invoke(cli, ["deliveries", "show", "999"], env=env)
     assert missing.exit_code == 2 and "No delivery 999" in missing.output
+
+
+def test_a_test_send_of_one_subscriber_goes_out_even_after_their_digest_did(
+    mail_settings, sessions, migrated_url
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    assert send(mail_settings, sessions).sent == 1  # today's digest is out
+    env = {"DIGEST_DATABASE_URL": migrated_url, "DIGEST_OUTBOX_DIR": str(mail_settings.outbox_dir)}
+    args = ["send", "--only", "ada@example.org", "--test-to", "me@example.org", "--now", NOW.isoformat()]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "Sent 1 test messages to me@example.org" in result.output
+    [_, test] = outbox(mail_settings)
+    assert test["To"] == "me@example.org" and test["Subject"].startswith("[test] ")
+    assert len(ledger(sessions)) == 1  # nothing recorded
+
+
+def test_a_test_send_that_sends_nothing_says_why_and_fails(mail_settings, sessions, migrated_url) -> None:
+    env = {"DIGEST_DATABASE_URL": migrated_url, "DIGEST_OUTBOX_DIR": str(mail_settings.outbox_dir)}
+    args = ["send", "--test-to", "me@example.org", "--now", NOW.isoformat()]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 1 and "Nothing was due, so nothing was sent" in result.output
+    assert outbox(mail_settings) == []
