@@ -217,8 +217,14 @@ def run_until_signalled(service: Scheduler) -> None:
             pass
     finally:
         service.stop()
+    exit_leaving_fetches(service)
+
+
+def exit_leaving_fetches(service: Scheduler) -> None:
+    """After ``service`` stopped: if fetches still run, exit now with status 0 rather than wait for
+    them (what a fetch stored is committed; one still waiting for a source is dropped, and tried
+    again at the next start). Returns when none runs."""
     if service.fetching():
-        # What a fetch stored is committed; one still waiting for a source is dropped, not awaited.
         log.warning(
             "exiting with %d fetches unfinished; they are tried again at the next start", service.fetching()
         )

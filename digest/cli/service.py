@@ -33,7 +33,7 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
       digest serve --host 0.0.0.0 --port 8080 --no-scheduler
       digest serve --no-web
     """
-    from digest.scheduler import Scheduler, run_until_signalled
+    from digest.scheduler import Scheduler, exit_leaving_fetches, run_until_signalled
     from digest.usecases import maintenance
 
     if no_web and no_scheduler:
@@ -82,6 +82,8 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
         server_header=False,
         access_log=False,
     )
+    if service is not None:  # the app's shutdown stopped it; a fetch still waiting is not awaited
+        exit_leaving_fetches(service)
 
 
 def listening_url(host: str, port: int) -> str:

@@ -299,6 +299,35 @@ def test_serve_says_at_info_what_each_fetch_and_send_run_did(migrated_url, sessi
     assert "send run: 0 newly due, 0 sent, 0 skipped, 0 failed" in log
 
 
+def test_serve_stopped_while_a_source_hangs_exits_at_once_leaving_the_fetch(
+    migrated_url, sessions, sink
+) -> None:
+    import httpx
+
+    no_network_sources(sessions)
+    answer = threading.Event()
+
+    def silent(_handler: object) -> Reply:
+        answer.wait(WAIT * 2)  # until the test is done
+        return Reply(503)
+
+    with LoopbackServer() as server:
+        server.routes["/never"] = silent
+        with sessions.begin() as session:
+            session.add(
+                Source(name="silent", kind="rss", url=server.url("/never"), created_at=system_clock())
+            )
+        port = free_port()
+        process = serve(migrated_url, sink, "--port", str(port), DIGEST_RESPECT_ROBOTS_TXT="false")
+        try:
+            wait_until(lambda: _answers(httpx, f"http://127.0.0.1:{port}/readyz"), "the web front")
+            wait_until(lambda: server.requests_to("/never"), "the fetch of the silent source")
+        finally:
+            errors = stop(process)
+            answer.set()
+    assert "exiting with 1 fetches unfinished" in errors  # not waited for: it would hang 25 s
+
+
 def _answers(httpx, url: str) -> bool:
     try:
         return httpx.get(url, timeout=1).status_code == 200
