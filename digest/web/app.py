@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment
 from starlette.exceptions import HTTPException
@@ -129,6 +129,11 @@ def create_app(web: Web) -> FastAPI:
                 request, 404, "Not found", "There is no page here.", "/", "Go to the start page"
             )
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        """The icon, for clients that ask for it here rather than where the pages say."""
+        return RedirectResponse("/static/favicon.svg", status_code=301)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

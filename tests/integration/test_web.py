@@ -410,6 +410,14 @@ def test_every_page_carries_the_security_headers(client, make_client) -> None:
     assert cookie.startswith("__Host-digest_csrf=") and "Secure" in cookie and "HttpOnly" in cookie
 
 
+def test_pages_have_an_icon_and_asking_for_favicon_ico_finds_it(client) -> None:
+    assert '<link rel="icon" href="/static/favicon.svg"' in client.get("/").text
+    moved = client.get("/favicon.ico", follow_redirects=False)
+    assert (moved.status_code, moved.headers["location"]) == (301, "/static/favicon.svg")
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
 def test_error_responses_carry_the_security_headers_too(client, make_client) -> None:
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     unsized = client.post("/", content=iter([b"email=a"]), headers=form)
