@@ -129,7 +129,15 @@ def preview_command(
         err().print(f"Wrote {out_path}: {result.subject}")
         if open_it:
             _open(out_path)
-    if result.digest.empty:
+    if result.already_sent is not None:
+        at, message_id = result.already_sent
+        day = result.composed.job.digest_date.isoformat()
+        err().print(
+            f"The digest for {day} was already sent at {at:%H:%M} UTC, Message-ID {message_id}; "
+            "this is what the next one would hold so far.",
+            soft_wrap=True,
+        )
+    elif result.digest.empty:
         err().print("Nothing to send: no new paper matched. `digest send` would skip this digest.")
 
 

@@ -383,6 +383,15 @@ def listing(
     return list(session.execute(query))
 
 
+def sent_on(session: Session, subscriber_id: int, day: date) -> Delivery | None:
+    """The subscriber's digest for ``day``, if it was sent."""
+    return session.scalar(
+        select(Delivery).where(
+            Delivery.subscriber_id == subscriber_id, Delivery.digest_date == day, Delivery.status == "sent"
+        )
+    )
+
+
 def sent_digests(session: Session, subscriber_id: int, limit: int) -> list[Delivery]:
     """A subscriber's sent digests, newest first."""
     return list(

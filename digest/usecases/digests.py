@@ -9,6 +9,7 @@ them can drift from what subscribers get.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -140,6 +141,7 @@ class Preview:
     html: str
     message: bytes
     outgoing: Outgoing
+    already_sent: tuple[datetime, str] | None = None  # when and with which Message-ID, that date's
 
 
 def preview_of(
@@ -191,11 +193,23 @@ def preview(
 ) -> Preview:
     """What a subscriber (or ad-hoc interests) would get for ``digest_date``, now. Raises
     UsageError for what cannot be used, including interests that do not parse."""
+    now = ctx.now()
     with ctx.session() as session:
         subscriber = _subscriber(session, email, adhoc)
-        result = preview_of(ctx, session, subscriber, ctx.now(), digest_date)
+        result = preview_of(ctx, session, subscriber, now, digest_date)
+        day = result.composed.job.digest_date
+        local_today = utc(now).astimezone(zone(subscriber.timezone)).date()
+        if day > local_today:
+            raise UsageError(
+                f"--date {day.isoformat()} is in the future in {subscriber.timezone} (today there is "
+                f"{local_today.isoformat()}): a digest holds what was stored by its date. Give today or a "
+                "past date."
+            )
+        sent = ledger.sent_on(session, subscriber.id, day) if subscriber.id else None
     if result.composed.error:
         raise UsageError(result.composed.error)
+    if sent is not None and sent.sent_at is not None:
+        result = dataclasses.replace(result, already_sent=(sent.sent_at, sent.message_id or "no Message-ID"))
     return result
 
 

@@ -290,3 +290,30 @@ def test_a_test_send_that_sends_nothing_says_why_and_fails(mail_settings, sessio
     result = CliRunner().invoke(cli, args, env=env)
     assert result.exit_code == 1 and "Nothing was due, so nothing was sent" in result.output
     assert outbox(mail_settings) == []
+
+
+def test_preview_after_the_days_digest_went_out_says_when_and_which(
+    mail_settings, sessions, migrated_url
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    assert send(mail_settings, sessions).sent == 1
+    [row] = ledger(sessions)
+    env = {"DIGEST_DATABASE_URL": migrated_url, "DIGEST_OUTBOX_DIR": str(mail_settings.outbox_dir)}
+    result = CliRunner().invoke(
+        cli, ["preview", "ada@example.org", "--date", row.digest_date.isoformat()], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert f"was already sent at {row.sent_at:%H:%M} UTC, Message-ID {row.message_id}" in result.output
+    assert "no new paper matched" not in result.output
+
+
+def test_preview_of_a_future_date_is_refused_with_today_named(migrated_url) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["preview", "--interests", "diffusion", "--date", "2999-01-01"],
+        env={"DIGEST_DATABASE_URL": migrated_url},
+    )
+    assert (
+        result.exit_code == 2 and "--date 2999-01-01 is in the future in UTC (today there is" in result.output
+    )
