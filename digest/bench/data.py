@@ -19,9 +19,8 @@ from digest.parse import hf
 from digest.parse.feeds import parse_arxiv_rss
 from digest.parse.record import ParsedPaper
 from digest.resources import resource_dir
-from digest.score.index import Doc, Weights, build_index, corpus_from
-from digest.score.interests import parse_interests
-from digest.score.rank import Profile, ProfileSet, rank
+from digest.score.index import Doc
+from digest.score.warm import warm_ranking
 
 DATA = resource_dir("fixtures")
 # The listings the synthetic papers are made of (the fixtures' other HF dates are left out, so the
@@ -35,10 +34,7 @@ ARXIV_RSS = DATA / "arxiv_rss_new_cs.LG+cs.AI+cs.CL+stat.ML_2026-09-24_trimmed.x
 def warm_kernels() -> None:
     """Compile the ranking kernel, or load it from Numba's on-disk cache, so that no timed run (and
     no process started after this one) pays for the compilation."""
-    docs = synthetic_docs(20, random.Random(1))
-    profiles = ProfileSet.build([Profile(parse_interests("model"))])
-    corpus = corpus_from((doc.title, doc.abstract) for doc in docs)
-    rank(build_index(docs, corpus, Weights(), profiles.atoms), profiles)
+    warm_ranking()
 
 
 def best_of(runs: int, work: Callable[[], Any]) -> float:

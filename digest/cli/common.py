@@ -117,6 +117,15 @@ class DigestGroup(click.Group):
 pass_app = click.make_pass_decorator(App)
 
 
+COMPILING = "digest: compiling the ranking kernel; once per machine, it takes several seconds."
+
+
+def ranking_ready(app: App) -> None:
+    """Before a command ranks papers: make the ranking kernel ready, saying so when Numba has to
+    compile it (once per machine, several seconds) so that the command does not look hung."""
+    app.context.warm_ranking(lambda: err().print(COMPILING, soft_wrap=True))
+
+
 def reader_gone() -> NoReturn:
     """Stop quietly with status 0 when the reader of standard output went away (`digest parse FILE |
     head -1`), as Unix tools do; what is still buffered goes nowhere instead of failing at exit."""

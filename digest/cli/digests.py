@@ -21,6 +21,7 @@ from digest.cli.common import (
     parse_now,
     pass_app,
     print_json_lines,
+    ranking_ready,
     shown,
     table,
     terminal_text,
@@ -56,6 +57,7 @@ def score_command(
     """
     from digest.usecases import digests
 
+    ranking_ready(app)
     scored = digests.score(app.context, email, adhoc, day=parse_date(day, "--date"), every=every, limit=limit)
     if as_json:
         print_json_lines(scored.rows)
@@ -109,6 +111,7 @@ def preview_command(
     """
     from digest.usecases import digests
 
+    ranking_ready(app)
     result = digests.preview(app.context, email, adhoc, digest_date=parse_date(day, "--date"))
     fmt = fmt or ("html" if open_it else "text")
     content = {"text": result.text, "html": result.html}.get(fmt)
@@ -234,6 +237,7 @@ def send_command(
     """
     from digest.usecases import digests
 
+    ranking_ready(app)
     now = now_of(app, now_text)
     if test_to:
         summary = digests.test_send(app.context, now, test_to, only=only)
@@ -281,6 +285,7 @@ def run_command(app: App, now_text: str | None) -> None:
     from digest.cli.sources import print_scrape_summary
     from digest.usecases import digests, sources
 
+    ranking_ready(app)
     given = parse_now(now_text)
     with err().status("fetching") as fetching:
         reports = sources.scrape_sources(app.context, progress=fetching.update, require_any=False)

@@ -8,7 +8,7 @@ import socket
 
 import click
 
-from digest.cli.common import App, err, now_of, now_option, out, pass_app
+from digest.cli.common import App, err, now_of, now_option, out, pass_app, ranking_ready
 from digest.errors import ConfigError, DigestError, UsageError
 
 
@@ -49,6 +49,7 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
     context = app.context
     maintenance.check_database(context)
     maintenance.check_mail_settings(context)  # a mail setting at fault stops us now, not at the first send
+    ranking_ready(app)  # before the first send or web preview needs it
     service = None if no_scheduler else Scheduler(context)
     if service is not None:
         service.claim()  # on SQLite, refuse a second scheduler before anything starts

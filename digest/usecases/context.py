@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
 
@@ -15,6 +16,7 @@ from digest.mail.message import Identity, identity_for
 from digest.model.time import Clock, system_clock
 from digest.render.mails import NoticeRenderer, Renderer
 from digest.score.index import Corpus, Weights, corpus_from
+from digest.score.warm import warm_ranking
 from digest.store import papers, schema
 from digest.store.engine import Database, Session
 
@@ -39,9 +41,24 @@ class Context:
         self._checked = False
         self._corpus: tuple[float, Corpus] | None = None
         self._lock = threading.Lock()
+        self._warm = False
 
     def now(self) -> datetime:
         return self.clock()
+
+    def warm_ranking(self, notify: Callable[[], None], after: float = 1.0) -> None:
+        """Make the ranking kernel ready now (once per process); ``notify`` is called if that takes
+        over ``after`` seconds, as the first run on a machine does while Numba compiles it."""
+        if self._warm:
+            return
+        timer = threading.Timer(after, notify)
+        timer.daemon = True
+        timer.start()
+        try:
+            warm_ranking()
+        finally:
+            timer.cancel()
+        self._warm = True
 
     @property
     def unchecked_database(self) -> Database:
