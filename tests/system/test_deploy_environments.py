@@ -3,8 +3,8 @@ service, systemd unit and Kubernetes container gives it, read from the files the
 
 No Docker engine, systemd or cluster runs here, so only what names the deployment's own network
 and disks changes: the database URL (or its secret file) points at this test's PostgreSQL schema,
-the listening port is a free one, and /var/lib/digest, /run/secrets and /tmp lie in the test's
-folder. Every other setting, the mail relay and the base URL included, is the file's."""
+the listening port is a free one, /var/lib/digest, /run/secrets and /tmp lie in the test's
+folder, and Numba keeps its cache where it does on this machine. Every other setting, the mail relay and the base URL included, is the file's."""
 
 from __future__ import annotations
 
@@ -114,6 +114,9 @@ def here(
                 value = str(folder) + value[len(shipped) :]
                 break
         local[key] = value
+    # Numba's cache is this machine's own (warm), not a fresh folder per test: each would compile
+    # the ranking kernel again, several seconds a process.
+    local.pop("NUMBA_CACHE_DIR", None)
     if "DIGEST_DATABASE_URL_FILE" not in local:
         local["DIGEST_DATABASE_URL"] = database_url
     local["DIGEST_LISTEN_PORT"] = str(free_port())
