@@ -4,7 +4,8 @@ service, systemd unit and Kubernetes container gives it, read from the files the
 No Docker engine, systemd or cluster runs here, so only what names the deployment's own network
 and disks changes: the database URL (or its secret file) points at this test's PostgreSQL schema,
 the listening port is a free one, /var/lib/digest, /run/secrets and /tmp lie in the test's
-folder, and Numba keeps its cache where it does on this machine. Every other setting, the mail relay and the base URL included, is the file's."""
+folder, and Numba keeps its cache where it does on this machine. Every other setting, the mail
+relay and the base URL included, is the file's."""
 
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -84,12 +86,9 @@ def test_stopped_across_the_send_hour_and_restarted_each_subscriber_gets_one_dig
     assert {row.status for row in ledger(sessions)} == {"sent"} and len(ledger(sessions)) == 5
 
 
-def test_a_source_that_never_answers_does_not_delay_sending(mail_settings, sessions) -> None:
-    no_network_sources(sessions)
-    ingest_fixture(sessions)
-    settings = mail_settings.model_copy(
-        update={"respect_robots_txt": False, "read_timeout": 600, "fetch_deadline": 600, "send_interval": 1}
-    )
+@contextmanager
+def silent_source(sessions: sessionmaker[Session]) -> Iterator[tuple[LoopbackServer, threading.Event]]:
+    """A source "silent" on loopback whose /never answers only once the event is set."""
     answer = threading.Event()
 
     def silent(_handler: object) -> Reply:
@@ -102,6 +101,19 @@ def test_a_source_that_never_answers_does_not_delay_sending(mail_settings, sessi
             session.add(
                 Source(name="silent", kind="rss", url=server.url("/never"), created_at=system_clock())
             )
+        try:
+            yield server, answer
+        finally:
+            answer.set()
+
+
+def test_a_source_that_never_answers_does_not_delay_sending(mail_settings, sessions) -> None:
+    no_network_sources(sessions)
+    ingest_fixture(sessions)
+    settings = mail_settings.model_copy(
+        update={"respect_robots_txt": False, "read_timeout": 600, "fetch_deadline": 600, "send_interval": 1}
+    )
+    with silent_source(sessions) as (server, answer):
         service = Scheduler(context(settings, sessions, lambda: NOW))
         runs = Runs(service)
         service.start()
@@ -305,18 +317,7 @@ def test_serve_stopped_while_a_source_hangs_exits_at_once_leaving_the_fetch(
     import httpx
 
     no_network_sources(sessions)
-    answer = threading.Event()
-
-    def silent(_handler: object) -> Reply:
-        answer.wait(WAIT * 2)  # until the test is done
-        return Reply(503)
-
-    with LoopbackServer() as server:
-        server.routes["/never"] = silent
-        with sessions.begin() as session:
-            session.add(
-                Source(name="silent", kind="rss", url=server.url("/never"), created_at=system_clock())
-            )
+    with silent_source(sessions) as (server, answer):
         port = free_port()
         process = serve(migrated_url, sink, "--port", str(port), DIGEST_RESPECT_ROBOTS_TXT="false")
         try:
