@@ -25,10 +25,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from digest import metrics
 from digest.config import Settings
-from digest.errors import DigestError
 from digest.usecases import digests, maintenance, sources
 from digest.usecases.context import Context
-from digest.usecases.faults import database_fault
+from digest.usecases.faults import expected
 
 log = logging.getLogger(__name__)
 FETCH_THREADS = 4
@@ -198,10 +197,10 @@ def as_job(settings: Settings, run: Callable[..., object], what: str) -> Callabl
         try:
             run(*args)
         except Exception as exc:
-            expected = exc if isinstance(exc, DigestError) else database_fault(exc, settings)
-            if expected is None:
+            failure = expected(exc, settings)
+            if failure is None:
                 raise
-            log.error("%s failed; it runs again at its next turn: %s", what, expected)
+            log.error("%s failed; it runs again at its next turn: %s", what, failure)
 
     return job
 

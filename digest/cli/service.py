@@ -39,13 +39,13 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
     if no_web and no_scheduler:
         raise UsageError("--no-web and --no-scheduler together leave nothing to run; drop one of them.")
     settings = app.settings
-    if "log_level" not in settings.model_fields_set:  # a service says what it does: INFO by default
-        settings = app.settings = settings.model_copy(update={"log_level": "INFO"})
-        logging.getLogger().setLevel(logging.INFO)
     host, port = host or settings.listen_host, port or settings.listen_port
-    derived = "base_url" not in settings.model_fields_set
-    if derived:  # the mails' links lead to where this process listens
-        settings = app.settings = settings.model_copy(update={"base_url": listening_url(host, port)})
+    unset = {"log_level", "base_url"} - settings.model_fields_set
+    derived = "base_url" in unset
+    if unset:  # a service says what it does (INFO), and mails links to where it listens
+        defaults = {"log_level": "INFO", "base_url": listening_url(host, port)}
+        settings = app.settings = settings.model_copy(update={name: defaults[name] for name in unset})
+        logging.getLogger().setLevel(settings.log_level)
     context = app.context
     maintenance.check_database(context)
     maintenance.check_mail_settings(context)  # a mail setting at fault stops us now, not at the first send

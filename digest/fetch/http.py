@@ -80,8 +80,8 @@ def checked_location(location: str) -> Path | None:
     """The file ``location`` names (None for an http(s) URL), once it is something a fetch can read:
     no network is used. Raises FetchError saying why not (another scheme, a URL without a host, a
     missing file, a folder); a fetch says the same."""
+    parts = urlsplit(location)
     if not is_local(location):
-        parts = urlsplit(location)
         if parts.scheme.lower() not in {"http", "https"}:
             raise FetchError(f"{location}: only http(s) URLs, file:// URLs and local paths can be fetched.")
         try:
@@ -91,7 +91,6 @@ def checked_location(location: str) -> Path | None:
         if not host:
             raise FetchError(f"{location} has no host name; write it as https://host/path.")
         return None
-    parts = urlsplit(location)
     path = Path(unquote(parts.path)) if parts.scheme.lower() == "file" else Path(location).expanduser()
     if "{date}" in str(path):  # one file per date: the folder must be there
         if not path.parent.is_dir():

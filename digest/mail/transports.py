@@ -21,6 +21,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from digest.errors import ConfigError
+from digest.model.network import names_loopback
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,13 +521,6 @@ def _close(client: smtplib.SMTP | None) -> None:
         client.close()
 
 
-def _names_this_machine(url: str) -> bool:
-    """True when ``url``'s links lead to this machine only (localhost), so no token in them crosses a
-    network: a trial set-up (deploy/compose.yaml and its mail catcher) may then use http."""
-    host = urlsplit(url).hostname or ""
-    return host in ("localhost", "::1") or host.endswith(".localhost") or host.startswith("127.")
-
-
 def transport_for(settings: Any, stream: IO[str] | None = None) -> Transport:
     """The transport the settings ask for. Raises ConfigError for SMTP without an https base_url
     (unless its links lead to this machine only) or without a mail domain of one's own."""
@@ -546,7 +540,7 @@ def transport_for(settings: Any, stream: IO[str] | None = None) -> Transport:
     if (
         not settings.base_url.startswith("https://")
         and not target.loopback
-        and not _names_this_machine(settings.base_url)
+        and not names_loopback(urlsplit(settings.base_url).hostname or "")  # links to this machine only
     ):
         raise ConfigError(
             f"base_url is {settings.base_url}: mail sent over SMTP must carry https links "

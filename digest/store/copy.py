@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 
-from sqlalchemy import Engine, Integer, func, select, text
+from sqlalchemy import Connection, Engine, Integer, RowMapping, Table, func, select, text
+from sqlalchemy.engine import URL
 
 from digest.errors import SchemaOutOfDate, UsageError
 from digest.store.engine import faults_named
@@ -58,14 +59,9 @@ def _copy_rows(source: Engine, target: Engine, progress: Callable[[str, int], No
         with reader:
             for table in tables:
                 copied[table.name] = 0
-                with faults_named(source.url):
-                    rows = reader.execute(table.select()).mappings()
-                    chunk = rows.fetchmany(CHUNK)
-                while chunk:
+                for chunk in _chunks(reader, table, source.url):
                     connection.execute(table.insert(), [dict(row) for row in chunk])
                     copied[table.name] += len(chunk)
-                    with faults_named(source.url):
-                        chunk = rows.fetchmany(CHUNK)
                 progress(table.name, copied[table.name])
         if target.dialect.name == "postgresql":
             for table in tables:
@@ -78,3 +74,12 @@ def _copy_rows(source: Engine, target: Engine, progress: Callable[[str, int], No
                         )
                     )
     return copied
+
+
+def _chunks(reader: Connection, table: Table, url: URL) -> Iterator[Sequence[RowMapping]]:
+    """``table``'s rows, CHUNK at a time; a fault reading them is named as the source's (the
+    consumer's own writes are not inside this block)."""
+    with faults_named(url):
+        rows = reader.execute(table.select()).mappings()
+        while chunk := rows.fetchmany(CHUNK):
+            yield chunk

@@ -157,7 +157,7 @@ def preview_of(
 ) -> Preview:
     """What ``subscriber`` would get for ``digest_date`` (default: their local today) at ``now``,
     chosen and made as the send makes it (addressed to ``to`` instead, if given). Reads only.
-    Raises UsageError for an unknown time zone."""
+    Raises UsageError for an unknown time zone or a date after their local today."""
     now = utc(now)
     try:
         here = zone(subscriber.timezone)
@@ -168,7 +168,12 @@ def preview_of(
         ) from None
     today = now.astimezone(here).date()
     day = digest_date or today
-    at = now if day >= today else datetime.combine(day + timedelta(days=1), datetime.min.time(), here)
+    if day > today:
+        raise UsageError(
+            f"--date {day.isoformat()} is in the future in {subscriber.timezone} (today there is "
+            f"{today.isoformat()}): a digest holds what was stored by its date. Give today or a past date."
+        )
+    at = now if day == today else datetime.combine(day + timedelta(days=1), datetime.min.time(), here)
     at = min(now, utc(at))
     previous = ledger.previous_papers_until(session, [subscriber.id], day) if subscriber.id else {}
     job = Job(subscriber, day, previous.get(subscriber.id))
@@ -198,13 +203,6 @@ def preview(
         subscriber = _subscriber(session, email, adhoc)
         result = preview_of(ctx, session, subscriber, now, digest_date)
         day = result.composed.job.digest_date
-        local_today = utc(now).astimezone(zone(subscriber.timezone)).date()
-        if day > local_today:
-            raise UsageError(
-                f"--date {day.isoformat()} is in the future in {subscriber.timezone} (today there is "
-                f"{local_today.isoformat()}): a digest holds what was stored by its date. Give today or a "
-                "past date."
-            )
         sent = ledger.sent_on(session, subscriber.id, day) if subscriber.id else None
     if result.composed.error:
         raise UsageError(result.composed.error)

@@ -145,9 +145,9 @@ def to_csv(rows: Iterable[Preferences]) -> str:
     return out.getvalue()
 
 
-def from_csv(text: str) -> tuple[list[tuple[int, str, dict[str, str]]], list[str]]:
+def from_csv(text: str) -> tuple[list[tuple[int, str, dict[str, str]]], list[tuple[int, str]]]:
     """The rows, as (line number, normalised email, the other non-empty values given), and a
-    problem per row that cannot be read ("line N: ..."): a row without an address, with more values
+    (line number, problem) per row that cannot be read: a row without an address, with more values
     than the header, or repeating an address. Columns left out or empty are not in the dict, so an
     update changes only what the file gives. Raises UsageError for an unknown or repeated column.
     """
@@ -164,24 +164,24 @@ def from_csv(text: str) -> tuple[list[tuple[int, str, dict[str, str]]], list[str
         raise UsageError(f"The CSV header has {problem}; known columns: {', '.join(COLUMNS)}.")
     seen: dict[str, int] = {}
     rows: list[tuple[int, str, dict[str, str]]] = []
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     for row in reader:
         line = reader.line_num
         if None in row:
-            problems.append(f"line {line}: more values than the header has columns.")
+            problems.append((line, "more values than the header has columns."))
             continue
         values = {key: value for key, value in row.items() if value not in (None, "")}
         address = values.pop("email", "")
         if not address.strip():
-            problems.append(f"line {line}: the email is empty.")
+            problems.append((line, "the email is empty."))
             continue
         try:
             email = normalise_email(address)
         except UsageError as exc:
-            problems.append(f"line {line}: {exc}")
+            problems.append((line, str(exc)))
             continue
         if email in seen:
-            problems.append(f"line {line}: {email} is already on line {seen[email]}.")
+            problems.append((line, f"{email} is already on line {seen[email]}."))
             continue
         seen[email] = line
         rows.append((line, email, values))

@@ -176,20 +176,23 @@ def import_csv(ctx: Context, text: str, *, active: bool = False) -> Imported:
             try:
                 record = dataclasses.replace(base, **given).validated()
             except UsageError as exc:
-                problems.append(f"line {line}: {exc}")
+                problems.append((line, str(exc)))
                 continue
             if no_status and not active:
                 problems.append(
-                    f"line {line}: {email} is new and has no status: give one in a status column, or "
-                    "import with --active if they agreed to get the digest."
+                    (
+                        line,
+                        f"{email} is new and has no status: give one in a status column, or import "
+                        "with --active if they agreed to get the digest.",
+                    )
                 )
                 continue
             activated += no_status
             checked.append((subscriber, record))
         if problems:
-            problems.sort(key=lambda problem: int(problem.split(":", 1)[0].removeprefix("line ")))
             count = f"{len(problems)} rows cannot" if len(problems) > 1 else "1 row cannot"
-            raise UsageError(f"{count} be imported, so nothing was:\n" + "\n".join(problems))
+            listed = "\n".join(f"line {line}: {problem}" for line, problem in sorted(problems))
+            raise UsageError(f"{count} be imported, so nothing was:\n{listed}")
         for subscriber, record in checked:
             if subscriber is None:
                 subscriber = stored.add(session, stored.new_subscriber(record.email, now, {}))

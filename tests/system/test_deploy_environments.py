@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -47,17 +48,17 @@ def env_file(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
 
 
-def compose_service(name: str) -> tuple[list[str], dict[str, str]]:
+def compose_service(name: str) -> Shipped:
     """The command and environment of a compose service running the image."""
     service = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))["services"][name]
     env = image_env()
     if "env_file" in service:
         env |= env_file(DEPLOY / service["env_file"])
     env |= {key: str(value) for key, value in service.get("environment", {}).items()}
-    return list(service["command"]), env
+    return Shipped(list(service["command"]), env)
 
 
-def systemd_unit(name: str) -> tuple[list[str], dict[str, str]]:
+def systemd_unit(name: str) -> Shipped:
     """The arguments and environment of a unit; its EnvironmentFile is the example, as the README
     says to install it."""
     args: list[str] = []
@@ -72,10 +73,10 @@ def systemd_unit(name: str) -> tuple[list[str], dict[str, str]]:
             env |= env_file(DEPLOY / "digest.env.example")
         elif key == "Environment":
             env |= dict(item.split("=", 1) for item in shlex.split(value))
-    return args, env
+    return Shipped(args, env)
 
 
-def kubernetes_container(kind: str, name: str) -> tuple[list[str], dict[str, str], dict[str, str]]:
+def kubernetes_container(kind: str, name: str) -> Shipped:
     """A container's args and environment (its ConfigMap, then its own env), and the example
     Secret's keys, which the pods read as files."""
     documents = [
@@ -92,7 +93,7 @@ def kubernetes_container(kind: str, name: str) -> tuple[list[str], dict[str, str
             for key, value in by_kind["ConfigMap", source["configMapRef"]["name"]]["data"].items()
         }
     env |= {item["name"]: str(item["value"]) for item in container.get("env", [])}
-    return list(container["args"]), env, dict(by_kind["Secret", "digest"]["stringData"])
+    return Shipped(list(container["args"]), env, dict(by_kind["Secret", "digest"]["stringData"]))
 
 
 def here(
@@ -125,20 +126,35 @@ def here(
     return {**outside, **local}
 
 
+@dataclass(frozen=True)
+class Shipped:
+    """A command and its environment as a deployment file gives them, with the Secret's keys (read
+    as files) for a Kubernetes container."""
+
+    args: list[str]
+    env: dict[str, str]
+    secrets: dict[str, str] | None = None
+
+    def here(self, tmp_path: Path, database_url: str) -> tuple[list[str], dict[str, str]]:
+        return self.args, here(self.env, tmp_path, database_url, self.secrets)
+
+
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*DIGEST, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-def migrated(args: list[str], env: dict[str, str], tmp_path: Path) -> None:
+def migrated(shipped: Shipped, tmp_path: Path, database_url: str) -> None:
     """Run the deployment's own migration (`digest db upgrade`) as shipped."""
+    args, env = shipped.here(tmp_path, database_url)
     assert args == ["db", "upgrade"]
     done = run(args, env, tmp_path / "state")
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def assert_serves(args: list[str], env: dict[str, str], tmp_path: Path) -> None:
+def assert_serves(shipped: Shipped, tmp_path: Path, database_url: str) -> None:
     """`digest serve` as shipped starts, is ready (by /readyz, or a scheduler-only one once its
     scheduler runs), passes its own health check, and stops cleanly on SIGTERM."""
+    args, env = shipped.here(tmp_path, database_url)
     process = subprocess.Popen(
         [*DIGEST, *args], env=env, cwd=tmp_path / "state", stderr=subprocess.PIPE, text=True
     )
@@ -174,36 +190,31 @@ def _ready(url: str) -> bool:
 
 
 def test_the_compose_services_migrate_and_serve_as_shipped(postgres_url, tmp_path) -> None:
-    migrate_args, migrate_env = compose_service("migrate")
-    migrated(migrate_args, here(migrate_env, tmp_path, postgres_url), tmp_path)
-    args, env = compose_service("digest")
-    assert env["DIGEST_SMTP_URL"] == "smtp://mail:1025"  # Mailpit, as shipped
-    assert_serves(args, here(env, tmp_path, postgres_url), tmp_path)
+    migrated(compose_service("migrate"), tmp_path, postgres_url)
+    service = compose_service("digest")
+    assert service.env["DIGEST_SMTP_URL"] == "smtp://mail:1025"  # Mailpit, as shipped
+    assert_serves(service, tmp_path, postgres_url)
 
 
 @pytest.mark.parametrize("unit", ["digest.service", "digest-web.service"])
 def test_the_systemd_service_units_migrate_and_serve_as_shipped(postgres_url, tmp_path, unit) -> None:
-    migrate_args, migrate_env = systemd_unit("digest-migrate.service")
-    migrated(migrate_args, here(migrate_env, tmp_path, postgres_url), tmp_path)
-    args, env = systemd_unit(unit)
-    assert_serves(args, here(env, tmp_path, postgres_url), tmp_path)
+    migrated(systemd_unit("digest-migrate.service"), tmp_path, postgres_url)
+    assert_serves(systemd_unit(unit), tmp_path, postgres_url)
 
 
 # digest-scrape.service has the same environment; from here it could only show that the internet
 # is out of reach (its fetches retry for about 10 s before saying so).
 @pytest.mark.parametrize("unit", ["digest-send.service", "digest-clean-up.service"])
 def test_the_systemd_timer_units_run_as_shipped(postgres_url, tmp_path, unit) -> None:
-    migrate_args, migrate_env = systemd_unit("digest-migrate.service")
-    migrated(migrate_args, here(migrate_env, tmp_path, postgres_url), tmp_path)
-    args, env = systemd_unit(unit)
-    done = run(args, here(env, tmp_path, postgres_url), tmp_path / "state")
+    migrated(systemd_unit("digest-migrate.service"), tmp_path, postgres_url)
+    args, env = systemd_unit(unit).here(tmp_path, postgres_url)
+    done = run(args, env, tmp_path / "state")
     assert done.returncode == 0 and "error:" not in done.stdout + done.stderr, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(("name", "component"), [("digest-web", "web"), ("digest-scheduler", "scheduler")])
-def test_the_kubernetes_pods_migrate_and_serve_as_shipped(postgres_url, tmp_path, name, component) -> None:
-    migrate_args, migrate_env, secrets = kubernetes_container("Job", "digest-migrate")
-    migrated(migrate_args, here(migrate_env, tmp_path, postgres_url, secrets), tmp_path)
-    args, env, secrets = kubernetes_container("Deployment", name)
-    assert env.get("DIGEST_FORWARDED_ALLOW_IPS"), "rate limits would count every client as the ingress"
-    assert_serves(args, here(env, tmp_path, postgres_url, secrets), tmp_path)
+@pytest.mark.parametrize("name", ["digest-web", "digest-scheduler"])
+def test_the_kubernetes_pods_migrate_and_serve_as_shipped(postgres_url, tmp_path, name) -> None:
+    migrated(kubernetes_container("Job", "digest-migrate"), tmp_path, postgres_url)
+    pod = kubernetes_container("Deployment", name)
+    assert pod.env.get("DIGEST_FORWARDED_ALLOW_IPS"), "rate limits would count every client as the ingress"
+    assert_serves(pod, tmp_path, postgres_url)
