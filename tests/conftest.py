@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
+from digest.score.warm import warm_ranking
 from digest.store import schema
 from digest.store.engine import Database, make_engine
 from tests.support.smtp import ScriptedServer, serving
@@ -29,6 +30,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(SYSTEM):
             item.add_marker(pytest.mark.system)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ranking_kernel_compiled() -> None:
+    """Compile (or load) the ranking kernel before any test runs a command, so that no command's
+    output holds the once-per-machine "compiling" line, whichever test happens to run first."""
+    warm_ranking()
 
 
 @pytest.fixture(autouse=True)
