@@ -32,8 +32,14 @@ from digest.errors import UsageError
 @click.command("score")
 @click.argument("email", required=False)
 @click.option("--interests", "adhoc", help="Score these interest lines instead of a subscriber's.")
-@click.option("--date", "day", help="Papers first listed on this date (default: the latest listing date).")
-@click.option("--all", "every", is_flag=True, help="Rank every stored paper instead of one date's.")
+@click.option(
+    "--date",
+    "day",
+    help="The digest date (YYYY-MM-DD; default: today where the subscriber is): rank the papers its "
+    "digest chooses from, as preview and send do.",
+)
+@click.option("--listed", help="Rank the papers a source listed on this date (YYYY-MM-DD) instead.")
+@click.option("--all", "every", is_flag=True, help="Rank every stored paper instead.")
 @click.option(
     "--limit", type=click.IntRange(1, 1000), help="At most this many (default: the subscriber's maximum)."
 )
@@ -44,27 +50,48 @@ def score_command(
     email: str | None,
     adhoc: str | None,
     day: str | None,
+    listed: str | None,
     every: bool,
     limit: int | None,
     as_json: bool,
 ) -> None:
     """Rank papers for a subscriber (or ad-hoc interests) and say why each was picked.
 
+    By default, the papers the digest of today (or of --date, a day in the subscriber's time zone)
+    chooses from: first seen since their previous digest, not sent to them before, as `digest
+    preview` and `digest send` choose them. --listed ranks what a source listed on a date instead
+    (say, after `digest scrape --since`), --all every stored paper.
+
     \b
     Examples:
+      digest score ada@example.org
       digest score ada@example.org --date 2026-11-20
+      digest score ada@example.org --listed 2024-08-01
       digest score --interests '"video generation"' --all --limit 5 --json
     """
     from digest.usecases import digests
 
     ranking_ready(app)
-    scored = digests.score(app.context, email, adhoc, day=parse_date(day, "--date"), every=every, limit=limit)
+    scored = digests.score(
+        app.context,
+        email,
+        adhoc,
+        digest_date=parse_date(day, "--date"),
+        listed=parse_date(listed, "--listed"),
+        every=every,
+        limit=limit,
+    )
     if as_json:
         print_json_lines(scored.rows)
         return
     console = out()
-    where = "all stored papers" if scored.day is None else f"papers listed on {scored.day.isoformat()}"
-    console.print(f"{len(scored.rows)} of {scored.considered} {where}:")
+    if not scored.considered:
+        console.print(
+            f"No {scored.chosen_from}. `digest scrape` stores new ones; --all ranks every stored paper.",
+            soft_wrap=True,
+        )
+        return
+    console.print(f"{len(scored.rows)} of {scored.considered} {scored.chosen_from}:", soft_wrap=True)
     for number, row in enumerate(scored.rows, start=1):
         console.print(f"{number:>3}. [bold]{shown(row['title'])}[/] ({shown(row['id'])})", highlight=False)
         why = f"matched {', '.join(row['matched'])} (line: {row['line']})" if row["line"] else "trending"

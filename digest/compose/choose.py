@@ -207,21 +207,7 @@ class Composer:
                 error = f"{exc}; fix them with `digest subscribers edit {subscriber.email} --interests …`"
                 results.append(Composed(job, None, Profile(()), (), (), error=error))
                 continue
-            window = (
-                None
-                if until is None
-                else window_for(
-                    at,
-                    until,
-                    subscriber.frequency,
-                    job.previous_until,
-                    self.options.catch_up_days,
-                    subscriber.confirmed_at or subscriber.created_at,
-                )
-            )
-            if window is not None and window.after >= window.until:
-                window = None
-            groups.setdefault(window, []).append((job, profile))
+            groups.setdefault(self._window(job, at, until), []).append((job, profile))
         for window, members in groups.items():
             if window is None:
                 results.extend(Composed(job, None, profile, (), ()) for job, profile in members)
@@ -231,12 +217,42 @@ class Composer:
         results.sort(key=lambda composed: order[id(composed.job)])
         return results
 
-    def _compose_window(self, window: Window, members: list[tuple[Job, Profile]]) -> Iterator[Composed]:
+    def _window(self, job: Job, at: datetime, until: datetime | None) -> Window | None:
+        """The window of ``job``'s digest made at ``at`` (``until``: the newest first-seen time then),
+        or None when no paper can be in it."""
+        if until is None:
+            return None
+        subscriber = job.subscriber
+        window = window_for(
+            at,
+            until,
+            subscriber.frequency,
+            job.previous_until,
+            self.options.catch_up_days,
+            subscriber.confirmed_at or subscriber.created_at,
+        )
+        return None if window.after >= window.until else window
+
+    def _window_pool(self, window: Window) -> _Pool:
         pool = self._windows.get(window)
         if pool is None:
-            pool = self._windows[window] = self.pool(
-                self.reader.papers_first_seen(window.after, window.until)
-            )
+            papers = self.reader.papers_first_seen(window.after, window.until)
+            pool = self._windows[window] = self.pool(papers)
+        return pool
+
+    def candidates(self, job: Job, at: datetime) -> tuple[Window | None, _Pool]:
+        """The papers ``job``'s digest made at ``at`` chooses from (first seen in its window, less
+        those the subscriber was sent before), for ``digest score`` to rank them all."""
+        window = self._window(job, at, self.reader.newest_first_seen(at))
+        if window is None:
+            return None, self.pool([])
+        pool = self._window_pool(window)
+        sent = self.reader.sent_pairs([job.subscriber.id], list(pool.papers), window.after)
+        left = {paper_id for _, paper_id in sent}
+        return window, self.pool([paper for paper_id, paper in pool.papers.items() if paper_id not in left])
+
+    def _compose_window(self, window: Window, members: list[tuple[Job, Profile]]) -> Iterator[Composed]:
+        pool = self._window_pool(window)
         index = self._indexed(pool, [profile for _, profile in members])
         subscriber_ids = [job.subscriber.id for job, _ in members]
         sent = self.reader.sent_pairs(subscriber_ids, list(pool.papers), window.after)

@@ -167,10 +167,6 @@ def listed_papers(session: Session, day: date | None) -> list[Paper]:
     return list(session.scalars(query))
 
 
-def latest_listing_day(session: Session, up_to: date) -> date | None:
-    return session.scalar(select(func.max(Listing.listed_on)).where(Listing.listed_on <= up_to))
-
-
 def paper_texts(session: Session) -> Iterator[tuple[str, str]]:
     """(title, abstract) of every stored paper, streamed: the corpus IDF is computed from them."""
     yield from session.execute(select(Paper.title, Paper.abstract).execution_options(yield_per=2000))

@@ -24,7 +24,7 @@ from digest.errors import UsageError
 from digest.mail.message import new_message_id
 from digest.mail.transports import Outgoing, Transport, transport_for
 from digest.model.subscriber import SubscriberStatus
-from digest.model.time import utc, utc_date, zone
+from digest.model.time import utc, zone
 from digest.render import snippet
 from digest.score.explain import explain
 from digest.score.interests import parse_interests
@@ -76,11 +76,12 @@ def composer(ctx: Context, session: Session, *, shared_corpus: bool = False) -> 
 
 @dataclass(frozen=True)
 class Scored:
-    """The ranked papers of ``digest score``: one JSON-ready row each, out of ``considered``."""
+    """The ranked papers of ``digest score``: one JSON-ready row each, out of ``considered``, which
+    ``chosen_from`` describes ("all stored papers", "papers listed on …" or a digest's window)."""
 
     rows: list[dict[str, Any]]
     considered: int
-    day: date | None  # None: every stored paper
+    chosen_from: str
 
 
 def score(
@@ -88,21 +89,32 @@ def score(
     email: str | None = None,
     adhoc: str | None = None,
     *,
-    day: date | None = None,
+    digest_date: date | None = None,
+    listed: date | None = None,
     every: bool = False,
     limit: int | None = None,
 ) -> Scored:
-    """Rank papers for a subscriber's (or ad-hoc) interests, each with why: those first listed on
-    ``day`` (default: the latest listing date), or ``every`` stored paper. Raises UsageError (or
-    InterestError) for what cannot be used, or when no paper is stored yet."""
+    """Rank papers for a subscriber's (or ad-hoc) interests, each with why. By default the papers
+    the digest for ``digest_date`` (default: their local today) chooses from, as preview and send
+    choose them; or those a source listed on ``listed``; or ``every`` stored paper. Raises
+    UsageError (or InterestError) for what cannot be used."""
+    if every + (listed is not None) + (digest_date is not None) > 1:
+        raise UsageError("Give at most one of --date, --listed and --all.")
+    now = ctx.now()
     with ctx.session() as session:
         subscriber = _subscriber(session, email, adhoc)
         lines = parse_interests(subscriber.interests)
-        chosen = None if every else (day or papers.latest_listing_day(session, utc_date(ctx.now())))
-        if not every and chosen is None:
-            raise UsageError("No papers are stored yet. Run `digest scrape` first.")
         choosing = composer(ctx, session)
-        pool = choosing.pool(papers.listed_papers(session, chosen))
+        if every or listed is not None:
+            pool = choosing.pool(papers.listed_papers(session, listed))
+            chosen_from = "all stored papers" if every else f"papers listed on {listed}"
+        else:
+            job, at = _job(session, subscriber, now, digest_date)
+            window, pool = choosing.candidates(job, at)
+            chosen_from = f"papers new for the digest of {job.digest_date}"
+            if window is not None:
+                span = f"{window.after:%Y-%m-%d %H:%M} to {window.until:%Y-%m-%d %H:%M} UTC"
+                chosen_from += f" (first seen {span})"
         profile = Profile(lines, limit=limit or subscriber.max_papers, min_score=subscriber.min_score)
         index, picks = choosing.rank(pool, profile)
     rows = []
@@ -124,7 +136,7 @@ def score(
                 "snippet_html": snippet.html(why.snippet),
             }
         )
-    return Scored(rows, len(pool.docs), chosen)
+    return Scored(rows, len(pool.docs), chosen_from)
 
 
 # --- preview ----------------------------------------------------------------------------------
@@ -144,19 +156,11 @@ class Preview:
     already_sent: tuple[datetime, str] | None = None  # when and with which Message-ID, that date's
 
 
-def preview_of(
-    ctx: Context,
-    session: Session,
-    subscriber: Subscriber,
-    now: datetime,
-    digest_date: date | None = None,
-    choosing: Composer | None = None,
-    *,
-    to: str | None = None,
-    subject_prefix: str = "",
-) -> Preview:
-    """What ``subscriber`` would get for ``digest_date`` (default: their local today) at ``now``,
-    chosen and made as the send makes it (addressed to ``to`` instead, if given). Reads only.
+def _job(
+    session: Session, subscriber: Subscriber, now: datetime, digest_date: date | None
+) -> tuple[Job, datetime]:
+    """The digest ``subscriber`` gets for ``digest_date`` (default: their local today) and the
+    moment it is made: ``now`` for today, the end of that day (where they are) for a past date.
     Raises UsageError for an unknown time zone or a date after their local today."""
     now = utc(now)
     try:
@@ -174,9 +178,26 @@ def preview_of(
             f"{today.isoformat()}): a digest holds what was stored by its date. Give today or a past date."
         )
     at = now if day == today else datetime.combine(day + timedelta(days=1), datetime.min.time(), here)
-    at = min(now, utc(at))
     previous = ledger.previous_papers_until(session, [subscriber.id], day) if subscriber.id else {}
-    job = Job(subscriber, day, previous.get(subscriber.id))
+    return Job(subscriber, day, previous.get(subscriber.id)), min(now, utc(at))
+
+
+def preview_of(
+    ctx: Context,
+    session: Session,
+    subscriber: Subscriber,
+    now: datetime,
+    digest_date: date | None = None,
+    choosing: Composer | None = None,
+    *,
+    to: str | None = None,
+    subject_prefix: str = "",
+) -> Preview:
+    """What ``subscriber`` would get for ``digest_date`` (default: their local today) at ``now``,
+    chosen and made as the send makes it (addressed to ``to`` instead, if given). Reads only.
+    Raises UsageError for an unknown time zone or a date after their local today."""
+    now = utc(now)
+    job, at = _job(session, subscriber, now, digest_date)
     [composed] = (choosing or composer(ctx, session)).compose([job], at)
     message_id = new_message_id(ctx.identity.domain, "preview")
     mail = ctx.mails.make(

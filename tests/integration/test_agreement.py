@@ -7,7 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -187,3 +187,23 @@ def test_a_bounced_subscriber_made_active_from_the_cli_or_the_web_is_the_same_ro
     by_web = {name: getattr(rows["web@example.org"], name) for name in columns}
     assert by_cli == by_web
     assert (by_cli["status"], by_cli["hard_bounces"], by_cli["unsubscribed_at"]) == ("active", 0, None)
+
+
+def test_score_and_preview_with_a_date_choose_from_the_same_papers(mail_settings, sessions) -> None:
+    """--date is the digest's date for both: yesterday's digest draws on the page's papers, today's
+    on the API's as well; --listed is what a source listed on a date."""
+    ingest_fixture(sessions, seen=NOW - timedelta(days=1, hours=3))
+    ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(hours=2))
+    add_subscriber(sessions, "ada@example.org", interests="model", max_papers=50, trending_section=False)
+    ctx = context(mail_settings, sessions, lambda: NOW)
+    for day in (NOW.date() - timedelta(days=1), NOW.date()):
+        scored = digests.score(ctx, "ada@example.org", digest_date=day)
+        shown = digests.preview(ctx, "ada@example.org", digest_date=day)
+        assert {row["id"] for row in scored.rows} == {item.paper.id for item in shown.digest.items}
+        assert scored.rows and str(day) in scored.chosen_from
+    yesterday = digests.score(ctx, "ada@example.org", digest_date=NOW.date() - timedelta(days=1))
+    today = digests.score(ctx, "ada@example.org")
+    # no digest was sent yesterday, so today's (a first digest) reaches back over yesterday's papers
+    assert {row["id"] for row in yesterday.rows} < {row["id"] for row in today.rows}
+    listed = digests.score(ctx, "ada@example.org", listed=date(2024, 8, 1))
+    assert {row["id"] for row in listed.rows} == {row["id"] for row in yesterday.rows}

@@ -126,7 +126,7 @@ def test_score_ranks_a_subscribers_papers_with_explanations(migrated_url: str) -
     assert all(SCORE_KEYS <= row.keys() for row in rows)
     assert rows[0]["line"] in ("LLM agents", "sparse attention") and rows[0]["matched"]
     assert [row["score"] for row in rows] == sorted((row["score"] for row in rows), reverse=True)
-    dated = digest("score", "ada@example.org", "--date", "2026-06-12", "--json", url=migrated_url).output
+    dated = digest("score", "ada@example.org", "--listed", "2026-06-12", "--json", url=migrated_url).output
     assert dated.splitlines()[0] == json.dumps(rows[0], ensure_ascii=False)
     adhoc = digest("score", "--interests", "", "--all", "--limit", "2", "--json", url=migrated_url)
     assert len(adhoc.output.splitlines()) == 2
