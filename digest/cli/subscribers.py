@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from digest.cli.common import App, out, pass_app, print_json_lines, table
-from digest.errors import UsageError
+from digest.cli.common import App, err, out, pass_app, print_json_lines, table
+from digest.errors import DigestError, UsageError
 from digest.usecases.terms import SUBSCRIBER_STATUSES
 
 PREFERENCE_OPTIONS = {
@@ -183,17 +183,25 @@ def subscribers_remove(app: App, email: str) -> None:
 @click.option(
     "--active", is_flag=True, help="New subscribers without a status are active (they agreed already)."
 )
+@click.option(
+    "--confirm",
+    is_flag=True,
+    help="New subscribers without a status are pending, and every pending one is mailed a "
+    "confirmation link, as a web sign-up is.",
+)
 @pass_app
-def subscribers_import(app: App, csv_file: str, active: bool) -> None:
+def subscribers_import(app: App, csv_file: str, active: bool, confirm: bool) -> None:
     """Add or update subscribers from a CSV file (as `export` writes it; only 'email' is required).
 
     All rows are checked first: one bad row imports nothing, and every bad row is named by its
-    line. A new subscriber needs a status column value, or --active for those without one.
+    line. A new subscriber needs a status column value, or one of --active (they agreed already)
+    and --confirm (mail them a confirmation link; they get digests once they follow it).
 
     \b
     Examples:
       digest subscribers import subscribers.csv
       digest subscribers import newsletter-list.csv --active
+      digest subscribers import sign-up-sheet.csv --confirm
     """
     from digest.usecases import subscribers
 
@@ -201,9 +209,25 @@ def subscribers_import(app: App, csv_file: str, active: bool) -> None:
         text = Path(csv_file).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UsageError(f"{csv_file} is not UTF-8 text; save it as UTF-8 CSV.") from None
-    done = subscribers.import_csv(app.context, text, active=active)
+    done = subscribers.import_csv(app.context, text, active=active, confirm=confirm)
     made = f" ({done.activated} made active by --active)" if done.activated else ""
-    out().print(f"Imported {done.rows} rows: {done.added} added{made}, {done.updated} updated.")
+    console = out()
+    console.print(f"Imported {done.rows} rows: {done.added} added{made}, {done.updated} updated.")
+    if confirm:
+        console.print(f"Mailed a confirmation link to {done.mailed} pending subscribers.")
+        for email, why in done.unsent:
+            err().print(f"{email}: the confirmation mail was not sent: {why}", soft_wrap=True)
+        if done.unsent:
+            raise DigestError(
+                f"{len(done.unsent)} confirmation mails were not sent (above); "
+                "run the same import with --confirm again to mail them a new link."
+            )
+    elif done.pending:
+        console.print(
+            f"{done.pending} are pending and get no digest until they confirm; "
+            "import with --confirm to mail them a confirmation link.",
+            soft_wrap=True,
+        )
 
 
 @subscribers_group.command("export")

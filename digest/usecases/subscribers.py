@@ -149,50 +149,62 @@ def remove(ctx: Context, email: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Imported:
     """What an import did: rows read, subscribers added (and of them, made active by ``active``)
-    and updated."""
+    and updated; with ``confirm``, the pending ones mailed a confirmation link, and those whose
+    mail could not be sent, with why."""
 
     rows: int
     added: int
     activated: int
     updated: int
+    pending: int = 0  # pending after the import, never confirmed
+    mailed: int = 0
+    unsent: tuple[tuple[str, str], ...] = ()  # (email, why)
 
 
-def import_csv(ctx: Context, text: str, *, active: bool = False) -> Imported:
+def import_csv(ctx: Context, text: str, *, active: bool = False, confirm: bool = False) -> Imported:
     """Add or update subscribers from CSV text (as ``export_csv`` writes it). Every row is checked
     first, and one bad row imports nothing: UsageError lists every bad row by line. A new
-    subscriber needs a status: its row's, or active for all of them with ``active`` (the operator
-    vouches for their consent; a pending one would wait for a confirmation nobody mailed)."""
+    subscriber needs a status: its row's; or, for all of them, active with ``active`` (the operator
+    vouches for their consent), or pending with ``confirm``, which then mails every pending,
+    never confirmed subscriber of the file a confirmation link, as a sign-up on the web front
+    gets (a pending one without it would wait for a confirmation nobody mailed)."""
+    if active and confirm:
+        raise UsageError("Give --active or --confirm, not both.")
     rows, problems = from_csv(text)
     added = activated = updated = 0
     now = ctx.now()
+    notices = []
     with ctx.database.begin() as session:
         checked = []
         for line, email, given in rows:
             subscriber = stored.subscriber_by_email(session, email)
             no_status = subscriber is None and "status" not in given
-            if no_status and active:
-                given = {**given, "status": SubscriberStatus.ACTIVE.value}
+            if no_status and (active or confirm):
+                status = SubscriberStatus.ACTIVE if active else SubscriberStatus.PENDING
+                given = {**given, "status": status.value}
             base = preferences_of(subscriber) if subscriber else Preferences(email=email)
             try:
                 record = dataclasses.replace(base, **given).validated()
             except UsageError as exc:
                 problems.append((line, str(exc)))
                 continue
-            if no_status and not active:
+            if no_status and not (active or confirm):
                 problems.append(
                     (
                         line,
-                        f"{email} is new and has no status: give one in a status column, or import "
-                        "with --active if they agreed to get the digest.",
+                        f"{email} is new and has no status: give one in a status column, import with "
+                        "--active if they agreed to get the digest, or with --confirm to mail them a "
+                        "confirmation link.",
                     )
                 )
                 continue
-            activated += no_status
+            activated += no_status and active
             checked.append((subscriber, record))
         if problems:
             count = f"{len(problems)} rows cannot" if len(problems) > 1 else "1 row cannot"
             listed = "\n".join(f"line {line}: {problem}" for line, problem in sorted(problems))
             raise UsageError(f"{count} be imported, so nothing was:\n{listed}")
+        unconfirmed = []
         for subscriber, record in checked:
             if subscriber is None:
                 subscriber = stored.add(session, stored.new_subscriber(record.email, now, {}))
@@ -200,7 +212,27 @@ def import_csv(ctx: Context, text: str, *, active: bool = False) -> Imported:
             else:
                 updated += 1
             _apply(subscriber, record, now)
-    return Imported(len(rows), added, activated, updated)
+            if subscriber.status == SubscriberStatus.PENDING and subscriber.confirmed_at is None:
+                unconfirmed.append((subscriber, record))
+        if confirm:
+            session.flush()  # the new subscribers' ids, for their tokens
+            notices = [
+                _confirmation(ctx, session, subscriber, record, now) for subscriber, record in unconfirmed
+            ]
+    unsent = []
+    if notices:
+        for notice, outcome in zip(notices, send_notices(ctx, notices, now), strict=True):
+            if not outcome.ok:
+                unsent.append((notice.email, outcome.error or "not sent"))
+    return Imported(
+        len(rows),
+        added,
+        activated,
+        updated,
+        pending=len(unconfirmed),
+        mailed=len(notices) - len(unsent),
+        unsent=tuple(unsent),
+    )
 
 
 def export_csv(ctx: Context) -> str:
@@ -268,22 +300,30 @@ def sign_up(ctx: Context, wish: Preferences, now: datetime) -> Notice | None:
         ):
             session.rollback()
             return None
-        token, hashed = new_token()
         if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
-            kind: Literal["confirm", "manage"] = "manage"
-            expires, payload = now + timedelta(days=settings.link_days), None
+            token, hashed = new_token()
+            expires = now + timedelta(days=settings.link_days)
+            stored_tokens.add(session, hashed, "manage", subscriber.id, now, expires, None)
+            notice = Notice("manage", subscriber.email, token)
         else:
-            kind = "confirm"
-            expires = now + timedelta(hours=settings.confirm_hours)
-            payload = {name: value for name, value in asdict(wish).items() if name in CHOSEN}
-        stored_tokens.add(session, hashed, kind, subscriber.id, now, expires, payload)
+            notice = _confirmation(ctx, session, subscriber, wish, now)
         session.commit()
-        return Notice(kind, subscriber.email, token)
+        return notice
 
 
-def send_notice(ctx: Context, notice: Notice, now: datetime) -> Outcome:
-    """Mail a confirm or manage link, once; the outcome says whether it went and, if not, whether
-    a later try may (not ``permanent``). Raises only for what is not the mail server's doing."""
+def _confirmation(
+    ctx: Context, session: Session, subscriber: Subscriber, wish: Preferences, now: datetime
+) -> Notice:
+    """Store a confirmation token for ``subscriber`` (valid ``confirm_hours``; confirming applies
+    ``wish``) and return the mail that carries it."""
+    token, hashed = new_token()
+    expires = now + timedelta(hours=ctx.settings.confirm_hours)
+    payload = {name: value for name, value in asdict(wish).items() if name in CHOSEN}
+    stored_tokens.add(session, hashed, "confirm", subscriber.id, now, expires, payload)
+    return Notice("confirm", subscriber.email, token)
+
+
+def _notice_mail(ctx: Context, notice: Notice, now: datetime, key: int = 0) -> Outgoing:
     settings = ctx.settings
     path = "confirm" if notice.kind == "confirm" else "preferences"
     rendered = ctx.notices.render(
@@ -292,12 +332,27 @@ def send_notice(ctx: Context, notice: Notice, now: datetime) -> Outcome:
     message_id = new_message_id(settings.mail_domain, f"{notice.kind}.{now:%Y%m%d}")
     envelope = Envelope(notice.email, message_id, now, None)
     data = build_message(ctx.identity, envelope, rendered.subject, rendered.text, rendered.html)
-    outgoing = Outgoing(0, settings.mail_from, checked_address(notice.email), message_id, data)
+    return Outgoing(key, settings.mail_from, checked_address(notice.email), message_id, data)
+
+
+def send_notices(ctx: Context, notices: Sequence[Notice], now: datetime) -> list[Outcome]:
+    """Mail confirm or manage links, each once; the outcomes, in the order of ``notices``, say
+    whether each went and, if not, whether a later try may (not ``permanent``). Raises only for
+    what is not the mail server's doing (a setting at fault)."""
+    settings = ctx.settings
     # Not RFC 5321's 10 minutes for the reply to the data: a lost reply is not retried (the mail may
     # have gone), and the web front's one sending thread must not wait that long on one mail.
     quick = settings.model_copy(update={"smtp_data_timeout": settings.smtp_timeout})
     with transport_for(quick) as transport:
-        return transport.deliver_one(outgoing)
+        mails = (_notice_mail(ctx, notice, now, key) for key, notice in enumerate(notices))
+        outcomes = {outcome.key: outcome for outcome in transport.deliver(mails)}
+    return [outcomes[key] for key in range(len(notices))]
+
+
+def send_notice(ctx: Context, notice: Notice, now: datetime) -> Outcome:
+    """Mail a confirm or manage link, once (see send_notices)."""
+    [outcome] = send_notices(ctx, [notice], now)
+    return outcome
 
 
 def _lookup(session: Session, token: str, purposes: tuple[str, ...], now: datetime, link_days: int) -> Token:

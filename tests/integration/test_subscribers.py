@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from digest.config import Settings
+from digest.usecases import subscribers
+from digest.usecases.context import Context
 from tests.support.cli import digest
 from tests.support.data import FIXTURES
+from tests.support.smtp import free_port
 
 SCORE_KEYS = {"id", "title", "score", "relevance", "trending", "matched", "line"}
 
@@ -186,6 +194,60 @@ def test_an_import_names_every_bad_row_at_once(migrated_url: str, tmp_path: Path
     assert [line.split(":")[0] for line in lines] == ["line 2", "line 3", "line 4", "line 6"]
     assert "Moon/Base" in lines[0] and "--active" in lines[1] and "email is empty" in lines[2]
     assert digest("subscribers", "list", "--json", url=migrated_url).output == ""  # cy neither
+
+
+def test_an_import_with_confirm_mails_each_new_subscriber_a_link_that_activates_them(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    sheet = tmp_path / "sign-ups.csv"
+    sheet.write_text("email,interests\nada@example.org,diffusion\nbob@example.org,agents\n", encoding="utf-8")
+    env = {"DIGEST_OUTBOX_DIR": str(tmp_path / "outbox")}
+    result = digest("subscribers", "import", str(sheet), "--confirm", url=migrated_url, env=env)
+    assert result.exit_code == 0, result.output
+    assert (
+        "2 added" in result.output and "Mailed a confirmation link to 2 pending subscribers." in result.output
+    )
+    mails = {
+        message["To"]: message
+        for message in (
+            email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            for path in (tmp_path / "outbox").glob("*.eml")
+        )
+    }
+    assert set(mails) == {"ada@example.org", "bob@example.org"}
+    text = mails["ada@example.org"].get_body(("plain",)).get_content()
+    token = re.search(r"/confirm/([A-Za-z0-9_-]+)", text).group(1)
+    subscribers.confirm(Context(Settings(database_url=migrated_url)), token, datetime.now(UTC))
+    listed = digest("subscribers", "list", "--json", url=migrated_url).output.splitlines()
+    listed = [json.loads(line) for line in listed]
+    assert {row["email"]: row["status"] for row in listed} == {
+        "ada@example.org": "active",
+        "bob@example.org": "pending",
+    }
+
+
+def test_an_import_with_confirm_names_each_mail_it_could_not_send_and_exits_1(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    sheet = tmp_path / "sign-ups.csv"
+    sheet.write_text("email\nada@example.org\n", encoding="utf-8")
+    env = {"DIGEST_SMTP_URL": f"smtp://127.0.0.1:{free_port()}", "DIGEST_SMTP_TIMEOUT": "2"}
+    result = digest("subscribers", "import", str(sheet), "--confirm", url=migrated_url, env=env)
+    assert result.exit_code == 1 and "1 added" in result.output
+    assert "ada@example.org: the confirmation mail was not sent" in result.output
+    assert "run the same import with --confirm again" in result.output
+
+
+def test_an_import_of_pending_subscribers_says_they_wait_for_a_confirmation(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    sheet = tmp_path / "people.csv"
+    sheet.write_text("email,status\nada@example.org,pending\nbob@example.org,active\n", encoding="utf-8")
+    result = digest("subscribers", "import", str(sheet), url=migrated_url)
+    assert result.exit_code == 0 and "1 are pending and get no digest until they confirm" in result.output
+    assert "--confirm" in result.output
+    both = digest("subscribers", "import", str(sheet), "--active", "--confirm", url=migrated_url)
+    assert both.exit_code == 2 and "--active or --confirm, not both" in both.output
 
 
 @pytest.mark.parametrize(
