@@ -58,12 +58,21 @@ def parse_listing_page(content: bytes) -> list[ParsedPaper]:
     head = content[:2048].lstrip().lower()
     if head.startswith(b"<?xml") and b"<html" not in head:
         raise _not_a_listing_page(content)
-    strained = BeautifulSoup(content, "lxml", parse_only=SoupStrainer(attrs=_DAILY_PAPERS))
+    strained = _soup(content, parse_only=SoupStrainer(attrs=_DAILY_PAPERS))
     props = _daily_papers_props(strained.find(attrs=_DAILY_PAPERS))
     if props is not None:
         listed_on = _date(props.get("date"))
         return collect(props["dailyPapers"], lambda item, rank: _item_paper(item, rank, "hf-page", listed_on))
     return _parse_cards(content)
+
+
+def _soup(content: bytes, parse_only: SoupStrainer | None = None) -> BeautifulSoup:
+    """The page parsed by lxml in the encoding it declares; as UTF-8 when lxml refuses that name (a
+    control character in a damaged ``<meta charset>``)."""
+    try:
+        return BeautifulSoup(content, "lxml", parse_only=parse_only)
+    except ValueError:
+        return BeautifulSoup(content, "lxml", parse_only=parse_only, from_encoding="utf-8")
 
 
 def _daily_papers_props(element: Tag | None) -> dict[str, Any] | None:
@@ -118,7 +127,7 @@ def _item_paper(item: Any, rank: int, kind: str, listed_on: date | None = None) 
 
 def _parse_cards(content: bytes) -> list[ParsedPaper]:
     """The fallback: papers from the page's visible ``<article>`` cards, dated by the page's <time>."""
-    soup = BeautifulSoup(content, "lxml")
+    soup = _soup(content)
     cards = [(article, link) for article in soup.find_all("article") if (link := _card_link(article))]
     if not cards:
         raise _not_a_listing_page(content)

@@ -633,6 +633,12 @@ def test_a_namespace_feedparser_cannot_split_gives_a_parse_error() -> None:
     papers_or_parse_error(bytes(content), "auto")
 
 
+def test_a_page_declaring_an_encoding_lxml_refuses_is_read_as_utf8() -> None:
+    content = bytearray(load(HF_PAGE))
+    content[56:56] = b"\x00"  # found by the test above: a NUL inside <meta charset="utf-8">
+    assert len(parse_document(bytes(content), "hf-page")) == len(parse_document(load(HF_PAGE), "hf-page"))
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
     lambda children: (
