@@ -94,7 +94,11 @@ def score_command(
     console.print(f"{len(scored.rows)} of {scored.considered} {scored.chosen_from}:", soft_wrap=True)
     for number, row in enumerate(scored.rows, start=1):
         console.print(f"{number:>3}. [bold]{shown(row['title'])}[/] ({shown(row['id'])})", highlight=False)
-        why = f"matched {', '.join(row['matched'])} (line: {row['line']})" if row["line"] else "trending"
+        why = (
+            f"matched {digests.listed_terms(row['matched'])} (line: {row['line']})"
+            if row["line"]
+            else "trending"
+        )
         score = f"score {row['score']:.2f} (relevance {row['relevance']:.2f}, trending {row['trending']:.2f})"
         console.print(f"     {score}; {shown(why)}")
         if row["snippet"]:

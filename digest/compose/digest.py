@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from digest.score.explain import Snippet, explain
+from digest.score.explain import Snippet, explain, listed_terms
 from digest.score.index import Index
-from digest.score.interests import InterestLine
+from digest.score.interests import InterestError, InterestLine, parse_interests
 from digest.score.rank import Pick, Profile
 
 MAX_TOPICS_IN_SUBJECT = 2
@@ -68,14 +68,9 @@ class Item:
     snippet: Snippet
 
     @property
-    def keywords(self) -> list[str]:
-        """What matched, for display: quotes dropped."""
-        return [atom.replace('"', "") for atom in self.matched]
-
-    @property
     def why(self) -> str:
         """E.g. 'Matched "video generation", diffusion in abstract and title'."""
-        return f"Matched {', '.join(self.matched)} in {' and '.join(self.where)}"
+        return f"Matched {listed_terms(self.matched)} in {' and '.join(self.where)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,39 +109,14 @@ class Digest:
 
 @lru_cache(maxsize=16_384)
 def topic_label(line: str | None) -> str:
-    """A short human name for an interest line: its words, phrases, authors and categories, unquoted,
-    without exclusions and weights."""
-    if not line:
+    """A short human name for an interest line: what it asks for as the reader wrote it (its words,
+    phrases, authors and categories, without quotes, weights or exclusions)."""
+    try:
+        parsed = parse_interests(line or "")
+    except InterestError:
         return ""
-    words = []
-    for part in _split_line(line):
-        if part.startswith("-") or part.startswith("#"):
-            continue
-        part = part.split("^", 1)[0]
-        if ":" in part:
-            part = part.split(":", 1)[1]
-        part = part.strip('"')
-        if part:
-            words.append(part)
-    label = " ".join(words)
+    label = " ".join(atom.label for line in parsed[:1] for atom in line.atoms if not atom.exclude)
     return label if len(label) <= TOPIC_CHARS else label[: TOPIC_CHARS - 1].rstrip() + "…"
-
-
-def _split_line(line: str) -> list[str]:
-    """Split on spaces outside double quotes."""
-    parts, current, quoted = [], [], False
-    for char in line:
-        if char == '"':
-            quoted = not quoted
-        if char.isspace() and not quoted:
-            if current:
-                parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    if current:
-        parts.append("".join(current))
-    return parts
 
 
 def subject(digest: Digest) -> str:

@@ -5,6 +5,7 @@ digest.render.snippet turns a Snippet into HTML or text.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,7 +20,8 @@ SNIPPET_WORDS = 40
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """An atom of the line that the paper matched, and where: title, abstract, authors or categories."""
+    """An atom of the line that the paper matched (its label: as the reader wrote it, without the
+    syntax), and where: title, abstract, authors or categories."""
 
     atom: str
     fields: tuple[str, ...]
@@ -54,6 +56,12 @@ class Explanation:
         return {match.atom: list(match.fields) for match in self.matches}
 
 
+def listed_terms(matched: Iterable[str]) -> str:
+    """Matched labels for a line of text: 'diffusion, "language model"' (a label of several words in
+    quotes, as its reader wrote it, so the commas read right)."""
+    return ", ".join(f'"{label}"' if " " in label else label for label in matched)
+
+
 def explain(index: Index, pick: Pick, profile: Profile) -> Explanation:
     """Why ``pick`` was chosen: the matching line, what matched where, and a snippet of the abstract
     around the matches of its words and phrases."""
@@ -69,7 +77,7 @@ def explain(index: Index, pick: Pick, profile: Profile) -> Explanation:
             continue
         fields = where(atom, doc, title, abstract)
         if fields:
-            matches.append(Match(atom.source, fields))
+            matches.append(Match(atom.label, fields))
             if atom.kind in ("term", "phrase"):
                 wanted.add(atom.terms)
     return Explanation(line.text, tuple(matches), snippet(doc.abstract, frozenset(wanted)))

@@ -25,6 +25,8 @@ _CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[a-z][a-z-]*)?")
 _WEIGHT = re.compile(r"\^(\d+(?:\.\d+)?)?")
 _FIELD = re.compile(r"([A-Za-z]+):(?=\S)")
 _EMPTY_FIELD = re.compile(r"(author|cat):(?=\s|$)", re.IGNORECASE)
+# Punctuation a bare word may carry that is not part of it (a label leaves it out).
+_AROUND_WORDS = "()[]{}<>,;:.!?'`\u201c\u201d\u2018\u2019"
 
 AtomKind = Literal["term", "phrase", "author", "cat"]
 
@@ -44,7 +46,9 @@ class Atom:
     """One thing a line asks for (or, with ``exclude``, against).
 
     ``terms`` holds stems for terms and phrases, folded name words for authors, the folded
-    category for ``cat``. A term has one stem; a phrase (or a hyphenated word) several.
+    category for ``cat``. A term has one stem; a phrase (or a hyphenated word) several. ``source``
+    is the atom as written; ``label`` what it asks for as the reader wrote it, for explanations:
+    without quotes, weight, field name or the punctuation around a word ("LLMs," is LLMs).
     """
 
     kind: AtomKind
@@ -52,6 +56,7 @@ class Atom:
     terms: tuple[str, ...]
     weight: float = 1.0
     exclude: bool = False
+    label: str = ""
 
     @property
     def key(self) -> tuple[str, tuple[str, ...]]:
@@ -145,7 +150,8 @@ def _parse_atom(raw: str, position: int, number: int, exclude: bool) -> tuple[At
             words = tuple(text.tokens(value))
             if not words:
                 raise InterestError(number, field.end() + 1, 'author: needs a name, e.g. author:"Yann LeCun"')
-            return Atom("author", raw[position:end], words, exclude=exclude), _no_weight(raw, end, number)
+            atom = Atom("author", raw[position:end], words, exclude=exclude, label=_spaced(value))
+            return atom, _no_weight(raw, end, number)
         category = text.fold(value)
         if not _CATEGORY.fullmatch(category):
             raise InterestError(
@@ -153,14 +159,20 @@ def _parse_atom(raw: str, position: int, number: int, exclude: bool) -> tuple[At
                 field.end() + 1,
                 f"{value!r} is not an arXiv category; write it like cat:cs.CV or cat:math",
             )
-        return Atom("cat", raw[position:end], (category,), exclude=exclude), _no_weight(raw, end, number)
+        atom = Atom("cat", raw[position:end], (category,), exclude=exclude, label=value)
+        return atom, _no_weight(raw, end, number)
     value, end = _read_value(raw, position, number)
     stems = tuple(text.analyze(value))
     if not stems:
         raise InterestError(number, position + 1, f"{value!r} has no letters or digits to match")
     weight, end = _read_weight(raw, end, number)
     kind: AtomKind = "phrase" if raw[position] == '"' else "term"
-    return Atom(kind, raw[position:end], stems, weight=weight, exclude=exclude), end
+    label = _spaced(value) if kind == "phrase" else value.strip(_AROUND_WORDS) or value
+    return Atom(kind, raw[position:end], stems, weight=weight, exclude=exclude, label=label), end
+
+
+def _spaced(value: str) -> str:
+    return " ".join(value.split())
 
 
 def _read_value(raw: str, position: int, number: int) -> tuple[str, int]:

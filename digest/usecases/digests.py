@@ -26,7 +26,7 @@ from digest.mail.transports import Outgoing, Transport, transport_for
 from digest.model.subscriber import SubscriberStatus
 from digest.model.time import utc, zone
 from digest.render import snippet
-from digest.score.explain import explain
+from digest.score.explain import explain, listed_terms
 from digest.score.interests import parse_interests
 from digest.score.rank import Profile
 from digest.store import ledger, papers
@@ -38,7 +38,7 @@ from digest.usecases.context import Context
 from digest.usecases.preferences import Preferences, check_interests, normalise_email
 from digest.usecases.subscribers import CHOSEN, TokenError, account_of
 
-__all__ = ["RowResult", "Summary", "TokenError"]
+__all__ = ["RowResult", "Summary", "TokenError", "listed_terms"]
 ADHOC_EMAIL = "preview@example.org"
 
 

@@ -317,3 +317,17 @@ def test_preview_of_a_future_date_is_refused_with_today_named(migrated_url) -> N
     assert (
         result.exit_code == 2 and "--date 2999-01-01 is in the future in UTC (today there is" in result.output
     )
+
+
+def test_a_mail_names_the_matched_terms_as_the_reader_wrote_them(mail_settings, sessions) -> None:
+    """Not the query syntax: no weight, no brackets or commas around a word, one space in a phrase."""
+    ingest_fixture(sessions)
+    add_subscriber(sessions, interests='(video), "Diffusion  Transformer"^2', trending_section=False)
+    send(mail_settings, sessions)
+    [mail] = outbox(mail_settings)
+    text = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    assert 'Matched video, "Diffusion Transformer" in abstract and title' in text
+    assert ">Diffusion Transformer</span>" in html and ">video</span>" in html
+    why = [line.strip() for line in text.splitlines() if "Matched" in line]
+    assert why and not any(mark in line for line in why for mark in ("^", "(", ",,", "  "))

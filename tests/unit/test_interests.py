@@ -25,6 +25,21 @@ def test_each_construct_parses_to_its_atom() -> None:
     ]
 
 
+def test_each_atom_is_labelled_as_the_reader_wrote_it_without_the_syntax() -> None:
+    [line] = parse_interests(
+        '(Diffusion)^2 "Video  Generation" LLMs, -audio author:"Yann LeCun" cat:cs.CV C++'
+    )
+    assert [atom.label for atom in line.atoms] == [
+        "Diffusion",
+        "Video Generation",
+        "LLMs",
+        "audio",
+        "Yann LeCun",
+        "cs.CV",
+        "C++",
+    ]
+
+
 def test_blank_and_comment_lines_are_skipped_and_numbers_kept() -> None:
     lines = parse_interests("# my topics\n\nLLM agents\n  \nprotein folding\n")
     assert [(line.number, line.text) for line in lines] == [(3, "LLM agents"), (5, "protein folding")]
@@ -96,6 +111,8 @@ def test_any_text_parses_or_gives_a_positioned_error(source: str) -> None:
     for line in lines:
         assert line.atoms and any(not atom.exclude for atom in line.atoms)
         assert all(atom.terms for atom in line.atoms)
+        spaced = " ".join(line.text.split())
+        assert all(atom.label and atom.label in spaced for atom in line.atoms)
 
 
 @settings(max_examples=200, deadline=None)

@@ -144,7 +144,7 @@ def test_the_explanation_names_the_line_and_marks_exactly_the_matched_words() ->
     assert picks
     why = explain(index, picks[0], profile)
     assert why.line == '"video generation" -audio'
-    assert why.matched == ['"video generation"']
+    assert why.matched == ["video generation"]
     marked = [part.lower() for part, hit in why.snippet.parts if hit]
     assert marked and set(marked) == {"video generation"}
     assert snippet.html(why.snippet).lower().count("<mark>video generation</mark>") == len(marked)
