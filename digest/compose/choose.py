@@ -16,6 +16,7 @@ from digest.compose.digest import Digest, Item, Links, PaperView, Why, items, se
 from digest.model.ledger import Window, window_for
 from digest.score.index import Corpus, Doc, Index, PaperText, Weights, build_index, corpus_from, docs_of
 from digest.score.interests import Atom, InterestError, parse_interests
+from digest.score.latex import readable
 from digest.score.rank import Pick, Profile, ProfileSet, rank
 
 
@@ -80,7 +81,7 @@ class ComposeOptions(Protocol):
 def paper_view(paper: PaperRecord, doc: Doc) -> PaperView:
     return PaperView(
         id=paper.id,
-        title=paper.title,
+        title=readable(paper.title),
         url=paper.abs_url,
         authors=tuple(paper.authors),
         upvotes=doc.upvotes,

@@ -12,6 +12,7 @@ from functools import lru_cache
 from digest.score import text
 from digest.score.index import Doc, Index, author_words, category_keys
 from digest.score.interests import Atom
+from digest.score.latex import readable
 from digest.score.rank import Pick, Profile
 
 SNIPPET_CACHE = 50_000
@@ -64,10 +65,10 @@ def listed_terms(matched: Iterable[str]) -> str:
 
 def explain(index: Index, pick: Pick, profile: Profile) -> Explanation:
     """Why ``pick`` was chosen: the matching line, what matched where, and a snippet of the abstract
-    around the matches of its words and phrases."""
+    (its TeX made readable) around the matches of its words and phrases."""
     doc = index.docs[pick.doc]
     if pick.line is None:
-        return Explanation(None, (), snippet(doc.abstract, frozenset()))
+        return Explanation(None, (), snippet(readable(doc.abstract), frozenset()))
     line = profile.lines[pick.line]
     title, abstract = index.title_stems[pick.doc], index.abstract_stems[pick.doc]
     matches = []
@@ -80,7 +81,7 @@ def explain(index: Index, pick: Pick, profile: Profile) -> Explanation:
             matches.append(Match(atom.label, fields))
             if atom.kind in ("term", "phrase"):
                 wanted.add(atom.terms)
-    return Explanation(line.text, tuple(matches), snippet(doc.abstract, frozenset(wanted)))
+    return Explanation(line.text, tuple(matches), snippet(readable(doc.abstract), frozenset(wanted)))
 
 
 def where(atom: Atom, doc: Doc, title: list[str], abstract: list[str]) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ from digest.model.time import utc, zone
 from digest.render import snippet
 from digest.score.explain import explain, listed_terms
 from digest.score.interests import parse_interests
+from digest.score.latex import readable
 from digest.score.rank import Profile
 from digest.store import ledger, papers
 from digest.store import subscribers as stored_subscribers
@@ -124,7 +125,7 @@ def score(
         rows.append(
             {
                 "id": doc.id,
-                "title": doc.title,
+                "title": readable(doc.title),
                 "score": round(pick.score, 4),
                 "relevance": round(pick.relevance, 4),
                 "trending": round(pick.trending, 4),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,8 +17,8 @@ from sqlalchemy import func, select, update
 from digest.cli import cli
 from digest.store.engine import Database
 from digest.store.models import Delivery, DeliveryPaper, Paper, Subscriber, Token
+from tests.support.data import FIXTURES, HF_JSON, HF_PAGE, INTERESTS, NOW
 from tests.support.data import GOLDEN as GOLDEN_DIR
-from tests.support.data import HF_JSON, HF_PAGE, INTERESTS, NOW
 from tests.support.store import add_subscriber, ingest_fixture, ledger, outbox, send
 
 GOLDEN = GOLDEN_DIR / "digest_2024-08-01.txt"
@@ -331,3 +332,14 @@ def test_a_mail_names_the_matched_terms_as_the_reader_wrote_them(mail_settings, 
     assert ">Diffusion Transformer</span>" in html and ">video</span>" in html
     why = [line.strip() for line in text.splitlines() if "Matched" in line]
     assert why and not any(mark in line for line in why for mark in ("^", "(", ",,", "  "))
+
+
+def test_a_mail_shows_an_abstracts_tex_as_text(mail_settings, sessions) -> None:
+    """The 2024-05-27 listing's 2405.15319 says "a 54.6\\% speedup"; readers see "54.6%"."""
+    ingest_fixture(sessions, FIXTURES / "hf_daily_papers_api_2024-05-27_prettified.json")
+    add_subscriber(sessions, interests="speedup", trending_section=False)
+    send(mail_settings, sessions)
+    [mail] = outbox(mail_settings)
+    for kind in ("plain", "html"):
+        shown = re.sub(r"<[^>]+>|\*", "", " ".join(mail.get_body((kind,)).get_content().split()))
+        assert "resulting in a 54.6% speedup" in shown and "\\%" not in shown
