@@ -103,11 +103,17 @@ class Renderer:
             "sections": shown,
             "site_name": self.site_name,
             "preheader": _shorten(" · ".join(titles), PREHEADER_CHARS),
+            "on_page": False,
         }
 
     def render(self, digest: Digest) -> Rendered:
         context = self.context(digest)
         return Rendered(context["subject"], self._text.render(context), self._html.render(context))
+
+    def page(self, digest: Digest) -> str:
+        """The HTML of ``digest`` as a web page (view in browser, past digests): the mail, with a
+        link back to the reader's preferences and past digests at the top."""
+        return self._html.render({**self.context(digest), "on_page": True})
 
 
 NOTICES = {

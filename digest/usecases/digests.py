@@ -261,7 +261,8 @@ def web_preview(ctx: Context, wish: Preferences, now: datetime) -> WebPreview:
 
 
 def view_digest(ctx: Context, token: str, now: datetime, delivery_id: int | None = None) -> str | None:
-    """The HTML of a sent digest, as it was mailed, with the subscriber's current interest lines
+    """The page of a sent digest: as it was mailed, with a link back to the preferences at the top
+    and the subscriber's current interest lines
     for the explanations: the one manage token ``token`` came with, or the subscriber's
     ``delivery_id``. None when there is none (not theirs, not sent, or a token of no digest).
     Raises TokenError for a link that does not work."""
@@ -275,7 +276,7 @@ def view_digest(ctx: Context, token: str, now: datetime, delivery_id: int | None
             return None
         job = Job(subscriber, delivery.digest_date, None, delivery.id)
         composed = composer(ctx, session, shared_corpus=True).recompose(job, delivery.papers)
-    return ctx.renderer.render(digest_of(composed, ctx.settings.base_url, token)).html
+    return ctx.renderer.page(digest_of(composed, ctx.settings.base_url, token))
 
 
 # --- send -------------------------------------------------------------------------------------

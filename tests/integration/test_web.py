@@ -352,6 +352,7 @@ def test_preferences_change_interests_pause_and_show_past_digests(client, web_se
     past = re.search(r'href="(/preferences/[^"]+/digests/\d+)"', page.text).group(1)
     shown = client.get(past)
     assert shown.status_code == 200 and "new papers on" in shown.text
+    assert re.search(r'<p class="back"[^>]*><a href="[^"]*/preferences/', shown.text)
     assert "'unsafe-inline'" in shown.headers["content-security-policy"]
     token = csrf_of(client, links["preferences"])
     preview = client.post(
@@ -383,6 +384,10 @@ def test_view_in_browser_shows_the_mailed_digest_and_no_one_elses(client, web_se
     [message] = outbox(web_settings)
     view = client.get(links["view"])
     assert view.status_code == 200 and message["Subject"].split(" · ")[0] in view.text
+    back = re.search(r'<p class="back"[^>]*><a href="([^"]+)"', view.text)
+    assert back and back.group(1).endswith(links["preferences"])
+    assert view.text.index('class="back"') < view.text.index('class="headline"')  # first thing read
+    assert 'class="back"' not in message.get_body(("html",)).get_content()  # not in the mail
     other = add_subscriber(sessions, "other@example.org")
     with sessions.begin() as session:
         foreign = Delivery(
