@@ -214,17 +214,19 @@ def subscribers_import(app: App, csv_file: str, active: bool, confirm: bool) -> 
     console = out()
     console.print(f"Imported {done.rows} rows: {done.added} added{made}, {done.updated} updated.")
     if confirm:
-        console.print(f"Mailed a confirmation link to {done.mailed} pending subscribers.")
+        mailed = "1 pending subscriber" if done.mailed == 1 else f"{done.mailed} pending subscribers"
+        console.print(f"Mailed a confirmation link to {mailed}.")
         for email, why in done.unsent:
             err().print(f"{email}: the confirmation mail was not sent: {why}", soft_wrap=True)
         if done.unsent:
             raise DigestError(
-                f"{len(done.unsent)} confirmation mails were not sent (above); "
+                f"{len(done.unsent)} of the confirmation mails were not sent (above); "
                 "run the same import with --confirm again to mail them a new link."
             )
     elif done.pending:
         console.print(
-            f"{done.pending} are pending and get no digest until they confirm; "
+            f"{done.pending} of them {'is' if done.pending == 1 else 'are'} pending: no digest until "
+            "they confirm, and no mail asks them to; "
             "import with --confirm to mail them a confirmation link.",
             soft_wrap=True,
         )

@@ -244,7 +244,7 @@ def test_an_import_of_pending_subscribers_says_they_wait_for_a_confirmation(
     sheet = tmp_path / "people.csv"
     sheet.write_text("email,status\nada@example.org,pending\nbob@example.org,active\n", encoding="utf-8")
     result = digest("subscribers", "import", str(sheet), url=migrated_url)
-    assert result.exit_code == 0 and "1 are pending and get no digest until they confirm" in result.output
+    assert result.exit_code == 0 and "1 of them is pending: no digest until they confirm" in result.output
     assert "--confirm" in result.output
     both = digest("subscribers", "import", str(sheet), "--active", "--confirm", url=migrated_url)
     assert both.exit_code == 2 and "--active or --confirm, not both" in both.output
