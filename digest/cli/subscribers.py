@@ -212,7 +212,8 @@ def subscribers_import(app: App, csv_file: str, active: bool, confirm: bool) -> 
     done = subscribers.import_csv(app.context, text, active=active, confirm=confirm)
     made = f" ({done.activated} made active by --active)" if done.activated else ""
     console = out()
-    console.print(f"Imported {done.rows} rows: {done.added} added{made}, {done.updated} updated.")
+    rows = "1 row" if done.rows == 1 else f"{done.rows} rows"
+    console.print(f"Imported {rows}: {done.added} added{made}, {done.updated} updated.")
     if confirm:
         mailed = "1 pending subscriber" if done.mailed == 1 else f"{done.mailed} pending subscribers"
         console.print(f"Mailed a confirmation link to {mailed}.")
