@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -74,3 +74,19 @@ def due_date(subscriber: Schedule, now: datetime, last: date | None = None) -> d
         return today
     missed = last is not None and (today - last).days >= WEEK
     return today if missed else None
+
+
+def next_digest_at(subscriber: Schedule, now: datetime, last: date | None = None) -> datetime | None:
+    """When ``subscriber``'s next digest is due by the due rule, in their time zone: ``now`` when
+    one is due already (their latest digest, ``last``, is of an earlier day), else the send hour of
+    the next day that takes one. Raises as ``due_date`` does for an unknown time zone."""
+    here = zone(subscriber.timezone)
+    local = now.astimezone(here)
+    for ahead in range(WEEK + 1):
+        day = local.date() + timedelta(days=ahead)
+        if last is not None and day <= last:
+            continue
+        moment = max(datetime.combine(day, time(subscriber.send_hour), here), local)
+        if due_date(subscriber, moment, last) == day:
+            return moment
+    return None

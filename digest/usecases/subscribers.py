@@ -24,7 +24,7 @@ from digest.mail.message import Envelope, build_message, new_message_id
 from digest.mail.transports import Outcome, Outgoing, transport_for
 from digest.model.address import checked_address
 from digest.model.link_tokens import new_token, token_hash
-from digest.model.subscriber import STATUSES, SubscriberStatus, status_change
+from digest.model.subscriber import STATUSES, SubscriberStatus, next_digest_at, status_change
 from digest.store import ledger
 from digest.store import subscribers as stored
 from digest.store import tokens as stored_tokens
@@ -268,6 +268,7 @@ class Account:
     status: str
     wish: Preferences
     delivery_id: int | None
+    next_digest: datetime | None = None  # in their time zone; None when none will come
 
 
 def wish_of(subscriber: Subscriber) -> Preferences:
@@ -414,8 +415,15 @@ def account_of(session: Session, token: str, now: datetime, link_days: int) -> t
     """The account of manage token ``token`` and its subscriber row; raises TokenError."""
     row = _lookup(session, token, ("manage",), now, link_days)
     subscriber = stored.subscriber_by_id(session, row.subscriber_id)
+    next_digest = None
+    if subscriber.status == SubscriberStatus.ACTIVE:
+        last = ledger.latest_dates(session, [subscriber.id]).get(subscriber.id)
+        try:
+            next_digest = next_digest_at(subscriber, now, last)
+        except (KeyError, ValueError):  # an unknown time zone: the page's form says so
+            next_digest = None
     account = Account(
-        subscriber.id, subscriber.email, subscriber.status, wish_of(subscriber), row.delivery_id
+        subscriber.id, subscriber.email, subscriber.status, wish_of(subscriber), row.delivery_id, next_digest
     )
     return account, subscriber
 

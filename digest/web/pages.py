@@ -248,6 +248,17 @@ def save_preferences(
     return RedirectResponse(f"/preferences/{token}?saved=1", status_code=303)
 
 
+def _next_digest(account: Account, now: datetime) -> str | None:
+    """E.g. "Thursday 3 December at 07:00 (Europe/Paris)", or "due now"; None when none comes."""
+    moment = account.next_digest
+    if moment is None:
+        return None
+    if moment <= now:
+        return "due now: it goes out within minutes"
+    day = moment.strftime("%A %d %B").replace(" 0", " ")
+    return f"{day} at {moment:%H:%M} ({account.wish.timezone})"
+
+
 def _preferences(
     request: Request,
     token: str,
@@ -268,6 +279,7 @@ def _preferences(
         email=account.email,
         status=account.status,
         status_text=STATUS_TEXT.get(account.status, account.status),
+        next_digest=_next_digest(account, now_of(request)),
         wish=wish,
         past=past,
         notice=notice,

@@ -349,6 +349,7 @@ def test_preferences_change_interests_pause_and_show_past_digests(client, web_se
     links = digest_links(web_settings, sessions)
     page = client.get(links["preferences"])
     assert "ada@example.org" in page.text and "Past digests" in page.text
+    assert re.search(r"Next digest: [A-Z][a-z]+day \d+ [A-Z][a-z]+ at \d\d:00 \(", page.text)
     past = re.search(r'href="(/preferences/[^"]+/digests/\d+)"', page.text).group(1)
     shown = client.get(past)
     assert shown.status_code == 200 and "new papers on" in shown.text
@@ -372,7 +373,8 @@ def test_preferences_change_interests_pause_and_show_past_digests(client, web_se
         },
         follow_redirects=False,
     )
-    assert saved.status_code == 303 and "Saved." in client.get(saved.headers["location"]).text
+    after = client.get(saved.headers["location"]).text
+    assert saved.status_code == 303 and "Saved." in after and "Next digest" not in after  # paused
     ada = subscriber(sessions, "ada@example.org")
     assert (ada.interests, ada.frequency, ada.weekly_day, ada.status) == ("robot", "weekly", "fri", "paused")
 

@@ -20,7 +20,7 @@ from digest.model.ledger import (
     retry_delay,
     window_for,
 )
-from digest.model.subscriber import SubscriberStatus, due_date, status_change
+from digest.model.subscriber import SubscriberStatus, due_date, next_digest_at, status_change
 
 S = DeliveryStatus
 TUESDAY = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # a Tuesday, 08:00 UTC
@@ -58,6 +58,21 @@ def test_a_weekly_subscriber_is_due_on_their_day_or_later_in_the_week_after_miss
     assert due_date(weekly, wednesday, last=date(2026, 11, 17)) == date(2026, 11, 25)  # Tuesday missed
     assert due_date(weekly, wednesday, last=date(2026, 11, 24)) is None  # Tuesday's went out
     assert due_date(weekly, wednesday) is None  # nothing yet: they wait for their day
+
+
+def test_the_next_digest_is_at_the_next_send_hour_that_the_due_rule_takes() -> None:
+    paris = Schedule(timezone="Europe/Paris", send_hour=7)  # TUESDAY is 09:00 there
+    sent_today = next_digest_at(paris, TUESDAY, last=date(2026, 11, 24))
+    assert sent_today.isoformat() == "2026-11-25T07:00:00+01:00"
+    assert next_digest_at(paris, TUESDAY, last=date(2026, 11, 23)) == TUESDAY  # due now
+    early = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)  # 06:00 there
+    assert next_digest_at(paris, early).isoformat() == "2026-11-24T07:00:00+01:00"
+    weekly = Schedule(frequency="weekly", weekly_day="mon", send_hour=7)
+    assert next_digest_at(weekly, TUESDAY).isoformat() == "2026-11-30T07:00:00+00:00"
+    assert next_digest_at(weekly, TUESDAY, last=date(2026, 11, 16)) == TUESDAY  # Monday's was missed
+    spring = Schedule(timezone="Europe/Paris", send_hour=7)  # the night clocks go forward
+    saturday = datetime(2027, 3, 27, 8, 0, tzinfo=UTC)
+    assert next_digest_at(spring, saturday, last=date(2027, 3, 27)).isoformat() == "2027-03-28T07:00:00+02:00"
 
 
 def test_an_unknown_time_zone_is_an_error_not_a_guess() -> None:
