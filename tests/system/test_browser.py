@@ -145,4 +145,9 @@ def test_the_pages_fit_a_phone_screen(browser, site, tmp_path) -> None:
     box = page.locator("button[value=subscribe]").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 375 and box["height"] >= 40  # a thumb can press it
     page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    page.fill("#interests", '"language model"')
+    page.click("button[value=preview]")
+    page.locator("#preview h2").wait_for()
+    shown = page.locator("#preview h2").bounding_box()  # the preview comes into view, not below the fold
+    assert 0 <= shown["y"] and shown["y"] + shown["height"] <= 812
     context.close()
