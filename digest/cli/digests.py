@@ -91,6 +91,9 @@ def score_command(
             soft_wrap=True,
         )
         return
+    if not scored.rows:
+        console.print(f"None of the {scored.considered} {scored.chosen_from} matched.", soft_wrap=True)
+        return
     console.print(f"{len(scored.rows)} of {scored.considered} {scored.chosen_from}:", soft_wrap=True)
     for number, row in enumerate(scored.rows, start=1):
         console.print(f"{number:>3}. [bold]{shown(row['title'])}[/] ({shown(row['id'])})", highlight=False)
