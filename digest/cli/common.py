@@ -66,9 +66,6 @@ class App:
         else:
             handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logging.basicConfig(level=settings.log_level, handlers=[handler])
-        # Alembic says "Context impl SQLiteImpl" at INFO each time the schema is checked: noise for
-        # an operator, whose log should show what digest does (serve logs at INFO by default).
-        logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
         from digest.config import unknown_variables
 
         for warning in unknown_variables(os.environ):

@@ -46,6 +46,8 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
         defaults = {"log_level": "INFO", "base_url": listening_url(host, port)}
         settings = app.settings = settings.model_copy(update={name: defaults[name] for name in unset})
         logging.getLogger().setLevel(settings.log_level)
+        if "log_level" in unset:  # INFO by our choice: Alembic's "Context impl SQLiteImpl" lines at
+            logging.getLogger("alembic").setLevel(logging.WARNING)  # each schema check are noise
     context = app.context
     maintenance.check_database(context)
     maintenance.check_mail_settings(context)  # a mail setting at fault stops us now, not at the first send
