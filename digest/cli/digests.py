@@ -85,11 +85,20 @@ def score_command(
         print_json_lines(scored.rows)
         return
     console = out()
+    if scored.already_sent is not None:
+        then = "these are what the next one would choose from"
+        _say_sent(scored.already_sent, f"{scored.digest_date}", then)
+    if scored.sent_before:
+        verb = "is" if scored.sent_before == 1 else "are"
+        left = f"{scored.sent_before} sent to them before {verb} left out"
+        which = "Of the" if scored.considered else "All"
+        console.print(f"{which} {scored.chosen_from}: {left}.", soft_wrap=True)
     if not scored.considered:
-        console.print(
-            f"No {scored.chosen_from}. `digest scrape` stores new ones; --all ranks every stored paper.",
-            soft_wrap=True,
-        )
+        if not scored.sent_before:
+            console.print(
+                f"No {scored.chosen_from}. `digest scrape` stores new ones; --all ranks every stored paper.",
+                soft_wrap=True,
+            )
         return
     if not scored.rows:
         console.print(f"None of the {scored.considered} {scored.chosen_from} matched.", soft_wrap=True)
@@ -167,15 +176,19 @@ def preview_command(
         if open_it:
             _open(out_path)
     if result.already_sent is not None:
-        at, message_id = result.already_sent
         day = result.composed.job.digest_date.isoformat()
-        err().print(
-            f"The digest for {day} was already sent at {at:%H:%M} UTC, Message-ID {message_id}; "
-            "this is what the next one would hold so far.",
-            soft_wrap=True,
-        )
+        _say_sent(result.already_sent, day, "this is what the next one would hold so far")
     elif result.digest.empty:
         err().print("Nothing to send: no new paper matched. `digest send` would skip this digest.")
+
+
+def _say_sent(sent: tuple[Any, str], day: str, then: str) -> None:
+    """Say on stderr that the digest for ``day`` went out (when, with which Message-ID), then ``then``."""
+    at, message_id = sent
+    err().print(
+        f"The digest for {day} was already sent at {at:%H:%M} UTC, Message-ID {message_id}; {then}.",
+        soft_wrap=True,
+    )
 
 
 def _open(path: str) -> None:

@@ -241,16 +241,18 @@ class Composer:
             pool = self._windows[window] = self.pool(papers)
         return pool
 
-    def candidates(self, job: Job, at: datetime) -> tuple[Window | None, _Pool]:
+    def candidates(self, job: Job, at: datetime) -> tuple[Window | None, _Pool, int]:
         """The papers ``job``'s digest made at ``at`` chooses from (first seen in its window, less
-        those the subscriber was sent before), for ``digest score`` to rank them all."""
+        those the subscriber was sent before), for ``digest score`` to rank them all, and how many
+        of the window's papers were left out as sent before."""
         window = self._window(job, at, self.reader.newest_first_seen(at))
         if window is None:
-            return None, self.pool([])
+            return None, self.pool([]), 0
         pool = self._window_pool(window)
         sent = self.reader.sent_pairs([job.subscriber.id], list(pool.papers), window.after)
         left = {paper_id for _, paper_id in sent}
-        return window, self.pool([paper for paper_id, paper in pool.papers.items() if paper_id not in left])
+        kept = [paper for paper_id, paper in pool.papers.items() if paper_id not in left]
+        return window, self.pool(kept), len(left)
 
     def _compose_window(self, window: Window, members: list[tuple[Job, Profile]]) -> Iterator[Composed]:
         pool = self._window_pool(window)

@@ -83,6 +83,9 @@ class Scored:
     rows: list[dict[str, Any]]
     considered: int
     chosen_from: str
+    digest_date: date | None = None  # the digest's, unless --listed or --all chose the papers
+    sent_before: int = 0  # the window's papers left out as sent to the subscriber before
+    already_sent: tuple[datetime, str] | None = None  # when and with which Message-ID, that date's
 
 
 def score(
@@ -106,16 +109,18 @@ def score(
         subscriber = _subscriber(session, email, adhoc)
         lines = parse_interests(subscriber.interests)
         choosing = composer(ctx, session)
+        day, sent_before, already_sent = None, 0, None
         if every or listed is not None:
             pool = choosing.pool(papers.listed_papers(session, listed))
             chosen_from = "all stored papers" if every else f"papers listed on {listed}"
         else:
             job, at = _job(session, subscriber, now, digest_date)
-            window, pool = choosing.candidates(job, at)
+            window, pool, sent_before = choosing.candidates(job, at)
             chosen_from = f"papers new for the digest of {job.digest_date}"
             if window is not None:
                 span = f"{window.after:%Y-%m-%d %H:%M} to {window.until:%Y-%m-%d %H:%M} UTC"
                 chosen_from += f" (first seen {span})"
+            day, already_sent = job.digest_date, _sent_on(session, subscriber, job.digest_date)
         profile = Profile(lines, limit=limit or subscriber.max_papers, min_score=subscriber.min_score)
         index, picks = choosing.rank(pool, profile)
     rows = []
@@ -137,7 +142,15 @@ def score(
                 "snippet_html": snippet.html(why.snippet),
             }
         )
-    return Scored(rows, len(pool.docs), chosen_from)
+    return Scored(rows, len(pool.docs), chosen_from, day, sent_before, already_sent)
+
+
+def _sent_on(session: Session, subscriber: Subscriber, day: date) -> tuple[datetime, str] | None:
+    """When and with which Message-ID the subscriber's digest for ``day`` went, if it did."""
+    sent = ledger.sent_on(session, subscriber.id, day) if subscriber.id else None
+    if sent is None or sent.sent_at is None:
+        return None
+    return sent.sent_at, sent.message_id or "no Message-ID"
 
 
 # --- preview ----------------------------------------------------------------------------------
@@ -224,13 +237,10 @@ def preview(
     with ctx.session() as session:
         subscriber = _subscriber(session, email, adhoc)
         result = preview_of(ctx, session, subscriber, now, digest_date)
-        day = result.composed.job.digest_date
-        sent = ledger.sent_on(session, subscriber.id, day) if subscriber.id else None
+        sent = _sent_on(session, subscriber, result.composed.job.digest_date)
     if result.composed.error:
         raise UsageError(result.composed.error)
-    if sent is not None and sent.sent_at is not None:
-        result = dataclasses.replace(result, already_sent=(sent.sent_at, sent.message_id or "no Message-ID"))
-    return result
+    return dataclasses.replace(result, already_sent=sent)
 
 
 @dataclass(frozen=True)

@@ -309,6 +309,28 @@ def test_preview_after_the_days_digest_went_out_says_when_and_which(
     assert "no new paper matched" not in result.output
 
 
+def test_score_after_the_days_digest_went_out_says_so_and_leaves_the_sent_papers_out(
+    mail_settings, sessions, migrated_url
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    assert send(mail_settings, sessions).sent == 1
+    [row] = ledger(sessions)
+    with sessions() as session:
+        sent = session.scalars(
+            select(Paper.title).join(DeliveryPaper, DeliveryPaper.paper_id == Paper.id)
+        ).all()
+    env = {"DIGEST_DATABASE_URL": migrated_url, "DIGEST_OUTBOX_DIR": str(mail_settings.outbox_dir)}
+    result = CliRunner().invoke(
+        cli, ["score", "ada@example.org", "--date", row.digest_date.isoformat()], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert f"was already sent at {row.sent_at:%H:%M} UTC, Message-ID {row.message_id}" in result.output
+    assert f": {len(sent)} sent to them before are left out." in result.output
+    assert sent and not any(title in result.output for title in sent)
+    assert "digest scrape" not in result.output
+
+
 def test_preview_of_a_future_date_is_refused_with_today_named(migrated_url) -> None:
     result = CliRunner().invoke(
         cli,
