@@ -4,7 +4,8 @@ see as 54.6%, ℒ and not. Stored texts and the index keep what the source gave.
 
 Only what is surely TeX is changed: the escapes ``\\% \\& \\_ \\# \\$ \\{ \\}``, the font commands
 around a word, and inline math (``$…$`` not starting or ending with a space, so "costs $5 and $10"
-stays, and ``\\(…\\)``), whose content pylatexenc turns into Unicode. A plain "100%" is not a comment.
+stays, nor holding no TeX and followed by a digit, so "$5M-$10M" stays, and ``\\(…\\)``), whose
+content pylatexenc turns into Unicode. A plain "100%" is not a comment.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ _MATH = re.compile(rf"\$(?!\s)([^$]{{1,{MATH_CHARS}}}?)(?<!\s)\$|\\\((.{{1,{MATH
 _ESCAPE = re.compile(r"\\([%&_#{}])")
 _QUOTES = (("``", "\u201c"), ("''", "\u201d"))
 _MARKS = re.compile(r"[\\^_{}]")
-_MATH_TEXT = LatexNodes2Text(math_mode="text", strict_latex_spaces=True)
+# "based-on-source": a space the author wrote stays, so O(n \log n) reads "O(n log n)", not "logn"
+_MATH_TEXT = LatexNodes2Text(math_mode="text", strict_latex_spaces="based-on-source")
 # pylatexenc logs a warning for each macro it cannot expand (a \frac without arguments): in an
 # abstract that is the author's TeX, not ours to report, and the text is kept as written.
 logging.getLogger("pylatexenc").setLevel(logging.CRITICAL)
@@ -48,8 +50,11 @@ def readable(text: str) -> str:
 
 def _math(match: re.Match[str]) -> str:
     source = match.group(1) if match.group(1) is not None else match.group(2)
-    if not _MARKS.search(source) and not any(char.isalpha() for char in source):
-        return match.group(0)  # "$5-$": neither TeX nor a variable in it, so likely not math
+    if not _MARKS.search(source):
+        if not any(char.isalpha() for char in source):
+            return match.group(0)  # "$5-$": neither TeX nor a variable in it, so likely not math
+        if match.group(1) is not None and match.string[match.end() : match.end() + 1].isdigit():
+            return match.group(0)  # "$5M-$10M": its closing "$" opens the next price
     try:
         shown = _MATH_TEXT.latex_to_text(source)
     except ValueError:  # the TeX stays as written

@@ -21,6 +21,8 @@ from digest.score.latex import readable
         (r"we do \emph{not} use \textbf{R\&D}", "we do not use R&D"),
         (r"``quoted''", "\u201cquoted\u201d"),
         (r"costs \$5", "costs $5"),
+        (r"sorting in $O(n \log n)$ time", "sorting in O(n log n) time"),
+        (r"with $a \cdot b$ and $10 \times 10$", "with a · b and 10 × 10"),
     ],
 )
 def test_tex_is_shown_as_text(tex: str, shown: str) -> None:
@@ -33,6 +35,7 @@ def test_tex_is_shown_as_text(tex: str, shown: str) -> None:
         "at 100% load, 50% of the time",  # a bare % is not a comment
         "costs $5 and $10 a month",  # prices, not math
         "between $5-$10",
+        "raised $5M-$10M, then $2B/$3B",
         "an unclosed $x and a \\cite{ref}",
         "C++ and C# -- and snake_case",
     ],
@@ -80,6 +83,11 @@ def test_any_text_is_made_readable_without_losing_its_plain_words(text: str) -> 
     shown = readable(text)
     if not re.search(r"[\\$`]", text):
         assert shown == text
-    outside = re.sub(r"\$[^$]*\$|\\\(.*?\\\)|\\[a-z]+\{?|[{}]", " ", text, flags=re.DOTALL)
+    outside = re.sub(
+        r"\$(?!\s)[^$]+?(?<!\s)\$|\\\(.+?\\\)|\\[a-z]+\{?|[{}]",
+        " ",
+        text.replace("\\$", "#"),
+        flags=re.DOTALL,
+    )
     for word in re.findall(r"[A-Za-z]{2,}", outside):
         assert word in shown
