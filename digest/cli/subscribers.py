@@ -217,6 +217,13 @@ def subscribers_import(app: App, csv_file: str, active: bool, confirm: bool) -> 
     if confirm:
         mailed = "1 pending subscriber" if done.mailed == 1 else f"{done.mailed} pending subscribers"
         console.print(f"Mailed a confirmation link to {mailed}.")
+        if done.awaiting:
+            console.print(
+                f"Not mailed again: {done.awaiting} pending "
+                f"{'subscriber whose' if done.awaiting == 1 else 'subscribers whose'} "
+                "confirmation link from before is unused and still valid.",
+                soft_wrap=True,
+            )
         for email, why in done.unsent:
             err().print(f"{email}: the confirmation mail was not sent: {why}", soft_wrap=True)
         if done.unsent:

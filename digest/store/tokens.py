@@ -70,6 +70,28 @@ def notices_since(session: Session, subscriber_id: int, since: datetime) -> int:
     )
 
 
+def with_live_confirmation(session: Session, subscriber_ids: Sequence[int], now: datetime) -> set[int]:
+    """Those of ``subscriber_ids`` holding an unused confirmation token that has not expired."""
+    if not subscriber_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Token.subscriber_id).where(
+                Token.subscriber_id.in_(subscriber_ids),
+                Token.purpose == "confirm",
+                Token.used_at.is_(None),
+                Token.expires_at > now,
+            )
+        )
+    )
+
+
+def discard(session: Session, token_hashes: Sequence[str]) -> None:
+    """Delete the tokens of ``token_hashes`` (links whose mail never went)."""
+    if token_hashes:
+        session.execute(delete(Token).where(Token.token_hash.in_(token_hashes)))
+
+
 def delete_expired(session: Session, now: datetime, link_days: int) -> int:
     """Delete tokens past their expiry (those stored without one: ``link_days`` after they were made)."""
     return session.execute(

@@ -4,7 +4,8 @@ waits on the mail server.
 A notice that meets a temporary failure (a 4xx reply, a server that refuses or stays silent) is
 tried again after each of RETRY_DELAYS; the recipient's refusal (5xx), a connection lost after the
 final dot (the server may have the mail), the last try, or a full queue drops it with a log line,
-and the reader signs up again (the page after a sign-up says so). One thread sends one mail at a
+and the reader signs up again (the page after a sign-up says so); the link of a mail that surely did
+not go is deleted, so nothing takes it for mailed. One thread sends one mail at a
 time, so against a silent server each try costs smtp_timeout. Notices
 are kept in memory only: their links' secrets are never stored, so one still queued when the
 process stops is not sent, and stop() logs how many.
@@ -23,7 +24,7 @@ from digest import metrics
 from digest.errors import DigestError
 from digest.mail.transports import Outcome
 from digest.usecases.context import Context
-from digest.usecases.subscribers import Notice, send_notice
+from digest.usecases.subscribers import Notice, discard_unsent, send_notice
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +73,20 @@ class NoticeQueue:
     def put(self, notice: Notice) -> bool:
         """Queue ``notice`` to be sent now; False (logged) when the queue is full."""
         with self._changed:
-            if len(self._queued) + self._sending >= self.limit:
-                log.warning(
-                    "the %s mail to %s was dropped: %d mails wait already; is the mail server answering?",
-                    notice.kind,
-                    notice.email,
-                    self.limit,
-                )
-                metrics.mail(notice.kind, False)
-                return False
-            heapq.heappush(self._queued, _Queued(time.monotonic(), next(self._order), notice, 0))
-            self._changed.notify_all()
-            return True
+            full = len(self._queued) + self._sending >= self.limit
+            if not full:
+                heapq.heappush(self._queued, _Queued(time.monotonic(), next(self._order), notice, 0))
+                self._changed.notify_all()
+                return True
+        log.warning(
+            "the %s mail to %s was dropped: %d mails wait already; is the mail server answering?",
+            notice.kind,
+            notice.email,
+            self.limit,
+        )
+        metrics.mail(notice.kind, False)
+        self._discard([notice])
+        return False
 
     def settle(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds until nothing is queued or being sent; True if so."""
@@ -106,10 +109,11 @@ class NoticeQueue:
         if thread is not None:
             thread.join(STOP_WAIT)
         with self._changed:
-            left, flying = len(self._queued), self._sending
+            left, flying = [queued.notice for queued in self._queued], self._sending
             self._queued.clear()
         if left:
-            log.warning("%d confirmation or manage mails were not sent: the web front stopped", left)
+            log.warning("%d confirmation or manage mails were not sent: the web front stopped", len(left))
+            self._discard(left)
         if flying:
             log.warning(
                 "%d confirmation or manage mail was still being sent when the web front stopped", flying
@@ -156,7 +160,16 @@ class NoticeQueue:
                     tries,
                     outcome.error,
                 )
+                if not outcome.maybe_sent:
+                    self._discard([notice])
             metrics.mail(notice.kind, outcome.ok)
+
+    def _discard(self, notices: list[Notice]) -> None:
+        """Delete the links of mails that did not go; a database fault here is logged, not raised."""
+        try:
+            discard_unsent(self.context, notices)
+        except Exception:
+            log.exception("cannot delete the links of %d unsent mails", len(notices))
 
     def _try(self, notice: Notice) -> Outcome:
         """One try; what send_notice raises becomes a failure (a setting at fault is not retried)."""

@@ -158,6 +158,7 @@ class Imported:
     updated: int
     pending: int = 0  # pending after the import, never confirmed
     mailed: int = 0
+    awaiting: int = 0  # with ``confirm``: pending ones not mailed again, their earlier link still valid
     unsent: tuple[tuple[str, str], ...] = ()  # (email, why)
 
 
@@ -167,7 +168,9 @@ def import_csv(ctx: Context, text: str, *, active: bool = False, confirm: bool =
     subscriber needs a status: its row's; or, for all of them, active with ``active`` (the operator
     vouches for their consent), or pending with ``confirm``, which then mails every pending,
     never confirmed subscriber of the file a confirmation link, as a sign-up on the web front
-    gets (a pending one without it would wait for a confirmation nobody mailed)."""
+    gets (a pending one without it would wait for a confirmation nobody mailed); one whose earlier
+    link is still unused and valid is not mailed again, so the same import can be run again after
+    some mails failed (a link whose mail failed is deleted)."""
     if active and confirm:
         raise UsageError("Give --active or --confirm, not both.")
     rows, problems = from_csv(text)
@@ -216,14 +219,22 @@ def import_csv(ctx: Context, text: str, *, active: bool = False, confirm: bool =
                 unconfirmed.append((subscriber, record))
         if confirm:
             session.flush()  # the new subscribers' ids, for their tokens
+            ids = [subscriber.id for subscriber, _ in unconfirmed]
+            linked = stored_tokens.with_live_confirmation(session, ids, now)
             notices = [
-                _confirmation(ctx, session, subscriber, record, now) for subscriber, record in unconfirmed
+                _confirmation(ctx, session, subscriber, record, now)
+                for subscriber, record in unconfirmed
+                if subscriber.id not in linked
             ]
     unsent = []
     if notices:
+        failed = []
         for notice, outcome in zip(notices, send_notices(ctx, notices, now), strict=True):
             if not outcome.ok:
                 unsent.append((notice.email, outcome.error or "not sent"))
+                if not outcome.maybe_sent:
+                    failed.append(notice)
+        discard_unsent(ctx, failed)
     return Imported(
         len(rows),
         added,
@@ -231,6 +242,7 @@ def import_csv(ctx: Context, text: str, *, active: bool = False, confirm: bool =
         updated,
         pending=len(unconfirmed),
         mailed=len(notices) - len(unsent),
+        awaiting=len(unconfirmed) - len(notices) if confirm else 0,
         unsent=tuple(unsent),
     )
 
@@ -348,6 +360,14 @@ def send_notices(ctx: Context, notices: Sequence[Notice], now: datetime) -> list
         mails = (_notice_mail(ctx, notice, now, key) for key, notice in enumerate(notices))
         outcomes = {outcome.key: outcome for outcome in transport.deliver(mails)}
     return [outcomes[key] for key in range(len(notices))]
+
+
+def discard_unsent(ctx: Context, notices: Sequence[Notice]) -> None:
+    """Delete the links of ``notices`` whose mail surely did not go, so nothing counts them as
+    mailed (a later ``import --confirm`` mails those subscribers again). Writes the database."""
+    if notices:
+        with ctx.database.begin() as session:
+            stored_tokens.discard(session, [token_hash(notice.token) for notice in notices])
 
 
 def send_notice(ctx: Context, notice: Notice, now: datetime) -> Outcome:

@@ -10,9 +10,13 @@ import pytest
 from pydantic import SecretStr
 
 from digest.config import Settings
+from digest.store import schema
+from digest.store.engine import make_engine
+from digest.usecases import subscribers
 from digest.usecases.context import Context
 from digest.usecases.notices import NoticeQueue
-from digest.usecases.subscribers import Notice
+from digest.usecases.preferences import Preferences
+from digest.usecases.subscribers import Notice, TokenError
 from tests.support.smtp import ScriptedServer, serving
 from tests.support.waiting import WAIT
 
@@ -26,8 +30,12 @@ def server() -> Iterator[ScriptedServer]:
 
 
 def queue_to(server: ScriptedServer, tmp_path, delays: tuple[float, ...] = (0.01, 0.01)) -> NoticeQueue:
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)  # where a link whose mail did not go is deleted
+    engine.dispose()
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'unused.db'}",
+        database_url=url,
         smtp_url=SecretStr(f"smtp://127.0.0.1:{server.port}"),
         base_url="https://digest.example.org",
     )
@@ -64,6 +72,18 @@ def test_a_mail_refused_for_good_is_not_tried_again(server, tmp_path) -> None:
     sent_through(queue_to(server, tmp_path), NOTICE, Notice("manage", "bo@example.org", "another"))
     assert [recipient for recipient, _ in server.received] == ["bo@example.org"]
     assert server.connections == 2  # one each: the refused one was not tried again
+
+
+def test_the_link_of_a_mail_refused_for_good_no_longer_confirms(server, tmp_path) -> None:
+    """Nothing takes it for mailed: an import with --confirm mails that subscriber a new link."""
+    queue = queue_to(server, tmp_path)
+    now = queue.context.now()
+    notice = subscribers.sign_up(queue.context, Preferences(email="ada@example.org").validated(), now)
+    subscribers.check_confirm(queue.context, notice.token, now)  # stored, so far valid
+    server.refuse["ada@example.org"] = "550 5.1.1 no such mailbox"
+    sent_through(queue, notice)
+    with pytest.raises(TokenError):
+        subscribers.check_confirm(queue.context, notice.token, now)
 
 
 def test_a_full_queue_drops_the_mail_and_says_so(server, tmp_path, caplog) -> None:

@@ -236,6 +236,36 @@ def test_an_import_with_confirm_names_each_mail_it_could_not_send_and_exits_1(
     assert result.exit_code == 1 and "1 added" in result.output
     assert "ada@example.org: the confirmation mail was not sent" in result.output
     assert "run the same import with --confirm again" in result.output
+    again = digest(
+        "subscribers",
+        "import",
+        str(sheet),
+        "--confirm",
+        url=migrated_url,
+        env={"DIGEST_OUTBOX_DIR": str(tmp_path)},
+    )
+    assert again.exit_code == 0 and "Mailed a confirmation link to 1 pending subscriber." in again.output
+    [mail] = [email.message_from_bytes(path.read_bytes()) for path in tmp_path.glob("*.eml")]
+    assert mail["To"] == "ada@example.org"
+
+
+def test_an_import_with_confirm_run_again_does_not_mail_a_valid_link_again(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    sheet = tmp_path / "sign-ups.csv"
+    sheet.write_text("email\nada@example.org\nbob@example.org\n", encoding="utf-8")
+    env = {"DIGEST_OUTBOX_DIR": str(tmp_path / "outbox")}
+    digest("subscribers", "import", str(sheet), "--confirm", url=migrated_url, env=env)
+    sheet.write_text("email\nada@example.org\nbob@example.org\ncy@example.org\n", encoding="utf-8")
+    again = digest("subscribers", "import", str(sheet), "--confirm", url=migrated_url, env=env)
+    assert again.exit_code == 0, again.output
+    assert "Mailed a confirmation link to 1 pending subscriber." in again.output
+    assert "Not mailed again: 2 pending subscribers whose confirmation link from before" in again.output
+    recipients = sorted(
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)["To"]
+        for path in (tmp_path / "outbox").glob("*.eml")
+    )
+    assert recipients == ["ada@example.org", "bob@example.org", "cy@example.org"]
 
 
 def test_an_import_of_pending_subscribers_says_they_wait_for_a_confirmation(
