@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -86,7 +86,9 @@ def next_digest_at(subscriber: Schedule, now: datetime, last: date | None = None
         day = local.date() + timedelta(days=ahead)
         if last is not None and day <= last:
             continue
-        moment = max(datetime.combine(day, time(subscriber.send_hour), here), local)
+        # Through UTC: a send hour the clocks skip that night (02:00 in spring) reads as it happens.
+        at_hour = datetime.combine(day, time(subscriber.send_hour), here).astimezone(UTC).astimezone(here)
+        moment = max(at_hour, local)
         if due_date(subscriber, moment, last) == day:
             return moment
     return None

@@ -383,6 +383,16 @@ def listing(
     return list(session.execute(query))
 
 
+def latest(session: Session, subscriber_id: int) -> Delivery | None:
+    """The subscriber's digest of the latest date, whatever became of it."""
+    return session.scalar(
+        select(Delivery)
+        .where(Delivery.subscriber_id == subscriber_id)
+        .order_by(Delivery.digest_date.desc())
+        .limit(1)
+    )
+
+
 def sent_on(session: Session, subscriber_id: int, day: date) -> Delivery | None:
     """The subscriber's digest for ``day``, if it was sent."""
     return session.scalar(

@@ -23,8 +23,10 @@ from digest.errors import DigestError, UsageError
 from digest.mail.message import Envelope, build_message, new_message_id
 from digest.mail.transports import Outcome, Outgoing, transport_for
 from digest.model.address import checked_address
+from digest.model.ledger import DeliveryStatus
 from digest.model.link_tokens import new_token, token_hash
 from digest.model.subscriber import STATUSES, SubscriberStatus, next_digest_at, status_change
+from digest.model.time import zone
 from digest.store import ledger
 from digest.store import subscribers as stored
 from digest.store import tokens as stored_tokens
@@ -280,7 +282,6 @@ class Account:
     status: str
     wish: Preferences
     delivery_id: int | None
-    next_digest: datetime | None = None  # in their time zone; None when none will come
 
 
 def wish_of(subscriber: Subscriber) -> Preferences:
@@ -435,17 +436,31 @@ def account_of(session: Session, token: str, now: datetime, link_days: int) -> t
     """The account of manage token ``token`` and its subscriber row; raises TokenError."""
     row = _lookup(session, token, ("manage",), now, link_days)
     subscriber = stored.subscriber_by_id(session, row.subscriber_id)
-    next_digest = None
-    if subscriber.status == SubscriberStatus.ACTIVE:
-        last = ledger.latest_dates(session, [subscriber.id]).get(subscriber.id)
-        try:
-            next_digest = next_digest_at(subscriber, now, last)
-        except (KeyError, ValueError):  # an unknown time zone: the page's form says so
-            next_digest = None
     account = Account(
-        subscriber.id, subscriber.email, subscriber.status, wish_of(subscriber), row.delivery_id, next_digest
+        subscriber.id, subscriber.email, subscriber.status, wish_of(subscriber), row.delivery_id
     )
     return account, subscriber
+
+
+# A digest in one of these is still to go out: the senders take it up (again) from next_attempt_at.
+STILL_TO_GO = frozenset({DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.FAILED_TEMPORARY})
+
+
+def next_digest(ctx: Context, account: Account, now: datetime) -> datetime | None:
+    """When ``account``'s next digest goes out, in their time zone: ``now`` or a retry's time when
+    their latest one is still to go out, else by the due rule after it. None when they are not
+    active, or their time zone is unknown (the preferences form says so). Reads only."""
+    if account.status != SubscriberStatus.ACTIVE:
+        return None
+    with ctx.session() as session:
+        row = ledger.latest(session, account.subscriber_id)
+    try:
+        here = zone(account.wish.timezone)
+        if row is not None and row.status in STILL_TO_GO:
+            return max(now, row.next_attempt_at or now).astimezone(here)
+        return next_digest_at(account.wish, now, row.digest_date if row is not None else None)
+    except (KeyError, ValueError):
+        return None
 
 
 def account(ctx: Context, token: str, now: datetime) -> Account:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from digest.errors import MessageError, UsageError
 from digest.usecases import digests, subscribers
+from digest.usecases.context import Context
 from digest.usecases.digests import WebPreview
 from digest.usecases.preferences import Preferences, normalise_email
 from digest.usecases.subscribers import Account, TokenError
@@ -248,9 +249,9 @@ def save_preferences(
     return RedirectResponse(f"/preferences/{token}?saved=1", status_code=303)
 
 
-def _next_digest(account: Account, now: datetime) -> str | None:
+def _next_digest(context: Context, account: Account, now: datetime) -> str | None:
     """E.g. "Thursday 3 December at 07:00 (Europe/Paris)", or "due now"; None when none comes."""
-    moment = account.next_digest
+    moment = subscribers.next_digest(context, account, now)
     if moment is None:
         return None
     if moment <= now:
@@ -270,7 +271,8 @@ def _preferences(
     preview: WebPreview | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    past = subscribers.past_digests(request.app.state.web.context, account.subscriber_id)
+    context = request.app.state.web.context
+    past = subscribers.past_digests(context, account.subscriber_id)
     return page(
         request,
         "preferences.html",
@@ -279,7 +281,7 @@ def _preferences(
         email=account.email,
         status=account.status,
         status_text=STATUS_TEXT.get(account.status, account.status),
-        next_digest=_next_digest(account, now_of(request)),
+        next_digest=_next_digest(context, account, now_of(request)),
         wish=wish,
         past=past,
         notice=notice,

@@ -343,6 +343,24 @@ def test_preview_before_signing_up_shows_matching_papers_and_stores_nothing(
     assert outbox(web_settings) == []
 
 
+def test_preferences_show_a_digest_still_to_go_out_today_as_next_not_tomorrows(
+    client, web_settings, sessions
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    links = digest_links(web_settings, sessions)
+    assert "Next digest: Wednesday 25 November at 07:00 (UTC)" in client.get(links["preferences"]).text
+    retry = NOW + timedelta(minutes=20)
+    with sessions.begin() as session:  # as if today's mail had met a busy server
+        session.execute(
+            update(Delivery).values(status="failed-temporary", sent_at=None, next_attempt_at=retry)
+        )
+    assert "Next digest: Tuesday 24 November at 08:20 (UTC)" in client.get(links["preferences"]).text
+    with sessions.begin() as session:
+        session.execute(update(Delivery).values(status="pending", next_attempt_at=None))
+    assert "Next digest: due now" in client.get(links["preferences"]).text
+
+
 def test_preferences_change_interests_pause_and_show_past_digests(client, web_settings, sessions) -> None:
     ingest_fixture(sessions)
     add_subscriber(sessions)

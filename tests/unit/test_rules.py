@@ -73,6 +73,11 @@ def test_the_next_digest_is_at_the_next_send_hour_that_the_due_rule_takes() -> N
     spring = Schedule(timezone="Europe/Paris", send_hour=7)  # the night clocks go forward
     saturday = datetime(2027, 3, 27, 8, 0, tzinfo=UTC)
     assert next_digest_at(spring, saturday, last=date(2027, 3, 27)).isoformat() == "2027-03-28T07:00:00+02:00"
+    skipped_hour = Schedule(timezone="Europe/Paris", send_hour=2)  # 02:00 to 03:00 never happens then
+    assert (
+        next_digest_at(skipped_hour, saturday, last=date(2027, 3, 27)).isoformat()
+        == "2027-03-28T03:00:00+02:00"
+    )
 
 
 def test_an_unknown_time_zone_is_an_error_not_a_guess() -> None:
