@@ -74,8 +74,8 @@ def explain(index: Index, pick: Pick, profile: Profile) -> Explanation:
     matches = []
     wanted: set[tuple[str, ...]] = set()
     for atom in line.atoms:
-        if atom.exclude:
-            continue
+        if atom.exclude or any(match.atom == atom.label for match in matches):
+            continue  # "video video^2" matched video once
         fields = where(atom, doc, title, abstract)
         if fields:
             matches.append(Match(atom.label, fields))

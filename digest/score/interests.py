@@ -25,8 +25,10 @@ _CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[a-z][a-z-]*)?")
 _WEIGHT = re.compile(r"\^(\d+(?:\.\d+)?)?")
 _FIELD = re.compile(r"([A-Za-z]+):(?=\S)")
 _EMPTY_FIELD = re.compile(r"(author|cat):(?=\s|$)", re.IGNORECASE)
-# Punctuation a bare word may carry that is not part of it (a label leaves it out).
-_AROUND_WORDS = "()[]{}<>,;:.!?'`\u201c\u201d\u2018\u2019"
+# Punctuation a bare word may carry that is not part of it (a label leaves it out): opening
+# brackets and quotes before it, closing ones and sentence marks after it (".NET" keeps its dot).
+_BEFORE_WORDS = "([{<'`\u201c\u2018"
+_AFTER_WORDS = ")]}>,;:.!?'`\u201d\u2019"
 
 AtomKind = Literal["term", "phrase", "author", "cat"]
 
@@ -167,7 +169,7 @@ def _parse_atom(raw: str, position: int, number: int, exclude: bool) -> tuple[At
         raise InterestError(number, position + 1, f"{value!r} has no letters or digits to match")
     weight, end = _read_weight(raw, end, number)
     kind: AtomKind = "phrase" if raw[position] == '"' else "term"
-    label = _spaced(value) if kind == "phrase" else value.strip(_AROUND_WORDS) or value
+    label = _spaced(value) if kind == "phrase" else value.lstrip(_BEFORE_WORDS).rstrip(_AFTER_WORDS) or value
     return Atom(kind, raw[position:end], stems, weight=weight, exclude=exclude, label=label), end
 
 

@@ -38,6 +38,8 @@ def test_each_atom_is_labelled_as_the_reader_wrote_it_without_the_syntax() -> No
         "cs.CV",
         "C++",
     ]
+    [line] = parse_interests(".NET, Node.js; [C#]. “quoted”")
+    assert [atom.label for atom in line.atoms] == [".NET", "Node.js", "C#", "quoted"]
 
 
 def test_blank_and_comment_lines_are_skipped_and_numbers_kept() -> None:

@@ -151,6 +151,11 @@ def test_the_explanation_names_the_line_and_marks_exactly_the_matched_words() ->
     assert snippet.text(why.snippet).lower().count("*video generation*") == len(marked)
 
 
+def test_a_term_written_twice_in_a_line_is_named_once() -> None:
+    picks, index, profile = ranked_with_index("video video^2")
+    assert picks and explain(index, picks[0], profile).matched == ["video"]
+
+
 def test_the_snippet_is_escaped_before_it_is_marked() -> None:
     base = next(doc for doc in DOCS if has_words(doc, "agents"))
     hostile = replace(base, id="x", abstract='<script>alert("agents")</script> agents & <b>co</b>')
