@@ -86,7 +86,7 @@ def score_command(
         return
     console = out()
     if scored.already_sent is not None:
-        then = "these are what the next one would choose from"
+        then = "below are the papers of its window that it did not hold"
         _say_sent(scored.already_sent, f"{scored.digest_date}", then)
     if scored.sent_before:
         verb = "is" if scored.sent_before == 1 else "are"
@@ -177,7 +177,7 @@ def preview_command(
             _open(out_path)
     if result.already_sent is not None:
         day = result.composed.job.digest_date.isoformat()
-        _say_sent(result.already_sent, day, "this is what the next one would hold so far")
+        _say_sent(result.already_sent, day, "this is made of the papers of its window that it did not hold")
     elif result.digest.empty:
         err().print("Nothing to send: no new paper matched. `digest send` would skip this digest.")
 

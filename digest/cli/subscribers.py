@@ -226,6 +226,12 @@ def subscribers_import(app: App, csv_file: str, active: bool, confirm: bool) -> 
             )
         for email, why in done.unsent:
             err().print(f"{email}: the confirmation mail was not sent: {why}", soft_wrap=True)
+        for email in done.maybe_mailed:
+            err().print(
+                f"{email}: the connection was lost after the confirmation mail, which may have "
+                "arrived; its link stays valid, so an import does not mail them again before it expires.",
+                soft_wrap=True,
+            )
         if done.unsent:
             raise DigestError(
                 f"{len(done.unsent)} of the confirmation mails were not sent (above); "

@@ -71,17 +71,23 @@ def explain(index: Index, pick: Pick, profile: Profile) -> Explanation:
         return Explanation(None, (), snippet(readable(doc.abstract), frozenset()))
     line = profile.lines[pick.line]
     title, abstract = index.title_stems[pick.doc], index.abstract_stems[pick.doc]
-    matches = []
+    found: dict[str, Match] = {}  # by label, its case aside: "video Video^2" matched video once
     wanted: set[tuple[str, ...]] = set()
     for atom in line.atoms:
-        if atom.exclude or any(match.atom == atom.label for match in matches):
-            continue  # "video video^2" matched video once
+        if atom.exclude:
+            continue
         fields = where(atom, doc, title, abstract)
         if fields:
-            matches.append(Match(atom.label, fields))
+            key = atom.label.casefold()
+            seen = found.get(key)
+            if seen is None:
+                found[key] = Match(atom.label, fields)
+            else:
+                found[key] = Match(seen.atom, seen.fields + tuple(f for f in fields if f not in seen.fields))
             if atom.kind in ("term", "phrase"):
                 wanted.add(atom.terms)
-    return Explanation(line.text, tuple(matches), snippet(readable(doc.abstract), frozenset(wanted)))
+    matches = tuple(found.values())
+    return Explanation(line.text, matches, snippet(readable(doc.abstract), frozenset(wanted)))
 
 
 def where(atom: Atom, doc: Doc, title: list[str], abstract: list[str]) -> tuple[str, ...]:

@@ -26,7 +26,8 @@ _MATH = re.compile(rf"\$(?!\s)([^$]{{1,{MATH_CHARS}}}?)(?<!\s)\$|\\\((.{{1,{MATH
 _ESCAPE = re.compile(r"\\([%&_#{}])")
 _QUOTES = (("``", "\u201c"), ("''", "\u201d"))
 _MARKS = re.compile(r"[\\^_{}]")
-# "based-on-source": a space the author wrote stays, so O(n \log n) reads "O(n log n)", not "logn"
+# "based-on-source": a space the author wrote after a macro before a word stays, so O(n \log n) reads
+# "O(n log n)", not "logn" (between two macros it still goes: \mathcal{L} \leq \epsilon reads "ℒ≤ϵ")
 _MATH_TEXT = LatexNodes2Text(math_mode="text", strict_latex_spaces="based-on-source")
 # pylatexenc logs a warning for each macro it cannot expand (a \frac without arguments): in an
 # abstract that is the author's TeX, not ours to report, and the text is kept as written.

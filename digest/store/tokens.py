@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from digest.store.bulk import chunked
 from digest.store.models import Token
 
 NOTICE_PURPOSES = ("confirm", "manage")
@@ -72,24 +73,25 @@ def notices_since(session: Session, subscriber_id: int, since: datetime) -> int:
 
 def with_live_confirmation(session: Session, subscriber_ids: Sequence[int], now: datetime) -> set[int]:
     """Those of ``subscriber_ids`` holding an unused confirmation token that has not expired."""
-    if not subscriber_ids:
-        return set()
-    return set(
-        session.scalars(
-            select(Token.subscriber_id).where(
-                Token.subscriber_id.in_(subscriber_ids),
-                Token.purpose == "confirm",
-                Token.used_at.is_(None),
-                Token.expires_at > now,
+    linked: set[int] = set()
+    for chunk in chunked(subscriber_ids):
+        linked.update(
+            session.scalars(
+                select(Token.subscriber_id).where(
+                    Token.subscriber_id.in_(chunk),
+                    Token.purpose == "confirm",
+                    Token.used_at.is_(None),
+                    Token.expires_at > now,
+                )
             )
         )
-    )
+    return linked
 
 
 def discard(session: Session, token_hashes: Sequence[str]) -> None:
     """Delete the tokens of ``token_hashes`` (links whose mail never went)."""
-    if token_hashes:
-        session.execute(delete(Token).where(Token.token_hash.in_(token_hashes)))
+    for chunk in chunked(token_hashes):
+        session.execute(delete(Token).where(Token.token_hash.in_(chunk)))
 
 
 def delete_expired(session: Session, now: datetime, link_days: int) -> int:

@@ -162,6 +162,7 @@ class Imported:
     mailed: int = 0
     awaiting: int = 0  # with ``confirm``: pending ones not mailed again, their earlier link still valid
     unsent: tuple[tuple[str, str], ...] = ()  # (email, why)
+    maybe_mailed: tuple[str, ...] = ()  # the connection was lost after the mail: it may have gone
 
 
 def import_csv(ctx: Context, text: str, *, active: bool = False, confirm: bool = False) -> Imported:
@@ -228,24 +229,30 @@ def import_csv(ctx: Context, text: str, *, active: bool = False, confirm: bool =
                 for subscriber, record in unconfirmed
                 if subscriber.id not in linked
             ]
-    unsent = []
+    unsent, maybe = [], []
     if notices:
-        failed = []
-        for notice, outcome in zip(notices, send_notices(ctx, notices, now), strict=True):
-            if not outcome.ok:
+        outcomes: list[Outcome] = []
+        try:
+            outcomes = send_notices(ctx, notices, now)
+        finally:  # also on a setting at fault or an interrupt: a link not mailed must not count as mailed
+            kept = [outcome.ok or outcome.maybe_sent for outcome in outcomes]
+            kept += [False] * (len(notices) - len(kept))
+            discard_unsent(ctx, [notice for notice, keep in zip(notices, kept, strict=True) if not keep])
+        for notice, outcome in zip(notices, outcomes, strict=True):
+            if outcome.maybe_sent:
+                maybe.append(notice.email)
+            elif not outcome.ok:
                 unsent.append((notice.email, outcome.error or "not sent"))
-                if not outcome.maybe_sent:
-                    failed.append(notice)
-        discard_unsent(ctx, failed)
     return Imported(
         len(rows),
         added,
         activated,
         updated,
         pending=len(unconfirmed),
-        mailed=len(notices) - len(unsent),
+        mailed=len(notices) - len(unsent) - len(maybe),
         awaiting=len(unconfirmed) - len(notices) if confirm else 0,
         unsent=tuple(unsent),
+        maybe_mailed=tuple(maybe),
     )
 
 

@@ -249,6 +249,22 @@ def test_an_import_with_confirm_names_each_mail_it_could_not_send_and_exits_1(
     assert mail["To"] == "ada@example.org"
 
 
+def test_an_import_with_confirm_stopped_by_a_setting_at_fault_mails_them_once_it_is_fixed(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    sheet = tmp_path / "sign-ups.csv"
+    sheet.write_text("email\nada@example.org\n", encoding="utf-8")
+    env = {"DIGEST_OUTBOX_DIR": str(tmp_path / "outbox")}
+    missing = {"DIGEST_DKIM_SELECTOR": "digest", "DIGEST_DKIM_KEY_FILE": str(tmp_path / "missing.pem")}
+    stopped = digest(
+        "subscribers", "import", str(sheet), "--confirm", url=migrated_url, env={**env, **missing}
+    )
+    assert stopped.exit_code == 2 and "Cannot read the DKIM key" in stopped.output
+    fixed = digest("subscribers", "import", str(sheet), "--confirm", url=migrated_url, env=env)
+    assert "Mailed a confirmation link to 1 pending subscriber." in fixed.output, fixed.output
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
 def test_an_import_with_confirm_run_again_does_not_mail_a_valid_link_again(
     migrated_url: str, tmp_path: Path
 ) -> None:
