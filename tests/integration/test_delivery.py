@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from sqlalchemy import func, select, update
 
 from digest.cli import cli
@@ -293,18 +293,24 @@ def test_a_test_send_that_sends_nothing_says_why_and_fails(mail_settings, sessio
     assert outbox(mail_settings) == []
 
 
-def test_preview_after_the_days_digest_went_out_says_when_and_which(
-    mail_settings, sessions, migrated_url
-) -> None:
+def after_the_days_digest(command: str, mail_settings, sessions, migrated_url) -> tuple[Delivery, Result]:
+    """Send ada's digest of the day, then run ``command`` for that day: the ledger row and the output."""
     ingest_fixture(sessions)
     add_subscriber(sessions)
     assert send(mail_settings, sessions).sent == 1
     [row] = ledger(sessions)
     env = {"DIGEST_DATABASE_URL": migrated_url, "DIGEST_OUTBOX_DIR": str(mail_settings.outbox_dir)}
     result = CliRunner().invoke(
-        cli, ["preview", "ada@example.org", "--date", row.digest_date.isoformat()], env=env
+        cli, [command, "ada@example.org", "--date", row.digest_date.isoformat()], env=env
     )
     assert result.exit_code == 0, result.output
+    return row, result
+
+
+def test_preview_after_the_days_digest_went_out_says_when_and_which(
+    mail_settings, sessions, migrated_url
+) -> None:
+    row, result = after_the_days_digest("preview", mail_settings, sessions, migrated_url)
     assert f"was already sent at {row.sent_at:%H:%M} UTC, Message-ID {row.message_id}" in result.output
     assert "no new paper matched" not in result.output
 
@@ -312,19 +318,11 @@ def test_preview_after_the_days_digest_went_out_says_when_and_which(
 def test_score_after_the_days_digest_went_out_says_so_and_leaves_the_sent_papers_out(
     mail_settings, sessions, migrated_url
 ) -> None:
-    ingest_fixture(sessions)
-    add_subscriber(sessions)
-    assert send(mail_settings, sessions).sent == 1
-    [row] = ledger(sessions)
+    row, result = after_the_days_digest("score", mail_settings, sessions, migrated_url)
     with sessions() as session:
         sent = session.scalars(
             select(Paper.title).join(DeliveryPaper, DeliveryPaper.paper_id == Paper.id)
         ).all()
-    env = {"DIGEST_DATABASE_URL": migrated_url, "DIGEST_OUTBOX_DIR": str(mail_settings.outbox_dir)}
-    result = CliRunner().invoke(
-        cli, ["score", "ada@example.org", "--date", row.digest_date.isoformat()], env=env
-    )
-    assert result.exit_code == 0, result.output
     assert f"was already sent at {row.sent_at:%H:%M} UTC, Message-ID {row.message_id}" in result.output
     assert f": {len(sent)} sent to them before are left out." in result.output
     assert sent and not any(title in result.output for title in sent)
