@@ -93,12 +93,12 @@ def score_command(
         left = f"{scored.sent_before} sent to them before {verb} left out"
         which = "Of the" if scored.considered else "All"
         console.print(f"{which} {scored.chosen_from}: {left}.", soft_wrap=True)
+    if not scored.considered and not scored.sent_before:
+        console.print(
+            f"No {scored.chosen_from}. `digest scrape` stores new ones; --all ranks every stored paper.",
+            soft_wrap=True,
+        )
     if not scored.considered:
-        if not scored.sent_before:
-            console.print(
-                f"No {scored.chosen_from}. `digest scrape` stores new ones; --all ranks every stored paper.",
-                soft_wrap=True,
-            )
         return
     if not scored.rows:
         console.print(f"None of the {scored.considered} {scored.chosen_from} matched.", soft_wrap=True)

@@ -23,7 +23,7 @@ from digest.errors import DigestError, UsageError
 from digest.mail.message import Envelope, build_message, new_message_id
 from digest.mail.transports import Outcome, Outgoing, transport_for
 from digest.model.address import checked_address
-from digest.model.ledger import DeliveryStatus
+from digest.model.ledger import CLAIMABLE
 from digest.model.link_tokens import new_token, token_hash
 from digest.model.subscriber import STATUSES, SubscriberStatus, next_digest_at, status_change
 from digest.model.time import zone
@@ -235,9 +235,8 @@ def import_csv(ctx: Context, text: str, *, active: bool = False, confirm: bool =
         try:
             outcomes = send_notices(ctx, notices, now)
         finally:  # also on a setting at fault or an interrupt: a link not mailed must not count as mailed
-            kept = [outcome.ok or outcome.maybe_sent for outcome in outcomes]
-            kept += [False] * (len(notices) - len(kept))
-            discard_unsent(ctx, [notice for notice, keep in zip(notices, kept, strict=True) if not keep])
+            went = {key for key, outcome in enumerate(outcomes) if outcome.ok or outcome.maybe_sent}
+            discard_unsent(ctx, [notice for key, notice in enumerate(notices) if key not in went])
         for notice, outcome in zip(notices, outcomes, strict=True):
             if outcome.maybe_sent:
                 maybe.append(notice.email)
@@ -449,10 +448,6 @@ def account_of(session: Session, token: str, now: datetime, link_days: int) -> t
     return account, subscriber
 
 
-# A digest in one of these is still to go out: the senders take it up (again) from next_attempt_at.
-STILL_TO_GO = frozenset({DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.FAILED_TEMPORARY})
-
-
 def next_digest(ctx: Context, account: Account, now: datetime) -> datetime | None:
     """When ``account``'s next digest goes out, in their time zone: ``now`` or a retry's time when
     their latest one is still to go out, else by the due rule after it. None when they are not
@@ -463,7 +458,7 @@ def next_digest(ctx: Context, account: Account, now: datetime) -> datetime | Non
         row = ledger.latest(session, account.subscriber_id)
     try:
         here = zone(account.wish.timezone)
-        if row is not None and row.status in STILL_TO_GO:
+        if row is not None and row.status in CLAIMABLE:  # still to go out, from next_attempt_at
             return max(now, row.next_attempt_at or now).astimezone(here)
         return next_digest_at(account.wish, now, row.digest_date if row is not None else None)
     except (KeyError, ValueError):
