@@ -21,16 +21,15 @@ def naive_rank(index: Index, profile: Profile, doc_values: list[dict[int, float]
     ``doc_values`` maps each paper's features to their BM25 values (``paper_values``). Returns
     (-final score, paper id) pairs, best first, as ``rank`` picks them.
     """
-    columns = index.columns
     results = []
     for row, doc in enumerate(index.docs):
         values = doc_values[row]
         best = 0.0
         for line in profile.lines:
-            wanted = [(values.get(columns.get(atom.key, -1), 0.0), atom.weight) for atom in line.positive]
+            wanted = [(values.get(_column(index, atom), 0.0), atom.weight) for atom in line.positive]
             if any(value == 0.0 for value, _ in wanted):
                 continue
-            if any(values.get(columns.get(atom.key, -1), 0.0) > 0 for atom in line.excluded):
+            if any(values.get(_column(index, atom), 0.0) > 0 for atom in line.excluded):
                 continue
             if not _passes_filters(line, doc):
                 continue
@@ -40,6 +39,11 @@ def naive_rank(index: Index, profile: Profile, doc_values: list[dict[int, float]
         if best > 0 and final >= profile.min_score:
             results.append((-final, doc.id))
     return sorted(results)[: profile.limit]
+
+
+def _column(index: Index, atom: Any) -> int:
+    found = index.column(atom)
+    return -1 if found is None else found
 
 
 def paper_values(index: Index) -> list[dict[int, float]]:

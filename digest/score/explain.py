@@ -58,9 +58,13 @@ class Explanation:
 
 
 def listed_terms(matched: Iterable[str]) -> str:
-    """Matched labels for a line of text: 'diffusion, "language model"' (a label of several words in
-    quotes, as its reader wrote it, so the commas read right)."""
-    return ", ".join(f'"{label}"' if " " in label else label for label in matched)
+    """Matched labels for a line of text: 'diffusion, "language model", RL = "reinforcement learning"'
+    (a label of several words in quotes, as its reader wrote it, so the commas read right)."""
+    return ", ".join(" = ".join(map(_quoted, label.split(" = "))) for label in matched)
+
+
+def _quoted(label: str) -> str:
+    return f'"{label}"' if " " in label else label
 
 
 def explain(index: Index, pick: Pick, profile: Profile) -> Explanation:
@@ -76,16 +80,23 @@ def explain(index: Index, pick: Pick, profile: Profile) -> Explanation:
     for atom in line.atoms:
         if atom.exclude:
             continue
-        fields = where(atom, doc, title, abstract)
-        if fields:
-            key = atom.label.casefold()
-            seen = found.get(key)
-            if seen is None:
-                found[key] = Match(atom.label, fields)
-            else:
-                found[key] = Match(seen.atom, seen.fields + tuple(f for f in fields if f not in seen.fields))
-            if atom.kind in ("term", "phrase"):
-                wanted.add(atom.terms)
+        own = where(atom, doc, title, abstract)
+        label, fields = atom.label, own
+        variant = index.variants.get(atom.terms) if atom.kind in ("term", "phrase") else None
+        if variant is not None and (through := _fields_with(variant[0], title, abstract)):
+            label = f"{atom.label} = {variant[1]}"  # "RL = reinforcement learning"
+            fields = own + tuple(name for name in through if name not in own)
+            wanted.add(variant[0])
+        if not fields:
+            continue
+        if own and atom.kind in ("term", "phrase"):
+            wanted.add(atom.terms)
+        key = label.casefold()
+        seen = found.get(key)
+        if seen is None:
+            found[key] = Match(label, fields)
+        else:
+            found[key] = Match(seen.atom, seen.fields + tuple(f for f in fields if f not in seen.fields))
     matches = tuple(found.values())
     return Explanation(line.text, matches, snippet(readable(doc.abstract), frozenset(wanted)))
 
@@ -96,8 +107,12 @@ def where(atom: Atom, doc: Doc, title: list[str], abstract: list[str]) -> tuple[
         return ("authors",) if any(set(atom.terms) <= name for name in author_words(doc.authors)) else ()
     if atom.kind == "cat":
         return ("categories",) if atom.terms[0] in category_keys(doc.categories) else ()
+    return _fields_with(atom.terms, title, abstract)
+
+
+def _fields_with(terms: tuple[str, ...], title: list[str], abstract: list[str]) -> tuple[str, ...]:
     return tuple(
-        name for name, stems in (("title", title), ("abstract", abstract)) if _contains(stems, atom.terms)
+        name for name, stems in (("title", title), ("abstract", abstract)) if _contains(stems, terms)
     )
 
 

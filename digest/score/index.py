@@ -14,8 +14,13 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import sparse
 
-from digest.score import text
+from digest.score import acronyms, text
+from digest.score.acronyms import Expansion
 from digest.score.interests import Atom
+
+VARIANT_WEIGHT = (
+    0.5  # an acronym's long form (or the reverse) counts half an occurrence of the word asked for
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,24 +69,38 @@ class Doc:
 
 @dataclass(frozen=True, slots=True)
 class Corpus:
-    """Document frequencies over every stored paper, so a small day's scores stay stable."""
+    """Document frequencies over every stored paper, so a small day's scores stay stable, and the
+    acronyms the papers define (both ways: by the acronym's stems and by its long form's)."""
 
     size: int
     df: dict[str, int]
+    acronyms: dict[tuple[str, ...], Expansion] = field(default_factory=dict)
 
     def idf(self, stem: str) -> float:
         df = self.df.get(stem, 0)
         return math.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
 
+    def variant(self, terms: tuple[str, ...]) -> tuple[tuple[str, ...], str] | None:
+        """The other form of an acronym or of its long form (stems, and text as written), if known."""
+        expansion = self.acronyms.get(terms)
+        if expansion is None:
+            return None
+        if terms == expansion.short:
+            return expansion.long, expansion.long_text
+        return expansion.short, expansion.short_text
+
 
 def corpus_from(texts: Iterable[tuple[str, str]]) -> Corpus:
-    """Count, for every stem, how many (title, abstract) pairs contain it."""
+    """Count, for every stem, how many (title, abstract) pairs contain it, and the acronyms they define."""
     df: Counter[str] = Counter()
+    definitions = acronyms.Counts()
     size = 0
     for title, abstract in texts:
         size += 1
         df.update(set(text.analyze(title)) | set(text.analyze(abstract)))
-    return Corpus(size, dict(df))
+        definitions.add(title)
+        definitions.add(abstract)
+    return Corpus(size, dict(df), definitions.expansions())
 
 
 class PaperText(Protocol):
@@ -131,6 +150,12 @@ class Index:
     trending: np.ndarray = field(default_factory=lambda: np.zeros(0))
     id_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # The terms and phrases asked for that have a variant, and the variant (stems, text as written).
+    variants: dict[tuple[str, ...], tuple[tuple[str, ...], str]] = field(default_factory=dict)
+
+    def column(self, atom: Atom) -> int | None:
+        """The column a term or phrase atom is scored by: with its variant when one is known."""
+        return self.columns.get(("either", atom.terms), self.columns.get(atom.key))
 
 
 def trending_score(doc: Doc, weights: Weights) -> float:
@@ -155,15 +180,26 @@ def build_index(docs: Sequence[Doc], corpus: Corpus, weights: Weights, atoms: It
         ("term", (stem,)): column for stem, column in terms.items()
     }
     atoms = list(atoms)
-    phrases = sorted({atom.terms for atom in atoms if atom.key[0] == "phrase"})
+    variants = {
+        atom.terms: found
+        for atom in atoms
+        if atom.kind in ("term", "phrase") and (found := corpus.variant(atom.terms)) is not None
+    }
+    phrases = sorted(
+        {atom.terms for atom in atoms if atom.key[0] == "phrase"}
+        | {variant for variant, _ in variants.values() if len(variant) > 1}
+    )
     for phrase in phrases:
         columns.setdefault(("phrase", phrase), len(columns))
     tf_title = _term_frequencies(title_stems, terms, columns, phrases)
     tf_abstract = _term_frequencies(abstract_stems, terms, columns, phrases)
+    if variants:
+        either = _either(columns, variants)
+        tf_title, tf_abstract = tf_title @ either, tf_abstract @ either
     idf = np.zeros(len(columns))
     for (_, stems), column in columns.items():
         idf[column] = sum(corpus.idf(stem) for stem in stems)
-    bm25 = _bm25f(tf_title, tf_abstract, title_stems, abstract_stems, idf, weights)
+    bm25 = _with_words(_bm25f(tf_title, tf_abstract, title_stems, abstract_stems, idf, weights), columns)
     index = Index(
         docs=list(docs),
         weights=weights,
@@ -171,6 +207,7 @@ def build_index(docs: Sequence[Doc], corpus: Corpus, weights: Weights, atoms: It
         abstract_stems=abstract_stems,
         columns=columns,
         bm25=bm25.T.tocsr(),
+        variants=variants,
     )
     _add_filters(index, atoms)
     index.word_bits = bitsets(index.bm25, len(docs))
@@ -210,6 +247,60 @@ def _term_frequencies(
         (np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(len(fields), len(columns))
     )
     return counts.tocsr()
+
+
+def _feature(terms: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    return ("phrase" if len(terms) > 1 else "term", terms)
+
+
+def _either(
+    columns: dict[tuple[str, tuple[str, ...]], int],
+    variants: Mapping[tuple[str, ...], tuple[tuple[str, ...], str]],
+) -> sparse.csr_matrix:
+    """Add an ``("either", terms)`` column for each term or phrase with a known variant (an acronym
+    and its long form), and return the matrix that maps frequencies onto the columns: the same
+    counts, and for each such column the own form's count plus VARIANT_WEIGHT times the variant's."""
+    known = len(columns)
+    pairs = []
+    for own, (variant, _) in sorted(variants.items()):
+        column = columns.setdefault(("either", own), len(columns))
+        pairs.extend(
+            (found, column, weight)
+            for found, weight in (
+                (columns.get(_feature(own)), 1.0),
+                (columns.get(_feature(variant)), VARIANT_WEIGHT),
+            )
+            if found is not None
+        )
+    rows = [*range(known), *(row for row, _, _ in pairs)]
+    cols = [*range(known), *(col for _, col, _ in pairs)]
+    data = [1.0] * known + [weight for _, _, weight in pairs]
+    return sparse.csr_matrix((data, (rows, cols)), shape=(known, len(columns)))
+
+
+def _with_words(
+    bm25: sparse.csr_matrix, columns: dict[tuple[str, tuple[str, ...]], int]
+) -> sparse.csr_matrix:
+    """docs x columns BM25F with each phrase scored by its words too: half its own value and half the
+    sum of its words' values, where the phrase occurs; so a paper that keeps using the phrase's key
+    word ranks above one that uses the phrase once in passing."""
+    rows, cols = [], []
+    halves = np.ones(len(columns))
+    for (kind, stems), column in columns.items():
+        if kind == "term" or len(stems) < 2:
+            continue
+        halves[column] = 0.5
+        for stem in stems:
+            word = columns.get(("term", (stem,)))
+            if word is not None:
+                rows.append(word)
+                cols.append(column)
+    if not cols:
+        return bm25
+    words = sparse.csr_matrix((np.full(len(rows), 0.5), (rows, cols)), shape=(len(columns), len(columns)))
+    occurs = bm25.copy()
+    occurs.data[:] = 1.0
+    return (bm25 @ sparse.diags(halves) + (bm25 @ words).multiply(occurs)).tocsr()
 
 
 def _bm25f(

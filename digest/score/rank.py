@@ -174,7 +174,7 @@ def _atom_features(index: Index, atoms: Sequence[Atom]) -> np.ndarray:
         elif atom.kind == "cat":
             found = index.cats.get(atom.terms[0])
         else:
-            found = index.columns.get(atom.key)
+            found = index.column(atom)
             if found is None and atom.key[0] == "term":
                 found = -1
         if found is None:

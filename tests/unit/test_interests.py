@@ -77,6 +77,28 @@ def test_stemming_makes_plural_and_singular_meet() -> None:
 
 
 @pytest.mark.parametrize(
+    ("plural", "singular"),
+    [("LLMs", "LLM"), ("llms", "LLM"), ("VLAs", "VLA"), ("GPUs", "GPU"), ("CNNs", "cnn"), ("ＬＬＭs", "LLM")],
+)
+def test_a_plural_acronym_and_its_singular_meet(plural: str, singular: str) -> None:
+    assert text.analyze(f"{plural}-based agents") == text.analyze(f"{singular} based agent")
+
+
+def test_words_that_only_look_like_plural_acronyms_keep_their_s() -> None:
+    assert text.analyze("rhythms As Is gas LoRAs") == ["rhythm", "as", "is", "gas", "lora"]
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from([*"LMsaAeSD3lmn", "\u00e9", "\uff2c", "-", " ", "_", ".", "\u00df"]),
+        max_size=60,
+    )
+)
+def test_the_marked_positions_of_a_text_are_its_analysed_words(source: str) -> None:
+    assert [stem for _, _, stem in text.spans(source)] == text.analyze(source)
+
+
+@pytest.mark.parametrize(
     ("source", "line", "column", "says"),
     [
         ('ok\n"never closed', 2, 1, "never closed"),

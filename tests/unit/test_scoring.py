@@ -88,6 +88,79 @@ def test_stemming_matches_plural_and_singular() -> None:
     assert {doc.id for doc in ranked("transformers")} == {doc.id for doc in ranked("transformer")}
 
 
+def words_of(doc: Doc) -> list[str]:
+    return text.tokens(doc.title) + text.tokens(doc.abstract)
+
+
+def test_an_acronym_finds_the_papers_that_spell_it_out_and_names_the_expansion() -> None:
+    spelled_only = {
+        doc.id for doc in DOCS if has_phrase(doc, "reinforcement learning") and "rl" not in words_of(doc)
+    }
+    assert spelled_only
+    picks, index, profile = ranked_with_index("RL")
+    found = {index.docs[pick.doc].id: pick for pick in picks}
+    assert spelled_only <= found.keys()
+    why = explain(index, found[min(spelled_only)], profile)
+    assert why.matched == ["RL = reinforcement learning"]
+    assert {part.lower() for part, hit in why.snippet.parts if hit} == {"reinforcement learning"}
+
+
+def test_a_spelled_out_line_finds_the_papers_that_only_use_the_acronym() -> None:
+    acronym_only = {
+        doc.id for doc in DOCS if "rl" in words_of(doc) and not has_phrase(doc, "reinforcement learning")
+    }
+    assert acronym_only
+    picks, index, profile = ranked_with_index('"reinforcement learning"')
+    found = {index.docs[pick.doc].id: pick for pick in picks}
+    assert acronym_only <= found.keys()
+    assert explain(index, found[min(acronym_only)], profile).matched == ["reinforcement learning = RL"]
+
+
+@pytest.mark.parametrize(
+    ("own", "variant"), [("RL", "reinforcement learning"), ("LLM", "large language model")]
+)
+def test_a_generated_variant_never_outscores_the_readers_own_words(own: str, variant: str) -> None:
+    base = next(doc for doc in DOCS if doc.abstract and not has_words(doc, *own.split(), *variant.split()))
+    said = replace(base, id="own", abstract=f"{base.abstract} We study {own}.")
+    other = replace(base, id="variant", abstract=f"{base.abstract} We study {variant}.")
+    both = replace(base, id="both", abstract=f"{base.abstract} We study {variant} ({own}).")
+    for line, first in ((own, "own"), (f'"{variant}"', "variant")):
+        picks, index, _ = ranked_with_index(line, [said, other, both], weights=Weights(trending=0.0))
+        order = [index.docs[pick.doc].id for pick in picks]
+        assert order[0] == "both" and order[1] == first and len(order) == 3
+
+
+def test_plural_and_singular_acronyms_find_the_same_papers() -> None:
+    plural_only = [doc for doc in DOCS if "llms" in words_of(doc) and "llm" not in words_of(doc)]
+    assert plural_only
+    assert (
+        {doc.id for doc in ranked("LLM")}
+        == {doc.id for doc in ranked("llms")}
+        >= {doc.id for doc in plural_only}
+    )
+
+
+def test_a_paper_about_a_phrase_outranks_one_that_uses_it_in_passing() -> None:
+    key = text.analyze("language model")
+
+    def count(stems: list[str], wanted: list[str]) -> int:
+        return sum(stems[i : i + len(wanted)] == wanted for i in range(len(stems)))
+
+    once = [
+        doc
+        for doc in DOCS
+        if count(text.analyze(doc.abstract), key) == 1 and count(text.analyze(doc.title), key) == 0
+    ]
+    about = [doc for doc in once if all(count(text.analyze(doc.abstract), [word]) >= 3 for word in key)]
+    passing = [doc for doc in once if all(count(text.analyze(doc.abstract), [word]) == 1 for word in key)]
+    pairs = [(a, p) for a in about for p in passing if len(p.abstract) < len(a.abstract)]
+    assert pairs
+    picks, index, _ = ranked_with_index('"language model"')
+    relevance = {index.docs[pick.doc].id: pick.relevance for pick in picks}
+    for subject, mention in pairs:
+        assert relevance[subject.id] > relevance[mention.id]
+
+
 def test_author_filter_keeps_only_that_authors_papers() -> None:
     picked = ranked('author:"gao huang"')
     assert picked and all(any("Gao Huang" == name for name in doc.authors) for doc in picked)
