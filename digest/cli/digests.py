@@ -106,6 +106,8 @@ def score_command(
     console.print(f"{len(scored.rows)} of {scored.considered} {scored.chosen_from}:", soft_wrap=True)
     for number, row in enumerate(scored.rows, start=1):
         console.print(f"{number:>3}. [bold]{shown(row['title'])}[/] ({shown(row['id'])})", highlight=False)
+        if row["tldr"]:
+            console.print(f"     {shown(row['tldr'])}", highlight=False)
         why = (
             f"matched {digests.listed_terms(row['matched'])} (line: {row['line']})"
             if row["line"]

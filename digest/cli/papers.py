@@ -81,6 +81,8 @@ def papers_show(app: App, paper_id: str, as_json: bool) -> None:
     if data["categories"]:
         console.print("categories: " + shown(", ".join(data["categories"])))
     console.print()
+    if data["ai_summary"]:
+        console.print(f"summary: {shown(data['ai_summary'])}")
     console.print(shown(data["abstract"]))
     console.print()
     for listing in data["listings"]:

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from digest.compose.digest import Digest, Item, Links, PaperView, Why, items, select
+from digest.compose.tldr import tldr
 from digest.model.ledger import Window, window_for
 from digest.score.index import Corpus, Doc, Index, PaperText, Weights, build_index, corpus_from, docs_of
 from digest.score.interests import Atom, InterestError, parse_interests
@@ -28,6 +29,7 @@ class PaperRecord(PaperText, Protocol):
     hf_url: str | None
     github_repo: str | None
     project_page: str | None
+    ai_summary: str | None
 
 
 class SubscriberRecord(Protocol):
@@ -90,6 +92,7 @@ def paper_view(paper: PaperRecord, doc: Doc) -> PaperView:
         code_url=paper.github_repo,
         project_url=paper.project_page,
         hf_url=paper.hf_url,
+        tldr=tldr(paper.ai_summary, paper.abstract),
     )
 
 

@@ -34,6 +34,7 @@ class PaperView:
     code_url: str | None = None
     project_url: str | None = None
     hf_url: str | None = None
+    tldr: str = ""  # the one line under the title (digest.compose.tldr)
 
     @property
     def more_authors(self) -> bool:

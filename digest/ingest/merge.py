@@ -13,7 +13,7 @@ from digest.parse.record import ParsedPaper
 
 UPDATE_ONLY = frozenset({"replace", "replace-cross"})
 FILL_ONLY = ("pdf_url", "hf_url")
-FILL_OR_REPLACE = ("github_repo", "project_page", "ai_keywords")
+FILL_OR_REPLACE = ("github_repo", "project_page", "ai_keywords", "ai_summary")
 NEWEST_VERSION_WINS = ("title", "abstract", "authors", "categories")
 
 
@@ -61,6 +61,7 @@ def paper_row(paper: ParsedPaper, authority: int = FEED_AUTHORITY) -> dict[str, 
         "github_repo": paper.github_repo,
         "project_page": paper.project_page,
         "ai_keywords": list(paper.ai_keywords),
+        "ai_summary": paper.ai_summary,
     }
 
 

@@ -120,6 +120,7 @@ def _item_paper(item: Any, rank: int, kind: str, listed_on: date | None = None) 
         github_stars=count(paper.get("githubStars")),
         project_page=_text(paper.get("projectPage")) or None,
         ai_keywords=_strings(paper.get("ai_keywords")),
+        ai_summary=_text(paper.get("ai_summary")) or None,
         listed_on=listed_on or _date(paper.get("submittedOnDailyAt")) or _date(item.get("publishedAt")),
         rank=rank,
     )

@@ -50,6 +50,7 @@ class ParsedPaper:
     github_repo: str | None = None
     project_page: str | None = None
     ai_keywords: tuple[str, ...] = ()
+    ai_summary: str | None = None
     upvotes: int | None = None
     comments: int | None = None
     github_stars: int | None = None
@@ -75,6 +76,7 @@ class ParsedPaper:
             "github_repo": self.github_repo,
             "project_page": self.project_page,
             "ai_keywords": list(self.ai_keywords),
+            "ai_summary": self.ai_summary,
             "comments": self.comments,
             "github_stars": self.github_stars,
             "announce_type": self.announce_type,

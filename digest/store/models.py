@@ -100,6 +100,7 @@ class Paper(Base):
     github_repo: Mapped[str | None] = mapped_column(Text)
     project_page: Mapped[str | None] = mapped_column(Text)
     ai_keywords: Mapped[list[str]] = mapped_column(default=list)
+    ai_summary: Mapped[str | None] = mapped_column(Text)  # Hugging Face's one-line summary
     first_seen_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
     # How far the stored title and abstract are believed (digest.model.source.text_authority).

@@ -25,6 +25,7 @@ PAPER_FIELDS = (
     "github_repo",
     "project_page",
     "ai_keywords",
+    "ai_summary",
     "text_authority",
 )
 

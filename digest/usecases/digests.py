@@ -18,6 +18,7 @@ from typing import Any
 
 from digest.compose.choose import Composed, Composer, Job, digest_of
 from digest.compose.digest import Digest, Item
+from digest.compose.tldr import tldr
 from digest.deliver.messages import PLACEHOLDER_TOKEN
 from digest.deliver.sender import Mode, RowResult, Sender, Summary
 from digest.errors import UsageError
@@ -131,6 +132,7 @@ def score(
             {
                 "id": doc.id,
                 "title": readable(doc.title),
+                "tldr": tldr(pool.papers[doc.id].ai_summary, doc.abstract),
                 "score": round(pick.score, 4),
                 "relevance": round(pick.relevance, 4),
                 "trending": round(pick.trending, 4),

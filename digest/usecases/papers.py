@@ -28,6 +28,7 @@ def paper_json(paper: Paper) -> dict[str, Any]:
         "github_repo": paper.github_repo,
         "project_page": paper.project_page,
         "ai_keywords": paper.ai_keywords,
+        "ai_summary": paper.ai_summary,
         "first_seen_at": paper.first_seen_at.isoformat(timespec="seconds"),
         "updated_at": paper.updated_at.isoformat(timespec="seconds"),
     }

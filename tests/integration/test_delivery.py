@@ -363,3 +363,23 @@ def test_a_mail_shows_an_abstracts_tex_as_text(mail_settings, sessions) -> None:
     for kind in ("plain", "html"):
         shown = re.sub(r"<[^>]+>|\*", "", " ".join(mail.get_body((kind,)).get_content().split()))
         assert "resulting in a 54.6% speedup" in shown and "\\%" not in shown
+
+
+def test_each_paper_has_hugging_faces_summary_under_its_title(mail_settings, sessions, migrated_url) -> None:
+    """The 2026-06-12 listing carries ``ai_summary``; the mail, the web view and `digest score` show it."""
+    listing = json.loads(HF_JSON.read_text(encoding="utf-8"))
+    summary = next(item["paper"]["ai_summary"] for item in listing if item["paper"]["id"] == "2606.00467")
+    ingest_fixture(sessions, HF_JSON)
+    add_subscriber(sessions, interests="annotation priors", trending_section=False)
+    send(mail_settings, sessions)
+    [mail] = outbox(mail_settings)
+    text = " ".join(mail.get_body(("plain",)).get_content().split())
+    html = " ".join(mail.get_body(("html",)).get_content().split())
+    assert summary in text and summary in html
+    assert text.index(summary) < text.index("Matched")
+    scored = CliRunner().invoke(
+        cli,
+        ["score", "--interests", "annotation priors", "--all", "--json"],
+        env={"DIGEST_DATABASE_URL": migrated_url},
+    )
+    assert summary in [json.loads(line)["tldr"] for line in scored.output.splitlines()]
