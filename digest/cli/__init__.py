@@ -12,6 +12,7 @@ from digest.cli.config import check_config
 from digest.cli.db import db_group
 from digest.cli.deliveries import deliveries_group
 from digest.cli.digests import preview_command, run_command, score_command, send_command
+from digest.cli.feedback import feedback_command
 from digest.cli.papers import papers_group
 from digest.cli.service import clean_up_command, healthcheck_command, serve_command
 from digest.cli.sources import parse_command, scrape_command, sources_group
@@ -49,6 +50,7 @@ for command in (
     papers_group,
     subscribers_group,
     score_command,
+    feedback_command,
     preview_command,
     send_command,
     run_command,

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -284,3 +286,21 @@ class Token(Base):
     expires_at: Mapped[datetime | None] = mapped_column(index=True)
     used_at: Mapped[datetime | None]
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Feedback(Base):
+    """What a subscriber said of a paper: more like this (+1) or less like this (-1). One row per
+    (subscriber, paper), the latest word; none when they said nothing or took it back."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (CheckConstraint("value IN (-1, 1)", name="value"),)
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    paper_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    value: Mapped[int] = mapped_column(SmallInteger)
+    origin: Mapped[str] = mapped_column(String(20))  # a FeedbackOrigin: where it was said
+    updated_at: Mapped[datetime]

@@ -32,13 +32,12 @@ from digest.score.interests import parse_interests
 from digest.score.latex import readable
 from digest.score.rank import Profile
 from digest.store import ledger, papers
-from digest.store import subscribers as stored_subscribers
 from digest.store.engine import Session
 from digest.store.models import Subscriber
 from digest.store.reader import StoreReader
 from digest.usecases.context import Context
 from digest.usecases.preferences import Preferences, check_interests, normalise_email
-from digest.usecases.subscribers import CHOSEN, TokenError, account_of
+from digest.usecases.subscribers import CHOSEN, TokenError, account_of, require_subscriber
 
 __all__ = ["RowResult", "Summary", "TokenError", "listed_terms"]
 ADHOC_EMAIL = "preview@example.org"
@@ -49,10 +48,7 @@ def _subscriber(session: Session, email: str | None, adhoc: str | None) -> Subsc
     if (email is None) == (adhoc is None):
         raise UsageError("Give a subscriber's EMAIL or --interests TEXT (one of them).")
     if email is not None:
-        found = stored_subscribers.subscriber_by_email(session, normalise_email(email))
-        if found is None:
-            raise UsageError(f"No subscriber {email!r}. See `digest subscribers list`.")
-        return found
+        return require_subscriber(session, email)
     return Subscriber(
         id=0,
         email=ADHOC_EMAIL,

@@ -8,6 +8,7 @@ from typing import Any
 from digest.errors import UsageError
 from digest.parse.record import parse_arxiv_id
 from digest.store import papers as stored
+from digest.store.engine import Session
 from digest.store.models import Paper
 from digest.usecases.context import Context
 from digest.usecases.sources import require
@@ -46,16 +47,27 @@ def list_papers(
         return [{**paper_json(paper), "upvotes": metrics.get(paper.id, (None,))[0]} for paper in found]
 
 
+def paper_key(given: str) -> str:
+    """The stored id of a paper given as its id, an arXiv id with or without version, or an arXiv URL."""
+    found = parse_arxiv_id(given)
+    return found[0] if found is not None else given.strip()
+
+
+def require_paper(session: Session, given: str) -> Paper:
+    """The stored paper ``given`` names (see ``paper_key``); raises UsageError when none is stored."""
+    paper_id = paper_key(given)
+    paper = stored.papers_by_id(session, [paper_id]).get(paper_id)
+    if paper is None:
+        raise UsageError(f"No paper {paper_id!r} is stored. Find ids with `digest papers list`.")
+    return paper
+
+
 def show_paper(ctx: Context, paper_id: str) -> dict[str, Any]:
     """One paper with its listings and upvote history. ``paper_id`` may be an arXiv id (with or
     without version) or an arXiv URL. Raises UsageError when no such paper is stored."""
-    found = parse_arxiv_id(paper_id)
-    if found is not None:
-        paper_id = found[0]
     with ctx.session() as session:
-        paper = stored.papers_by_id(session, [paper_id]).get(paper_id)
-        if paper is None:
-            raise UsageError(f"No paper {paper_id!r} is stored. Find ids with `digest papers list`.")
+        paper = require_paper(session, paper_id)
+        paper_id = paper.id
         data = paper_json(paper)
         data["listings"] = [
             {"source": name, "listed_on": day.isoformat(), "rank": rank, "announce_type": kind}

@@ -90,7 +90,8 @@ def _apply(subscriber: Subscriber, record: Preferences, now: datetime, *, confir
     stored.set_values(subscriber, values)
 
 
-def _require(session: Session, email: str) -> Subscriber:
+def require_subscriber(session: Session, email: str) -> Subscriber:
+    """The subscriber ``email``; raises UsageError naming `digest subscribers list` when none."""
     subscriber = stored.subscriber_by_email(session, normalise_email(email))
     if subscriber is None:
         raise UsageError(f"No subscriber {email!r}. See `digest subscribers list`.")
@@ -124,7 +125,7 @@ def add(ctx: Context, email: str, changes: dict[str, Any], *, active: bool = Fal
 def edit(ctx: Context, email: str, changes: dict[str, Any]) -> str:
     """Change what ``changes`` gives; the rest stays. Returns the address. Raises UsageError."""
     with ctx.database.begin() as session:
-        subscriber = _require(session, email)
+        subscriber = require_subscriber(session, email)
         changed = dataclasses.replace(preferences_of(subscriber), **changes).validated()
         _apply(subscriber, changed, ctx.now())
         return subscriber.email
@@ -137,13 +138,13 @@ def list_subscribers(ctx: Context, status: str | None = None) -> list[dict[str, 
 
 def show(ctx: Context, email: str) -> dict[str, Any]:
     with ctx.session() as session:
-        return subscriber_json(_require(session, email))
+        return subscriber_json(require_subscriber(session, email))
 
 
 def remove(ctx: Context, email: str) -> str:
     """Delete a subscriber and everything stored about them; returns the address."""
     with ctx.database.begin() as session:
-        subscriber = _require(session, email)
+        subscriber = require_subscriber(session, email)
         stored.remove(session, subscriber)
         return subscriber.email
 

@@ -1,0 +1,19 @@
+"""Feedback on a paper: what a subscriber can say of it, and where they said it."""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class Verdict(IntEnum):
+    """More like this, or less like this (what the ``feedback`` table stores)."""
+
+    UP = 1
+    DOWN = -1
+
+
+class FeedbackOrigin(StrEnum):
+    MAIL = "mail"  # a link of a digest (or its view-in-browser page)
+    WEB = "web"  # the preferences page
+    CLI = "cli"  # digest feedback
+    LIBRARY = "library"  # digest subscribers import-library, or a library given at sign-up

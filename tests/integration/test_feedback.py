@@ -1,0 +1,100 @@
+"""Feedback on papers: what the command line records, changes and takes back."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, select
+
+from digest.store.models import Feedback, Subscriber
+from tests.support.cli import digest
+from tests.support.store import add_subscriber, ingest_fixture
+
+TORA, LLAMA = "2407.21705", "2407.21783"
+
+
+def listed(url: str, email: str = "ada@example.org") -> dict[str, str]:
+    result = digest("feedback", email, "--list", "--json", url=url)
+    assert result.exit_code == 0, result.output
+    return {row["id"]: row["feedback"] for row in map(json.loads, result.output.splitlines())}
+
+
+def test_feedback_is_recorded_replaced_and_taken_back(migrated_url, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    said = digest("feedback", "ada@example.org", TORA, "--up", url=migrated_url)
+    assert (
+        said.exit_code == 0 and "Recorded more like this for ada@example.org: 2407.21705 (Tora" in said.output
+    )
+    assert (
+        "already said more like this"
+        in digest("feedback", "ada@example.org", TORA, "--up", url=migrated_url).output
+    )
+    digest("feedback", "ada@example.org", f"https://arxiv.org/abs/{LLAMA}v2", "--down", url=migrated_url)
+    assert listed(migrated_url) == {TORA: "up", LLAMA: "down"}
+    digest("feedback", "ada@example.org", TORA, "--down", url=migrated_url)
+    took = digest("feedback", "ada@example.org", LLAMA, "--clear", url=migrated_url)
+    assert "Took back ada@example.org's feedback on 2407.21783" in took.output
+    assert listed(migrated_url) == {TORA: "down"}
+    table = digest("feedback", "ada@example.org", "--list", url=migrated_url).output
+    assert "less like this" in table and "Tora" in table
+
+
+def test_feedback_on_what_is_not_stored_is_refused_with_where_to_look(migrated_url, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    unknown_paper = digest("feedback", "ada@example.org", "2499.00001", "--up", url=migrated_url)
+    assert unknown_paper.exit_code == 2 and "No paper '2499.00001' is stored" in unknown_paper.output
+    assert "digest papers list" in unknown_paper.output
+    unknown_reader = digest("feedback", "bob@example.org", TORA, "--up", url=migrated_url)
+    assert unknown_reader.exit_code == 2 and "digest subscribers list" in unknown_reader.output
+    half = digest("feedback", "ada@example.org", TORA, url=migrated_url)
+    assert half.exit_code == 2 and "--up, --down or --clear" in half.output
+    assert listed(migrated_url) == {}
+
+
+PAPERS = ["2407.21705", "2407.21783", "2407.21646"]
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["ada@example.org", "bob@example.org"]),
+        st.sampled_from(PAPERS),
+        st.sampled_from(["--up", "--down", "--clear"]),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=STEPS)
+def test_any_sequence_of_feedback_leaves_one_state_per_reader_and_paper(
+    migrated_url, sessions, steps
+) -> None:
+    if not listed_subscribers(sessions):
+        ingest_fixture(sessions)
+        add_subscriber(sessions, "ada@example.org")
+        add_subscriber(sessions, "bob@example.org")
+    with sessions.begin() as session:
+        session.execute(delete(Feedback))
+    expected: dict[tuple[str, str], str] = {}
+    for email, paper, flag in steps:
+        assert digest("feedback", email, paper, flag, url=migrated_url).exit_code == 0
+        if flag == "--clear":
+            expected.pop((email, paper), None)
+        else:
+            expected[email, paper] = flag.removeprefix("--")
+    with sessions() as session:
+        rows = session.execute(select(Feedback.subscriber_id, Feedback.paper_id)).all()
+    assert len(rows) == len(set(rows)) == len(expected)
+    got = {
+        (email, paper): state
+        for email in ("ada@example.org", "bob@example.org")
+        for paper, state in listed(migrated_url, email).items()
+    }
+    assert got == expected
+
+
+def listed_subscribers(sessions) -> bool:
+    with sessions() as session:
+        return session.scalar(select(Subscriber.id).limit(1)) is not None
