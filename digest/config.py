@@ -86,6 +86,21 @@ class Settings(BaseSettings):
     stars_weight: float = Field(
         0.25, ge=0, description="Weight of ln(1 + GitHub stars) in the trending signal."
     )
+    feedback_lift: float = Field(
+        1.0,
+        ge=0,
+        description="How far a paper near one the reader liked rises: relevance x (1 + lift x nearness).",
+    )
+    feedback_sink: float = Field(
+        1.0,
+        ge=0,
+        description="How far a paper near one the reader disliked sinks (a matched one keeps a quarter).",
+    )
+    related_relevance: float = Field(
+        4.0,
+        ge=0,
+        description="Relevance of a related paper (matched by no line) as near a liked one as can be.",
+    )
     mail_transport: Literal["auto", "smtp", "outbox", "console"] = Field(
         "auto", description="Where mail goes: auto is smtp when smtp_url is set, else the file outbox."
     )
@@ -116,6 +131,12 @@ class Settings(BaseSettings):
     )
     trending_papers: int = Field(
         3, ge=0, le=20, description="Papers in the 'trending today' section (for those who want it)."
+    )
+    related_papers: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="Related papers (near ones the reader liked, matched by no line) a digest adds.",
     )
     catch_up_days: int = Field(
         7, ge=1, le=60, description="Days of missed papers a late digest may hold beyond its usual period."

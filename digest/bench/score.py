@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import resource
 import time
@@ -13,6 +14,7 @@ from digest.score.explain import where
 from digest.score.index import Doc, Index, Weights, build_index, corpus_from
 from digest.score.interests import parse_interests
 from digest.score.rank import FILTER_ONLY_RELEVANCE, Profile, ProfileSet, rank
+from digest.score.semantic import Space, neighbours
 
 
 def naive_rank(index: Index, profile: Profile, doc_values: list[dict[int, float]]) -> list[tuple[float, str]]:
@@ -73,12 +75,16 @@ def bench_score(
     baseline_sample: int = 100,
     seed: int = 7,
     progress: Callable[[str], None] = print,
+    feedback: int = 0,
 ) -> dict[str, Any]:
     """Vectorised scoring of ``subscribers`` x ``papers`` beside the naive loop on a sample.
 
     ``subscribers_per_s`` times the daily work: building the papers' index and ranking every
     subscriber. Compiling the subscribers' interests into arrays (done once per subscriber list,
     reused every day) is timed apart and also folded into ``subscribers_per_s_with_compile``.
+    With ``feedback`` N, the same subscribers then each give N feedback items (4 likes to 1
+    dislike) on older papers, and the daily work is timed again with it (``feedback_*``), placing
+    the day's and the feedback papers in a semantic space fitted apart (``space_fit_s``).
     """
     rng = random.Random(seed)
     progress(f"making {papers:,} papers and {subscribers:,} subscribers (5 interest lines each)")
@@ -110,7 +116,7 @@ def bench_score(
     rate = subscribers / daily_s
     baseline = len(sample) / naive_s
     picked = int((ranking.doc >= 0).sum())
-    return {
+    figures = {
         "subscribers": subscribers,
         "papers": papers,
         "profile_compile_s": round(compiled - start, 3),
@@ -122,5 +128,73 @@ def bench_score(
         "baseline_subscribers_per_s": round(baseline, 1),
         "ratio": round(rate / baseline, 1),
         "picks_per_subscriber": round(picked / max(1, subscribers), 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": _peak_rss_mb(),
     }
+    if feedback:
+        del ranking
+        figures.update(_with_feedback(docs, profiles, corpus, weights, feedback, rng, progress))
+    return figures
+
+
+FEEDBACK_POOL = 5_000  # older papers the synthetic subscribers give feedback on
+
+
+def _with_feedback(
+    docs: list[Doc],
+    profiles: list[Profile],
+    corpus: Any,
+    weights: Weights,
+    items: int,
+    rng: random.Random,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """The daily work again, each subscriber with ``items`` feedback items on older papers."""
+    progress(f"fitting the semantic space; {items} feedback items per subscriber")
+    older = [
+        dataclasses.replace(doc, id=f"2610.{number:05d}")
+        for number, doc in enumerate(synthetic_docs(FEEDBACK_POOL, rng))
+    ]
+    texts = {doc.id: (doc.id, doc.title, doc.abstract) for doc in older}
+    start = time.perf_counter()
+    space = Space.fit([*texts.values(), *((doc.id, doc.title, doc.abstract) for doc in docs)])
+    fitted = time.perf_counter()
+    ids = list(texts)
+    profiles = [
+        dataclasses.replace(
+            profile,
+            feedback=tuple(
+                sorted({paper: 1 if rng.random() < 0.8 else -1 for paper in rng.sample(ids, items)}.items())
+            ),
+            related=3,
+        )
+        for profile in profiles
+    ]
+    progress("compiling interests and feedback, building the index, placing papers, ranking")
+    compile_start = time.perf_counter()
+    profile_set = ProfileSet.build(profiles)
+    compiled = time.perf_counter()
+    index = build_index(docs, corpus, weights, profile_set.atoms)
+    built = time.perf_counter()
+    day = space.place([(doc.id, doc.title, doc.abstract) for doc in docs])
+    given = space.place([texts[paper] for paper in profile_set.feedback_papers])
+    near = neighbours(given, day)
+    placed = time.perf_counter()
+    ranking = rank(index, profile_set, near)
+    done = time.perf_counter()
+    related = int((ranking.related_doc >= 0).sum())
+    return {
+        "feedback_items": items,
+        "space_fit_s": round(fitted - start, 3),
+        "feedback_profile_compile_s": round(compiled - compile_start, 3),
+        "feedback_index_build_s": round(built - compiled, 3),
+        "feedback_place_s": round(placed - built, 3),
+        "feedback_rank_s": round(done - placed, 3),
+        "feedback_subscribers_per_s": round(len(profiles) / (done - compiled), 1),
+        "near_pairs_per_feedback_paper": round(near.nnz / max(1, near.shape[0]), 1),
+        "related_per_subscriber": round(related / max(1, len(profiles)), 2),
+        "feedback_peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

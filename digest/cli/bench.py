@@ -50,8 +50,15 @@ def bench_parse(as_json: bool, papers: int) -> None:
     show_default=True,
     help="Subscribers the naive loop scores.",
 )
+@click.option(
+    "--feedback",
+    type=click.IntRange(min=0, max=1000),
+    default=0,
+    show_default=True,
+    help="Then again with N feedback items per subscriber (their figures are feedback_*).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object of the figures.")
-def bench_score(subscribers: int, papers: int, baseline_sample: int, as_json: bool) -> None:
+def bench_score(subscribers: int, papers: int, baseline_sample: int, feedback: int, as_json: bool) -> None:
     """Scoring speed: subscribers per second for the compiled scorer beside a naive Python loop.
 
     Papers mix real fixture sentences with fixture words; each subscriber has 5 interest lines
@@ -60,6 +67,7 @@ def bench_score(subscribers: int, papers: int, baseline_sample: int, as_json: bo
     \b
     Example:
       digest bench score --subscribers 100000 --papers 2000 --json
+      digest bench score --subscribers 100000 --papers 2000 --feedback 20
     """
     from digest.bench.score import bench_score as run
 
@@ -68,6 +76,7 @@ def bench_score(subscribers: int, papers: int, baseline_sample: int, as_json: bo
         papers=papers,
         baseline_sample=baseline_sample,
         progress=lambda m: err().print(m),
+        feedback=feedback,
     )
     print_figures(figures, as_json)
 

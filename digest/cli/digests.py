@@ -108,11 +108,12 @@ def score_command(
         console.print(f"{number:>3}. [bold]{shown(row['title'])}[/] ({shown(row['id'])})", highlight=False)
         if row["tldr"]:
             console.print(f"     {shown(row['tldr'])}", highlight=False)
-        why = (
-            f"matched {digests.listed_terms(row['matched'])} (line: {row['line']})"
-            if row["line"]
-            else "trending"
-        )
+        if row["line"]:
+            why = f"matched {digests.listed_terms(row['matched'])} (line: {row['line']})"
+        elif row["liked"]:
+            why = f"related, because you liked: {row['liked']['title']} ({row['liked']['id']})"
+        else:
+            why = "trending"
         score = f"score {row['score']:.2f} (relevance {row['relevance']:.2f}, trending {row['trending']:.2f})"
         console.print(f"     {score}; {shown(why)}")
         if row["snippet"]:

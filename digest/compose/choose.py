@@ -7,10 +7,13 @@ index per window and ranks everyone in it at once; papers a subscriber was sent 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Protocol
+
+import numpy as np
+from scipy import sparse
 
 from digest.compose.digest import Digest, Item, Links, PaperView, Why, items, select
 from digest.compose.tldr import tldr
@@ -19,6 +22,7 @@ from digest.score.index import Corpus, Doc, Index, PaperText, Weights, build_ind
 from digest.score.interests import Atom, InterestError, parse_interests
 from digest.score.latex import readable
 from digest.score.rank import Pick, Profile, ProfileSet, rank
+from digest.score.semantic import FIT_PAPERS, Space, neighbours
 
 
 class PaperRecord(PaperText, Protocol):
@@ -55,6 +59,7 @@ class StoredPick(Protocol):
     relevance: float
     trending: float
     line: int | None
+    liked_paper_id: str | None
 
 
 class Reader(Protocol):
@@ -70,6 +75,8 @@ class Reader(Protocol):
         self, subscriber_ids: Sequence[int], paper_ids: Sequence[str], after: datetime
     ) -> set[tuple[int, str]]: ...
     def paper_texts(self) -> Iterable[tuple[str, str]]: ...
+    def newest_paper_texts(self, limit: int) -> Sequence[tuple[str, str, str]]: ...
+    def feedback_of(self, subscriber_ids: Sequence[int]) -> Mapping[int, Mapping[str, int]]: ...
 
 
 class ComposeOptions(Protocol):
@@ -77,6 +84,7 @@ class ComposeOptions(Protocol):
 
     catch_up_days: int
     trending_papers: int
+    related_papers: int
     base_url: str
 
 
@@ -127,7 +135,8 @@ class Composed:
     profile: Profile
     main: tuple[Item, ...]
     trending: tuple[Item, ...]
-    picks: list[tuple[str, Pick, str]] = field(default_factory=list)  # (paper id, pick, section)
+    # (paper id, pick, section, the liked paper a related pick is near)
+    picks: list[tuple[str, Pick, str, str | None]] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -144,6 +153,7 @@ class _Pool:
     atoms: dict[tuple[str, tuple[str, ...]], Atom] = field(default_factory=dict)
     index: Index | None = None
     explained: dict[tuple[int, str | None], Why] = field(default_factory=dict)  # for this index
+    vectors: np.ndarray | None = None  # the docs in the semantic space, once asked for
 
 
 class Composer:
@@ -151,14 +161,22 @@ class Composer:
     and each window's index are built once."""
 
     def __init__(
-        self, options: ComposeOptions, reader: Reader, weights: Weights, corpus: Corpus | None = None
+        self,
+        options: ComposeOptions,
+        reader: Reader,
+        weights: Weights,
+        corpus: Corpus | None = None,
+        space: Callable[[], Space] | None = None,
     ) -> None:
         self.options = options
         self.reader = reader
         self.weights = weights
         self._corpus = corpus  # given by a caller that keeps one across requests
+        self._space_of = space  # likewise, asked for only when some feedback needs it
+        self._space: Space | None = None
         self._windows: dict[Window, _Pool] = {}
         self._expected: dict[tuple[str, tuple[str, ...]], Atom] = {}
+        self._liked: dict[str, tuple[str, np.ndarray]] = {}  # feedback papers: title and vector
 
     def expect(self, interests: Iterable[str]) -> None:
         """Make the indexes to come know every atom of these interest texts at once, so batch after
@@ -176,6 +194,48 @@ class Composer:
             self._corpus = corpus_from(self.reader.paper_texts())
         return self._corpus
 
+    @property
+    def space(self) -> Space:
+        if self._space is None:
+            fitted = (
+                self._space_of() if self._space_of else Space.fit(self.reader.newest_paper_texts(FIT_PAPERS))
+            )
+            self._space = fitted
+        return self._space
+
+    def with_feedback(self, profiles: Sequence[Profile], subscriber_ids: Sequence[int]) -> list[Profile]:
+        """``profiles`` with their subscribers' feedback, and room for related papers when they liked any."""
+        given = self.reader.feedback_of(subscriber_ids)
+        made = []
+        for profile, subscriber_id in zip(profiles, subscriber_ids, strict=True):
+            feedback = tuple(sorted(given.get(subscriber_id, {}).items()))
+            liked = any(value > 0 for _, value in feedback)
+            made.append(
+                replace(profile, feedback=feedback, related=self.options.related_papers if liked else 0)
+            )
+        return made
+
+    def _near(self, pool: _Pool, profiles: ProfileSet) -> tuple[sparse.csr_matrix, dict[str, str]]:
+        """How near each paper feedback was given on is to each of the pool's (digest.score.semantic),
+        and the titles of those papers."""
+        if not profiles.feedback_papers:
+            return sparse.csr_matrix((0, len(pool.docs))), {}
+        wanted = [paper for paper in profiles.feedback_papers if paper not in self._liked]
+        if wanted:
+            found = self.reader.papers_by_id(wanted)
+            stored = [found[paper] for paper in wanted if paper in found]
+            vectors = self.space.place([(paper.id, paper.title, paper.abstract) for paper in stored])
+            for paper, vector in zip(stored, vectors, strict=True):
+                self._liked[paper.id] = (readable(paper.title), vector)
+        if pool.vectors is None:
+            pool.vectors = self.space.place([(doc.id, doc.title, doc.abstract) for doc in pool.docs])
+        width = pool.vectors.shape[1]
+        missing = np.zeros(width, dtype=np.float32)  # a paper no longer stored is near nothing
+        liked = [self._liked.get(paper, ("", missing)) for paper in profiles.feedback_papers]
+        rows = np.array([vector for _, vector in liked], dtype=np.float32).reshape(len(liked), width)
+        titles = {paper: title for paper, (title, _) in zip(profiles.feedback_papers, liked, strict=True)}
+        return neighbours(rows, pool.vectors), titles
+
     def pool(self, papers: Sequence[PaperRecord]) -> _Pool:
         """``papers`` with their latest metrics, ready to index."""
         docs = docs_of(papers, self.reader.latest_metrics([paper.id for paper in papers]))
@@ -192,10 +252,13 @@ class Composer:
             pool.explained = {}
         return pool.index
 
-    def rank(self, pool: _Pool, profile: Profile) -> tuple[Index, list[Pick]]:
-        """One profile's picks among the pool's papers, best first (for ``digest score``)."""
+    def rank(self, pool: _Pool, profile: Profile) -> tuple[Index, list[Pick], dict[str, str]]:
+        """One profile's picks among the pool's papers, best first (for ``digest score``), and the
+        titles of the papers its feedback was given on."""
         index = self._indexed(pool, [profile])
-        return index, rank(index, ProfileSet.build([profile]))[0]
+        profiles = ProfileSet.build([profile])
+        near, titles = self._near(pool, profiles)
+        return index, rank(index, profiles, near)[0], titles
 
     def compose(self, jobs: Sequence[Job], at: datetime) -> list[Composed]:
         """Choose each job's papers from those first seen in its window, leaving out any the
@@ -261,19 +324,27 @@ class Composer:
         pool = self._window_pool(window)
         index = self._indexed(pool, [profile for _, profile in members])
         subscriber_ids = [job.subscriber.id for job, _ in members]
+        profiles = self.with_feedback([profile for _, profile in members], subscriber_ids)
+        members = [(job, profile) for (job, _), profile in zip(members, profiles, strict=True)]
         sent = self.reader.sent_pairs(subscriber_ids, list(pool.papers), window.after)
         excluded: dict[int, set[str]] = {}
         for subscriber_id, paper_id in sent:
             excluded.setdefault(subscriber_id, set()).add(paper_id)
+        for job, profile in members:  # a paper they said something of is one they have seen
+            said = {paper for paper, _ in profile.feedback if paper in pool.papers}
+            if said:
+                excluded.setdefault(job.subscriber.id, set()).update(said)
         widened = [
-            Profile(
-                profile.lines,
+            replace(
+                profile,
                 limit=profile.limit + len(excluded.get(job.subscriber.id, ())),
-                min_score=profile.min_score,
+                related=profile.related + len(excluded.get(job.subscriber.id, ())) if profile.related else 0,
             )
             for job, profile in members
         ]
-        ranking = rank(index, ProfileSet.build(widened))
+        profile_set = ProfileSet.build(widened)
+        near, titles = self._near(pool, profile_set)
+        ranking = rank(index, profile_set, near)
         views = {}
         for number, (job, profile) in enumerate(members):
             trending = self.options.trending_papers if job.subscriber.trending_section else 0
@@ -282,13 +353,13 @@ class Composer:
                 paper_id = index.docs[pick.doc].id
                 if paper_id not in views:
                     views[paper_id] = paper_view(pool.papers[paper_id], index.docs[pick.doc])
-            picks = [(index.docs[p.doc].id, p, "main") for p in chosen.main]
-            picks += [(index.docs[p.doc].id, p, "trending") for p in chosen.trending]
+            picks = [(index.docs[p.doc].id, p, "main", _liked_id(profile, p)) for p in chosen.main]
+            picks += [(index.docs[p.doc].id, p, "trending", None) for p in chosen.trending]
             yield Composed(
                 job,
                 window,
                 profile,
-                items(index, chosen.main, profile, views, pool.explained),
+                items(index, chosen.main, profile, views, pool.explained, titles),
                 items(index, chosen.trending, profile, views, pool.explained),
                 picks,
             )
@@ -298,8 +369,11 @@ class Composer:
         it in the browser)."""
         profile = profile_of(job.subscriber, strict=False)
         lines = profile.lines
-        papers = self.reader.papers_by_id([row.paper_id for row in stored])
+        liked_ids = sorted({row.liked_paper_id for row in stored if row.liked_paper_id})
+        papers = self.reader.papers_by_id([*(row.paper_id for row in stored), *liked_ids])
         stored = [row for row in stored if row.paper_id in papers]
+        profile = replace(profile, feedback=tuple((paper, 1) for paper in liked_ids))
+        liked = {paper: readable(papers[paper].title) for paper in liked_ids if paper in papers}
         pool = self.pool([papers[row.paper_id] for row in stored])
         atoms = [atom for line in lines for atom in line.atoms]
         index = build_index(pool.docs, self.corpus, self.weights, atoms)
@@ -307,11 +381,20 @@ class Composer:
         main, trending = [], []
         for number, row in enumerate(stored):
             line = row.line if row.line is not None and row.line < len(lines) else None
-            pick = Pick(number, row.score, row.relevance, row.trending, line)
+            near = liked_ids.index(row.liked_paper_id) if row.liked_paper_id else None
+            pick = Pick(number, row.score, row.relevance, row.trending, line, near)
             (trending if row.section == "trending" else main).append(pick)
         return Composed(
-            job, None, profile, items(index, main, profile, views), items(index, trending, profile, views)
+            job,
+            None,
+            profile,
+            items(index, main, profile, views, liked=liked),
+            items(index, trending, profile, views),
         )
+
+
+def _liked_id(profile: Profile, pick: Pick) -> str | None:
+    return profile.feedback[pick.near][0] if pick.related and pick.near is not None else None
 
 
 def links(base_url: str, token: str) -> Links:

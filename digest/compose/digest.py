@@ -67,10 +67,18 @@ class Item:
     matched: tuple[str, ...]
     where: tuple[str, ...]
     snippet: Snippet
+    liked: str = ""  # for a related paper: the title of the liked paper it is near
+
+    @property
+    def related(self) -> bool:
+        return bool(self.liked) and not self.matched
 
     @property
     def why(self) -> str:
-        """E.g. 'Matched "video generation", diffusion in abstract and title'."""
+        """E.g. 'Matched "video generation", diffusion in abstract and title', or for a related
+        paper 'Related, because you liked: <title>'."""
+        if self.related:
+            return f"Related, because you liked: {self.liked}"
         return f"Matched {listed_terms(self.matched)} in {' and '.join(self.where)}"
 
 
@@ -153,10 +161,14 @@ def select(
     trending_papers: int,
 ) -> Selection:
     """Drop papers sent before from ``picks`` (ranked with ``profile.limit`` plus ``len(excluded)``
-    slots), keep the profile's limit, and add up to ``trending_papers`` of the most trending others
-    (only to a digest that has papers of its own: trending alone is no reason to mail)."""
-    limit = profile.limit
-    main = [pick for pick in picks if index.docs[pick.doc].id not in excluded][:limit]
+    slots), keep the profile's limit of matched papers and up to ``profile.related`` related ones,
+    in score order, and add up to ``trending_papers`` of the most trending others (only to a digest
+    that has papers of its own: trending alone is no reason to mail)."""
+    kept = [pick for pick in picks if index.docs[pick.doc].id not in excluded]
+    matched = [pick for pick in kept if not pick.related][: profile.limit]
+    related = [pick for pick in kept if pick.related][: profile.related]
+    chosen = {pick.doc for pick in (*matched, *related)}
+    main = [pick for pick in kept if pick.doc in chosen]
     trending: list[Pick] = []
     if trending_papers and profile.lines and main:
         taken = {pick.doc for pick in main}
@@ -181,10 +193,12 @@ def items(
     profile: Profile,
     papers: Mapping[str, PaperView],
     memo: dict[tuple[int, str | None], Why] | None = None,
+    liked: Mapping[str, str] | None = None,
 ) -> tuple[Item, ...]:
     """Explain each pick and join it with what the mail shows of the paper. ``memo``, kept by the
     caller for one ``index``, remembers each (paper, interest line)'s explanation: a day's digests
-    ask for the same pairs again and again."""
+    ask for the same pairs again and again. ``liked`` gives the title of each paper of
+    ``profile.feedback`` by id, for related picks."""
     made = []
     for pick in picks:
         line: InterestLine | None = profile.lines[pick.line] if pick.line is not None else None
@@ -213,6 +227,7 @@ def items(
                 matched=matched,
                 where=where,
                 snippet=snippet,
+                liked=(liked or {}).get(profile.feedback[pick.near][0], "") if pick.related else "",
             )
         )
     return tuple(made)

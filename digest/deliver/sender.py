@@ -497,8 +497,9 @@ class Sender:
                 "relevance": pick.relevance,
                 "trending": pick.trending,
                 "line": pick.line,
+                "liked_paper_id": liked,
             }
-            for position, (paper_id, pick, section) in enumerate(result.picks)
+            for position, (paper_id, pick, section, liked) in enumerate(result.picks)
         ]
         return values, papers
 

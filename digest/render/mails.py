@@ -51,7 +51,7 @@ def _shorten(text: str, limit: int) -> str:
 FRAGMENTS = (
     ("paper_head", "email/paper_head.html", ()),
     ("paper_links", "email/paper_links.html", ()),
-    ("paper_item", "email/paper_item.html", ("first", "matched", "where", "snippet")),
+    ("paper_item", "email/paper_item.html", ("first", "matched", "where", "snippet", "liked")),
     ("paper_head_text", "email/paper_head.txt", ("number",)),
     ("paper_links_text", "email/paper_links.txt", ()),
     ("paper_item_text", "email/paper_item.txt", ("why", "snippet")),

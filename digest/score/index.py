@@ -36,6 +36,9 @@ class Weights:
     upvotes: float = 1.0
     comments: float = 0.5
     stars: float = 0.25
+    lift: float = 1.0  # how far nearness to a liked paper lifts a matched one (x 1 + lift * nearness)
+    sink: float = 1.0  # and to a disliked one sinks it
+    related: float = 4.0  # the relevance of a paper as near a liked one as can be, matched by no line
 
     @classmethod
     def of(cls, settings: Any) -> Weights:
@@ -50,6 +53,9 @@ class Weights:
             upvotes=settings.upvotes_weight,
             comments=settings.comments_weight,
             stars=settings.stars_weight,
+            lift=settings.feedback_lift,
+            sink=settings.feedback_sink,
+            related=settings.related_relevance,
         )
 
 

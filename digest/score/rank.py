@@ -11,9 +11,10 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 from digest.score import kernels
 from digest.score.index import Index
@@ -24,22 +25,33 @@ FILTER_ONLY_RELEVANCE = 1.0
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """One subscriber (or an ad-hoc interest list) as scoring sees it."""
+    """One subscriber (or an ad-hoc interest list) as scoring sees it: interest lines, at most
+    ``limit`` papers they match, and up to ``related`` more near a paper of ``feedback`` they
+    liked ((paper id, +1 or -1) pairs)."""
 
     lines: tuple[InterestLine, ...]
     limit: int = 10
     min_score: float = 0.0
+    feedback: tuple[tuple[str, int], ...] = ()
+    related: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Pick:
-    """A paper picked for a profile: its scores and the line (index into profile.lines) that matched."""
+    """A paper picked for a profile: its scores, the line (index into profile.lines) that matched,
+    and the liked paper (index into profile.feedback) it is nearest, if any. A pick with no line
+    but a liked paper near it is related."""
 
     doc: int
     score: float
     relevance: float
     trending: float
     line: int | None
+    near: int | None = None
+
+    @property
+    def related(self) -> bool:
+        return self.line is None and self.near is not None
 
 
 # The role of an atom in its line, as the ranking kernel reads it.
@@ -71,6 +83,10 @@ class ProfileSet:
     slot_atom: np.ndarray
     slot_role: np.ndarray
     slot_weight: np.ndarray
+    feedback_papers: list[str] = field(default_factory=list)  # the distinct papers feedback was given on
+    fb_ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))  # profiles + 1
+    fb_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # into feedback_papers
+    fb_sign: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
     def build(cls, profiles: Sequence[Profile]) -> ProfileSet:
@@ -85,7 +101,13 @@ class ProfileSet:
         line_ptr, slot_ptr, position = [0], [0], []
         slot_atom, slot_role, slot_weight = [], [], []
         compiled: dict[str, tuple[list[int], list[int], list[float]]] = {}
+        rows: dict[str, int] = {}
+        fb_ptr, fb_row, fb_sign = [0], [], []
         for profile in profiles:
+            for paper, sign in profile.feedback:
+                fb_row.append(rows.setdefault(paper, len(rows)))
+                fb_sign.append(float(sign))
+            fb_ptr.append(len(fb_row))
             for place, line in enumerate(profile.lines):
                 position.append(place)
                 slots = compiled.get(line.text)
@@ -114,12 +136,17 @@ class ProfileSet:
             slot_atom=np.array(slot_atom, dtype=np.int64),
             slot_role=np.array(slot_role, dtype=np.int64),
             slot_weight=np.array(slot_weight, dtype=np.float64),
+            feedback_papers=list(rows),
+            fb_ptr=np.array(fb_ptr, dtype=np.int64),
+            fb_row=np.array(fb_row, dtype=np.int64),
+            fb_sign=np.array(fb_sign, dtype=np.float64),
         )
 
 
 @dataclass
 class Ranking:
-    """Each profile's picks as arrays (profiles x limit); ``ranking[i]`` gives profile i's Picks."""
+    """Each profile's picks as arrays (profiles x limit, and profiles x related for the related
+    ones); ``ranking[i]`` gives profile i's Picks, best first."""
 
     index: Index
     profiles: ProfileSet
@@ -127,25 +154,50 @@ class Ranking:
     score: np.ndarray
     relevance: np.ndarray
     line: np.ndarray
+    near: np.ndarray  # -1: near no liked paper
+    related_doc: np.ndarray
+    related_score: np.ndarray
+    related_relevance: np.ndarray
+    related_near: np.ndarray
 
     def __len__(self) -> int:
         return len(self.profiles.profiles)
 
     def __getitem__(self, number: int) -> list[Pick]:
         profile = self.profiles.profiles[number]
-        if not profile.lines:
-            return _trending_only(self.index, profile)
-        filled = int(np.count_nonzero(self.doc[number] >= 0))
-        return [
-            Pick(doc, score, relevance, float(self.index.trending[doc]), line)
-            for doc, score, relevance, line in zip(
-                self.doc[number, :filled].tolist(),
-                self.score[number, :filled].tolist(),
-                self.relevance[number, :filled].tolist(),
-                self.line[number, :filled].tolist(),
+        trending = self.index.trending
+        if profile.lines:
+            filled = int(np.count_nonzero(self.doc[number] >= 0))
+            picks = [
+                Pick(doc, score, relevance, float(trending[doc]), line, near if near >= 0 else None)
+                for doc, score, relevance, line, near in zip(
+                    self.doc[number, :filled].tolist(),
+                    self.score[number, :filled].tolist(),
+                    self.relevance[number, :filled].tolist(),
+                    self.line[number, :filled].tolist(),
+                    self.near[number, :filled].tolist(),
+                    strict=True,
+                )
+            ]
+        else:
+            picks = _trending_only(self.index, profile)
+        related = int(np.count_nonzero(self.related_doc[number] >= 0))
+        if not related:
+            return picks
+        taken = {pick.doc for pick in picks}
+        picks += [
+            Pick(doc, score, relevance, float(trending[doc]), None, near)
+            for doc, score, relevance, near in zip(
+                self.related_doc[number, :related].tolist(),
+                self.related_score[number, :related].tolist(),
+                self.related_relevance[number, :related].tolist(),
+                self.related_near[number, :related].tolist(),
                 strict=True,
             )
+            if doc not in taken
         ]
+        rank_of = self.index.id_rank
+        return sorted(picks, key=lambda pick: (-pick.score, rank_of[pick.doc]))
 
 
 @contextmanager
@@ -185,7 +237,7 @@ def _atom_features(index: Index, atoms: Sequence[Atom]) -> np.ndarray:
     return features
 
 
-def rank(index: Index, profiles: ProfileSet) -> Ranking:
+def rank(index: Index, profiles: ProfileSet, near: sparse.csr_matrix | None = None) -> Ranking:
     """Every profile's picks, best first.
 
     A line matches a paper when every word and phrase of it is in the title or abstract, no
@@ -193,10 +245,17 @@ def rank(index: Index, profiles: ProfileSet) -> Ranking:
     A paper's relevance is its best line's; the final score must reach the profile's minimum; at
     most ``limit`` papers; ties are broken by paper id. Profiles without interests get the most
     trending papers.
+
+    ``near`` (profiles.feedback_papers x index docs, a nearness in (0, 1] where a paper is near one
+    that feedback was given on; digest.score.semantic) brings feedback in: a paper near a liked one
+    rises, near a disliked one sinks (but a line's match stays), and up to ``related`` papers that
+    no line matches come from near the liked ones. Without it, feedback counts for nothing.
     """
     count = len(profiles.profiles)
     limits = np.array([profile.limit for profile in profiles.profiles], dtype=np.int64)
+    related_limits = np.array([profile.related for profile in profiles.profiles], dtype=np.int64)
     width = max(1, int(limits.max())) if count else 1
+    related_width = max(1, int(related_limits.max())) if count else 1
     ranking = Ranking(
         index=index,
         profiles=profiles,
@@ -204,9 +263,18 @@ def rank(index: Index, profiles: ProfileSet) -> Ranking:
         score=np.zeros((count, width)),
         relevance=np.zeros((count, width)),
         line=np.zeros((count, width), dtype=np.int64),
+        near=np.full((count, width), -1, dtype=np.int64),
+        related_doc=np.full((count, related_width), -1, dtype=np.int64),
+        related_score=np.zeros((count, related_width)),
+        related_relevance=np.zeros((count, related_width)),
+        related_near=np.full((count, related_width), -1, dtype=np.int64),
     )
     if not index.docs or not count:
         return ranking
+    if near is None:
+        near = sparse.csr_matrix((len(profiles.feedback_papers), len(index.docs)), dtype=np.float64)
+    if near.shape != (len(profiles.feedback_papers), len(index.docs)):
+        raise ValueError(f"near is {near.shape}; it must be feedback papers x papers of the index")
     features = _atom_features(index, profiles.atoms)
     slot_feature = features[profiles.slot_atom]
     required = np.unique(slot_feature[(profiles.slot_role == kernels.REQUIRE) & (slot_feature >= 0)])
@@ -236,6 +304,21 @@ def rank(index: Index, profiles: ProfileSet) -> Ranking:
         ranking.score,
         ranking.relevance,
         ranking.line,
+        profiles.fb_ptr,
+        profiles.fb_row,
+        profiles.fb_sign,
+        near.indptr.astype(np.int64),
+        near.indices.astype(np.int64),
+        near.data.astype(np.float64),
+        index.weights.lift,
+        index.weights.sink,
+        index.weights.related,
+        related_limits,
+        ranking.near,
+        ranking.related_doc,
+        ranking.related_score,
+        ranking.related_relevance,
+        ranking.related_near,
     )
     return ranking
 

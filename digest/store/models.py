@@ -265,6 +265,8 @@ class DeliveryPaper(Base):
     relevance: Mapped[float] = mapped_column(Float)
     trending: Mapped[float] = mapped_column(Float)
     line: Mapped[int | None]
+    # For a related paper (matched by no line): the paper the subscriber liked that it is near.
+    liked_paper_id: Mapped[str | None] = mapped_column(Text)
 
     delivery: Mapped[Delivery] = relationship(back_populates="papers")
 

@@ -173,6 +173,12 @@ def paper_texts(session: Session) -> Iterator[tuple[str, str]]:
     yield from session.execute(select(Paper.title, Paper.abstract).execution_options(yield_per=2000))
 
 
+def newest_paper_texts(session: Session, limit: int) -> list[tuple[str, str, str]]:
+    """(id, title, abstract) of the ``limit`` papers stored last: what a semantic space is fitted on."""
+    query = select(Paper.id, Paper.title, Paper.abstract).order_by(Paper.first_seen_at.desc(), Paper.id)
+    return [(paper_id, title, abstract) for paper_id, title, abstract in session.execute(query.limit(limit))]
+
+
 def papers_first_seen(session: Session, after: datetime, until: datetime) -> list[Paper]:
     """Papers first stored in (after, until], by id."""
     query = select(Paper).where(Paper.first_seen_at > after, Paper.first_seen_at <= until).order_by(Paper.id)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from digest.store import ledger, papers
+from digest.store import feedback, ledger, papers
 from digest.store.models import Paper
 
 
@@ -36,3 +36,9 @@ class StoreReader:
 
     def paper_texts(self) -> Iterator[tuple[str, str]]:
         return papers.paper_texts(self.session)
+
+    def newest_paper_texts(self, limit: int) -> list[tuple[str, str, str]]:
+        return papers.newest_paper_texts(self.session, limit)
+
+    def feedback_of(self, subscriber_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+        return feedback.of_subscribers(self.session, subscriber_ids)

@@ -16,6 +16,7 @@ from digest.mail.message import Identity, identity_for
 from digest.model.time import Clock, system_clock
 from digest.render.mails import NoticeRenderer, Renderer
 from digest.score.index import Corpus, Weights, corpus_from
+from digest.score.semantic import FIT_PAPERS, Space
 from digest.score.warm import warm_ranking
 from digest.store import papers, schema
 from digest.store.engine import Database, Session
@@ -40,6 +41,7 @@ class Context:
         self._database = database
         self._checked = False
         self._corpus: tuple[float, Corpus] | None = None
+        self._space: tuple[float, Space] | None = None
         self._lock = threading.Lock()
         self._warm = False
 
@@ -111,6 +113,15 @@ class Context:
             if self._corpus is None or moment - self._corpus[0] > CORPUS_SECONDS:
                 self._corpus = (moment, corpus_from(papers.paper_texts(session)))
             return self._corpus[1]
+
+    def space(self, session: Session) -> Space:
+        """The semantic space of the newest stored papers (feedback finds near papers in it), fitted
+        again at most every CORPUS_SECONDS."""
+        with self._lock:
+            moment = time.monotonic()
+            if self._space is None or moment - self._space[0] > CORPUS_SECONDS:
+                self._space = (moment, Space.fit(papers.newest_paper_texts(session, FIT_PAPERS)))
+            return self._space[1]
 
     def close(self) -> None:
         if self._database is not None:

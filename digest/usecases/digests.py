@@ -66,7 +66,7 @@ def composer(ctx: Context, session: Session, *, shared_corpus: bool = False) -> 
     """A composer over ``session``; with ``shared_corpus``, using the process's corpus (refreshed
     every few minutes) instead of reading every stored paper's text for this one."""
     corpus = ctx.corpus(session) if shared_corpus else None
-    return Composer(ctx.settings, StoreReader(session), ctx.weights, corpus)
+    return Composer(ctx.settings, StoreReader(session), ctx.weights, corpus, lambda: ctx.space(session))
 
 
 # --- score ------------------------------------------------------------------------------------
@@ -119,11 +119,16 @@ def score(
                 chosen_from += f" (first seen {span})"
             day, already_sent = job.digest_date, _sent_on(session, subscriber, job.digest_date)
         profile = Profile(lines, limit=limit or subscriber.max_papers, min_score=subscriber.min_score)
-        index, picks = choosing.rank(pool, profile)
+        [profile] = choosing.with_feedback([profile], [subscriber.id])
+        index, picks, liked = choosing.rank(pool, profile)
+    said = {paper for paper, _ in profile.feedback}  # left out, as the digest leaves them out
     rows = []
     for pick in picks:
         doc = index.docs[pick.doc]
+        if doc.id in said:
+            continue
         why = explain(index, pick, profile)
+        near = profile.feedback[pick.near][0] if pick.related and pick.near is not None else None
         rows.append(
             {
                 "id": doc.id,
@@ -136,6 +141,7 @@ def score(
                 "line": why.line,
                 "matched": why.matched,
                 "fields": why.fields,
+                "liked": {"id": near, "title": liked.get(near, "")} if near else None,
                 "snippet": snippet.text(why.snippet),
                 "snippet_html": snippet.html(why.snippet),
             }

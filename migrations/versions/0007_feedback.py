@@ -1,5 +1,5 @@
 """Feedback: a subscriber's "more like this" (+1) or "less like this" (-1) on a paper, one row per
-(subscriber, paper).
+(subscriber, paper); and, for a related paper in a digest, the liked paper it is near.
 
 Revision ID: 0007
 Revises: 0006
@@ -38,8 +38,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("subscriber_id", "paper_id", name=op.f("pk_feedback")),
     )
     op.create_index(op.f("ix_feedback_paper_id"), "feedback", ["paper_id"])
+    with op.batch_alter_table("delivery_papers") as batch:
+        batch.add_column(sa.Column("liked_paper_id", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("delivery_papers") as batch:
+        batch.drop_column("liked_paper_id")
     op.drop_index(op.f("ix_feedback_paper_id"), table_name="feedback")
     op.drop_table("feedback")

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
-from digest.store.models import Feedback, Subscriber
+from digest.store.models import DeliveryPaper, Feedback, Subscriber
 from tests.support.cli import digest
-from tests.support.store import add_subscriber, ingest_fixture
+from tests.support.data import HF_JSON, HF_PAGE, NOW
+from tests.support.store import add_subscriber, ingest_fixture, outbox, send
 
 TORA, LLAMA = "2407.21705", "2407.21783"
 
@@ -98,3 +100,34 @@ def test_any_sequence_of_feedback_leaves_one_state_per_reader_and_paper(
 def listed_subscribers(sessions) -> bool:
     with sessions() as session:
         return session.scalar(select(Subscriber.id).limit(1)) is not None
+
+
+def test_a_liked_paper_brings_related_papers_into_the_digest_explained_by_it(
+    mail_settings, sessions, migrated_url
+) -> None:
+    """The reader's line matches nothing of the day; a paper they liked brings its neighbours."""
+    ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(hours=1))
+    ingest_fixture(sessions, HF_PAGE, seen=NOW - timedelta(days=30))  # stored long ago
+    add_subscriber(sessions, interests="cooking", trending_section=False)
+    assert digest("feedback", "ada@example.org", TORA, "--up", url=migrated_url).exit_code == 0
+    send(mail_settings, sessions)
+    [mail] = outbox(mail_settings)
+    text = " ".join(mail.get_body(("plain",)).get_content().split())
+    html = mail.get_body(("html",)).get_content()
+    said = "Related, because you liked: Tora: Trajectory-oriented Diffusion Transformer for Video Generation"
+    assert said in text and text.count("Related, because you liked") == 3  # related_papers
+    assert ">related</span> because you liked: Tora" in html
+    with sessions() as session:
+        kept = session.scalars(select(DeliveryPaper.liked_paper_id)).all()
+    assert kept == [TORA] * 3
+    scored = digest("score", "ada@example.org", "--all", "--json", url=migrated_url)
+    rows = [json.loads(line) for line in scored.output.splitlines()]
+    tora = "Tora: Trajectory-oriented Diffusion Transformer for Video Generation"
+    assert rows and all(row["liked"] == {"id": TORA, "title": tora} for row in rows)
+
+
+def test_without_feedback_a_line_that_matches_nothing_sends_nothing(mail_settings, sessions) -> None:
+    ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(hours=1))
+    add_subscriber(sessions, interests="cooking", trending_section=False)
+    send(mail_settings, sessions)
+    assert outbox(mail_settings) == []

@@ -150,6 +150,17 @@ def test_bench_score_reports_its_figures() -> None:
         assert figures[key] > 0
 
 
+def test_bench_score_with_feedback_reports_both_figures_and_finds_related_papers() -> None:
+    result = digest(
+        "bench", "score", "--subscribers", "300", "--papers", "200", "--baseline-sample", "5",
+        "--feedback", "5", "--json",
+    )  # fmt: skip
+    figures = json.loads(result.output.splitlines()[-1])
+    for key in ("subscribers_per_s", "feedback_subscribers_per_s", "feedback_peak_rss_mb", "space_fit_s"):
+        assert figures[key] > 0
+    assert figures["feedback_items"] == 5 and 0 < figures["related_per_subscriber"] <= 3
+
+
 def test_a_partial_import_changes_only_the_columns_it_gives(migrated_url: str, tmp_path: Path) -> None:
     digest(
         "subscribers",
