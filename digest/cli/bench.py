@@ -40,6 +40,24 @@ def bench_parse(as_json: bool, papers: int) -> None:
     print_figures(figures, as_json)
 
 
+@bench_group.command("relevance")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object of the figures.")
+def bench_relevance(as_json: bool) -> None:
+    """Ranking quality on the judged set (35 interest lines x 123 fixture papers, judged 0/1/2 by
+    reading them; tests/data/relevance): mean NDCG@10 and P@10 of plain BM25 (rank_bm25), digest's
+    keyword matching as it was (no learned acronyms, phrases by themselves) and as it is, and of the
+    next 10 after a simulated reader judged the top 10, with feedback and without. Relevance only,
+    no trending.
+
+    \b
+    Example:
+      digest bench relevance --json
+    """
+    from digest.bench.relevance import bench_relevance as run
+
+    print_figures(run(), as_json)
+
+
 @bench_group.command("score")
 @click.option("--subscribers", type=click.IntRange(min=1), default=100_000, show_default=True)
 @click.option("--papers", type=click.IntRange(min=10), default=2_000, show_default=True)

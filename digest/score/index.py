@@ -39,6 +39,7 @@ class Weights:
     lift: float = 1.0  # how far nearness to a liked paper lifts a matched one (x 1 + lift * nearness)
     sink: float = 1.0  # and to a disliked one sinks it
     related: float = 4.0  # the relevance of a paper as near a liked one as can be, matched by no line
+    phrase_words: float = 0.5  # the share of a phrase's score that comes from its words (0: the phrase alone)
 
     @classmethod
     def of(cls, settings: Any) -> Weights:
@@ -205,7 +206,9 @@ def build_index(docs: Sequence[Doc], corpus: Corpus, weights: Weights, atoms: It
     idf = np.zeros(len(columns))
     for (_, stems), column in columns.items():
         idf[column] = sum(corpus.idf(stem) for stem in stems)
-    bm25 = _with_words(_bm25f(tf_title, tf_abstract, title_stems, abstract_stems, idf, weights), columns)
+    bm25 = _bm25f(tf_title, tf_abstract, title_stems, abstract_stems, idf, weights)
+    if weights.phrase_words:
+        bm25 = _with_words(bm25, columns, weights.phrase_words)
     index = Index(
         docs=list(docs),
         weights=weights,
@@ -285,17 +288,17 @@ def _either(
 
 
 def _with_words(
-    bm25: sparse.csr_matrix, columns: dict[tuple[str, tuple[str, ...]], int]
+    bm25: sparse.csr_matrix, columns: dict[tuple[str, tuple[str, ...]], int], share: float
 ) -> sparse.csr_matrix:
-    """docs x columns BM25F with each phrase scored by its words too: half its own value and half the
-    sum of its words' values, where the phrase occurs; so a paper that keeps using the phrase's key
-    word ranks above one that uses the phrase once in passing."""
+    """docs x columns BM25F with each phrase scored by its words too: (1 - share) of its own value and
+    ``share`` of the sum of its words' values, where the phrase occurs; so a paper that keeps using
+    the phrase's key word ranks above one that uses the phrase once in passing."""
     rows, cols = [], []
     halves = np.ones(len(columns))
     for (kind, stems), column in columns.items():
         if kind == "term" or len(stems) < 2:
             continue
-        halves[column] = 0.5
+        halves[column] = 1.0 - share
         for stem in stems:
             word = columns.get(("term", (stem,)))
             if word is not None:
@@ -303,7 +306,7 @@ def _with_words(
                 cols.append(column)
     if not cols:
         return bm25
-    words = sparse.csr_matrix((np.full(len(rows), 0.5), (rows, cols)), shape=(len(columns), len(columns)))
+    words = sparse.csr_matrix((np.full(len(rows), share), (rows, cols)), shape=(len(columns), len(columns)))
     occurs = bm25.copy()
     occurs.data[:] = 1.0
     return (bm25 @ sparse.diags(halves) + (bm25 @ words).multiply(occurs)).tocsr()
