@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     feedback_sink: float = Field(
         1.0,
         ge=0,
-        description="How far a paper near one the reader disliked sinks (a matched one keeps a quarter).",
+        description="How far a paper near a disliked one sinks (a matched one keeps at least a quarter).",
     )
     related_relevance: float = Field(
         4.0,

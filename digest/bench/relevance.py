@@ -89,7 +89,8 @@ def bench_relevance() -> dict[str, Any]:
         rest = [paper for paper in ids if paper not in shown]
         said = tuple(sorted((paper, 1 if grades.get(paper, 0) > 0 else -1) for paper in shown))
         learned = Profile(parsed, limit=100, feedback=said, related=RELATED)
-        near = neighbours(vectors[[row[paper] for paper, _ in said]], vectors) if said else None
+        given = [row[paper] for paper, _ in said]
+        near = neighbours(vectors[given], vectors, given) if said else None
         for name, profile, nearness in (
             ("no_feedback", Profile(parsed, limit=100), None),
             ("feedback", learned, near),

@@ -22,8 +22,8 @@ SAID = {"up": "more like this", "down": "less like this", None: "no feedback"}
 def feedback_command(
     app: App, email: str, paper_id: str | None, verdict: str | None, listing: bool, as_json: bool
 ) -> None:
-    """Record a subscriber's feedback on a paper, as the links of their digest do: liked papers
-    bring their neighbours into later digests (as "related"), disliked ones sink theirs. PAPER_ID
+    """Record a subscriber's feedback on a paper: liked papers bring their neighbours into later
+    digests (as "related"), disliked ones sink theirs. PAPER_ID
     is the id `digest score --json` prints (an arXiv id, or the paper's URL); an arXiv id with a
     version or an arXiv URL works too.
 

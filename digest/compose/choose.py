@@ -234,7 +234,9 @@ class Composer:
         liked = [self._liked.get(paper, ("", missing)) for paper in profiles.feedback_papers]
         rows = np.array([vector for _, vector in liked], dtype=np.float32).reshape(len(liked), width)
         titles = {paper: title for paper, (title, _) in zip(profiles.feedback_papers, liked, strict=True)}
-        return neighbours(rows, pool.vectors), titles
+        place = {doc.id: number for number, doc in enumerate(pool.docs)}
+        itself = [place.get(paper, -1) for paper in profiles.feedback_papers]
+        return neighbours(rows, pool.vectors, itself), titles
 
     def pool(self, papers: Sequence[PaperRecord]) -> _Pool:
         """``papers`` with their latest metrics, ready to index."""
@@ -353,7 +355,7 @@ class Composer:
                 paper_id = index.docs[pick.doc].id
                 if paper_id not in views:
                     views[paper_id] = paper_view(pool.papers[paper_id], index.docs[pick.doc])
-            picks = [(index.docs[p.doc].id, p, "main", _liked_id(profile, p)) for p in chosen.main]
+            picks = [(index.docs[p.doc].id, p, "main", profile.liked_for(p)) for p in chosen.main]
             picks += [(index.docs[p.doc].id, p, "trending", None) for p in chosen.trending]
             yield Composed(
                 job,
@@ -391,10 +393,6 @@ class Composer:
             items(index, main, profile, views, liked=liked),
             items(index, trending, profile, views),
         )
-
-
-def _liked_id(profile: Profile, pick: Pick) -> str | None:
-    return profile.feedback[pick.near][0] if pick.related and pick.near is not None else None
 
 
 def links(base_url: str, token: str) -> Links:

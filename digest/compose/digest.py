@@ -163,14 +163,14 @@ def select(
     """Drop papers sent before from ``picks`` (ranked with ``profile.limit`` plus ``len(excluded)``
     slots), keep the profile's limit of matched papers and up to ``profile.related`` related ones,
     in score order, and add up to ``trending_papers`` of the most trending others (only to a digest
-    that has papers of its own: trending alone is no reason to mail)."""
+    that has papers its lines matched: trending alone is no reason to mail)."""
     kept = [pick for pick in picks if index.docs[pick.doc].id not in excluded]
     matched = [pick for pick in kept if not pick.related][: profile.limit]
     related = [pick for pick in kept if pick.related][: profile.related]
     chosen = {pick.doc for pick in (*matched, *related)}
     main = [pick for pick in kept if pick.doc in chosen]
     trending: list[Pick] = []
-    if trending_papers and profile.lines and main:
+    if trending_papers and profile.lines and matched:
         taken = {pick.doc for pick in main}
         for doc in index.order.tolist():
             if len(trending) >= trending_papers:
@@ -227,7 +227,7 @@ def items(
                 matched=matched,
                 where=where,
                 snippet=snippet,
-                liked=(liked or {}).get(profile.feedback[pick.near][0], "") if pick.related else "",
+                liked=(liked or {}).get(profile.liked_for(pick) or "", ""),
             )
         )
     return tuple(made)

@@ -13,7 +13,4 @@ class Verdict(IntEnum):
 
 
 class FeedbackOrigin(StrEnum):
-    MAIL = "mail"  # a link of a digest (or its view-in-browser page)
-    WEB = "web"  # the preferences page
     CLI = "cli"  # digest feedback
-    LIBRARY = "library"  # digest subscribers import-library, or a library given at sign-up

@@ -88,13 +88,18 @@ class Counts:
         self.pairs: Counter[tuple[tuple[str, ...], tuple[str, ...]]] = Counter()
         self.written: dict[tuple[tuple[str, ...], tuple[str, ...]], Counter[tuple[str, str]]] = {}
 
-    def add(self, source: str) -> None:
-        """Count the definitions of one text."""
-        for short, long in definitions(source):
-            key = (_stems(short), _stems(long))
-            if key[0] and key[1] and key[0] != key[1]:
-                self.pairs[key] += 1
-                self.written.setdefault(key, Counter())[short, long.lower()] += 1
+    def add(self, *texts: str) -> None:
+        """Count the definitions of one paper (its title and abstract): each once, however often it
+        defines it."""
+        found: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[str, str]] = {}
+        for source in texts:
+            for short, long in definitions(source):
+                key = (_stems(short), _stems(long))
+                if key[0] and key[1] and key[0] != key[1]:
+                    found.setdefault(key, (short, long.lower()))
+        for key, written in found.items():
+            self.pairs[key] += 1
+            self.written.setdefault(key, Counter())[written] += 1
 
     def expansions(self) -> dict[tuple[str, ...], Expansion]:
         """Each acronym and each long form defined the same way by most of the papers that define it

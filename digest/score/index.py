@@ -105,8 +105,7 @@ def corpus_from(texts: Iterable[tuple[str, str]]) -> Corpus:
     for title, abstract in texts:
         size += 1
         df.update(set(text.analyze(title)) | set(text.analyze(abstract)))
-        definitions.add(title)
-        definitions.add(abstract)
+        definitions.add(title, abstract)
     return Corpus(size, dict(df), definitions.expansions())
 
 

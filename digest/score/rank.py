@@ -35,6 +35,10 @@ class Profile:
     feedback: tuple[tuple[str, int], ...] = ()
     related: int = 0
 
+    def liked_for(self, pick: Pick) -> str | None:
+        """The liked paper a related ``pick`` is near (None for any other pick)."""
+        return self.feedback[pick.near][0] if pick.related and pick.near is not None else None
+
 
 @dataclass(frozen=True, slots=True)
 class Pick:
@@ -158,6 +162,7 @@ class Ranking:
     related_doc: np.ndarray
     related_score: np.ndarray
     related_relevance: np.ndarray
+    related_line: np.ndarray  # -1: a related paper matches no line
     related_near: np.ndarray
 
     def __len__(self) -> int:
@@ -267,6 +272,7 @@ def rank(index: Index, profiles: ProfileSet, near: sparse.csr_matrix | None = No
         related_doc=np.full((count, related_width), -1, dtype=np.int64),
         related_score=np.zeros((count, related_width)),
         related_relevance=np.zeros((count, related_width)),
+        related_line=np.full((count, related_width), -1, dtype=np.int64),
         related_near=np.full((count, related_width), -1, dtype=np.int64),
     )
     if not index.docs or not count:
@@ -275,6 +281,12 @@ def rank(index: Index, profiles: ProfileSet, near: sparse.csr_matrix | None = No
         near = sparse.csr_matrix((len(profiles.feedback_papers), len(index.docs)), dtype=np.float64)
     if near.shape != (len(profiles.feedback_papers), len(index.docs)):
         raise ValueError(f"near is {near.shape}; it must be feedback papers x papers of the index")
+    near = sparse.csr_matrix(near)  # the kernel reads CSR arrays, and a zero would count as not near
+    near.eliminate_zeros()
+    if near.nnz and (near.data.min() <= 0 or near.data.max() > 1):
+        raise ValueError(
+            "near holds a nearness outside (0, 1]; make it with digest.score.semantic.neighbours"
+        )
     features = _atom_features(index, profiles.atoms)
     slot_feature = features[profiles.slot_atom]
     required = np.unique(slot_feature[(profiles.slot_role == kernels.REQUIRE) & (slot_feature >= 0)])
@@ -318,6 +330,7 @@ def rank(index: Index, profiles: ProfileSet, near: sparse.csr_matrix | None = No
         ranking.related_doc,
         ranking.related_score,
         ranking.related_relevance,
+        ranking.related_line,
         ranking.related_near,
     )
     return ranking

@@ -18,7 +18,7 @@ from digest.score import text
 
 DIMENSIONS = 128
 FIT_PAPERS = 20_000  # the newest papers a space is fitted on: enough for the words of a field, and bounded
-MIN_PAPERS = 20  # below this there is too little to learn from: every paper is its own neighbour only
+MIN_PAPERS = 20  # below this there is too little to learn from: no paper is near another
 NEAR = 0.35  # cosine similarity from which a paper counts as near another
 NEIGHBOURS = 10  # near papers kept per paper that feedback was given on
 
@@ -47,7 +47,10 @@ class Space:
         if len(texts) < MIN_PAPERS:
             return cls(None, None, len(texts))
         vectorizer = TfidfVectorizer(analyzer=_analyzer, sublinear_tf=True, min_df=2, dtype=np.float32)
-        matrix = vectorizer.fit_transform(_documents(texts))
+        try:
+            matrix = vectorizer.fit_transform(_documents(texts))
+        except ValueError:  # no word in two papers: nothing to learn yet
+            return cls(None, None, len(texts))
         # Few papers support few dimensions: with about as many as papers, every paper is its own
         # topic and nothing lies near anything.
         dimensions = min(DIMENSIONS, int(3 * len(texts) ** 0.5), matrix.shape[0] - 1, matrix.shape[1] - 1)
@@ -92,14 +95,23 @@ def _documents(texts: Sequence[tuple[str, str]]) -> list[str]:
 
 
 def neighbours(
-    near_of: np.ndarray, docs: np.ndarray, keep: int = NEIGHBOURS, least: float = NEAR
+    near_of: np.ndarray,
+    docs: np.ndarray,
+    itself: Sequence[int] = (),
+    keep: int = NEIGHBOURS,
+    least: float = NEAR,
 ) -> sparse.csr_matrix:
     """For each row of ``near_of`` (unit vectors of the papers feedback was given on), the ``keep``
     rows of ``docs`` most similar to it at ``least`` cosine similarity or more, as a sparse
-    (papers x docs) matrix of nearness: the similarity rescaled from [least, 1] to (0, 1]."""
+    (papers x docs) matrix of nearness: the similarity rescaled from [least, 1] to (0, 1].
+    ``itself`` gives, for each row, the row of ``docs`` that is the same paper (-1: none): a paper
+    is not its own neighbour."""
     if not len(near_of) or not len(docs):
-        return sparse.csr_matrix((len(near_of), len(docs)), dtype=np.float32)
+        return sparse.csr_matrix((len(near_of), len(docs)), dtype=np.float64)
     similarity = near_of @ docs.T
+    for row, same in enumerate(itself):
+        if same >= 0:
+            similarity[row, same] = -1.0
     keep = min(keep, similarity.shape[1])
     top = np.argpartition(-similarity, keep - 1, axis=1)[:, :keep]
     values = np.take_along_axis(similarity, top, axis=1)

@@ -21,11 +21,14 @@ TOKEN = re.compile(r"[^\W_]+(?:[-‐‑][^\W_]+)*")
 _HYPHENS = re.compile(r"[-‐‑]")
 _WORD_PART = re.compile(r"[^\W_]+")
 # Plurals Snowball keeps whole: an acronym's ("LLMs", "VLAs", "GPUs"; capitals, then a small s) and
-# a word without a vowel ("llms", "cnns": an acronym typed in small letters, or a stem of one). The s goes.
+# a word of three letters or more without a vowel before its s ("llms", "cnns": an acronym typed in
+# small letters). The s goes; "GPS", "TTS" and "gps" keep theirs (too short to tell from a name).
 _ACRONYM_PLURAL = re.compile(r"([A-Z][A-Z0-9]*[A-Z0-9])s")
 _ACRONYM_PLURALS = re.compile(rf"\b{_ACRONYM_PLURAL.pattern}\b")  # on ASCII text without "_", \b ends a word
 _MAYBE_ACRONYM_PLURAL = re.compile(r"[A-Z0-9]s\b")  # a quick look before the slower one
-_VOWELLESS_PLURAL = re.compile(r"(?=.*[b-df-hj-np-tv-xz])[b-df-hj-np-tv-xz0-9]{2,}s")
+_VOWELLESS_PLURAL = re.compile(
+    r"(?=[b-df-hj-np-tv-xz0-9]{3,}s$)[0-9]*[b-df-hj-np-tv-xz][b-df-hj-np-tv-xz0-9]*s"
+)
 _stemmer = Stemmer.Stemmer("english")
 _stemmer.maxCacheSize = 100_000
 

@@ -304,5 +304,5 @@ class Feedback(Base):
         Text, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     value: Mapped[int] = mapped_column(SmallInteger)
-    origin: Mapped[str] = mapped_column(String(20))  # a FeedbackOrigin: where it was said
+    origin: Mapped[str] = mapped_column(String(20))  # a FeedbackOrigin: where it was said (cli)
     updated_at: Mapped[datetime]

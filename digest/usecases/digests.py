@@ -128,7 +128,7 @@ def score(
         if doc.id in said:
             continue
         why = explain(index, pick, profile)
-        near = profile.feedback[pick.near][0] if pick.related and pick.near is not None else None
+        near = profile.liked_for(pick)
         rows.append(
             {
                 "id": doc.id,

@@ -1,5 +1,5 @@
-"""Feedback: "more like this" and "less like this" on papers, the one path that records it (the
-command line, the links of a mail and the preferences page all come here)."""
+"""Feedback: "more like this" and "less like this" on papers; the one path that records it, for
+every entry point (the command line today)."""
 
 from __future__ import annotations
 

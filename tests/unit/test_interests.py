@@ -86,6 +86,7 @@ def test_a_plural_acronym_and_its_singular_meet(plural: str, singular: str) -> N
 
 def test_words_that_only_look_like_plural_acronyms_keep_their_s() -> None:
     assert text.analyze("rhythms As Is gas LoRAs") == ["rhythm", "as", "is", "gas", "lora"]
+    assert text.analyze("GPS TTS gps rms") == ["gps", "tts", "gps", "rms"]  # not GP, TT, RM
 
 
 @given(
