@@ -24,7 +24,7 @@ def rank_profiles(
     author_bits, cat_bits, trending, id_rank, relevance_weight, trending_weight, filter_only, limits,
     minimums, out_doc, out_score, out_relevance, out_line, fb_ptr, fb_row, fb_sign, near_ptr, near_doc,
     near_value, lift, sink, related_scale, related_limits, out_near, rel_doc, rel_score, rel_relevance,
-    rel_line, rel_near
+    rel_near
 ):
     """Fill out_* (profiles x max limit; doc -1 where empty) with each profile's best papers that a
     line matches, and rel_* with its best related ones (near a paper it liked, matched by no line).
@@ -81,7 +81,7 @@ def rank_profiles(
                 _keep_related(
                     profile, nearby[:near], best, liked, liked_from, disliked, sink, related_scale,
                     trending, id_rank, relevance_weight, trending_weight, related_limits, minimums,
-                    rel_doc, rel_score, rel_relevance, rel_line, rel_near
+                    rel_doc, rel_score, rel_relevance, rel_near
                 )
             for k in range(seen):
                 best[touched[k]] = 0.0
@@ -121,7 +121,7 @@ def _nearness(
 def _keep_related(
     profile, docs, best, liked, liked_from, disliked, sink, related_scale, trending, id_rank,
     relevance_weight, trending_weight, related_limits, minimums, rel_doc, rel_score, rel_relevance,
-    rel_line, rel_near
+    rel_near
 ):
     """Write the profile's best related papers (near a liked one, matched by no line) to its rel_* row."""
     limit = related_limits[profile]
@@ -137,10 +137,22 @@ def _keep_related(
         final = relevance_weight * relevance + trending_weight * trending[doc]
         if final < minimums[profile]:
             continue
-        filled = _insert(
-            profile, limit, filled, final, doc, relevance, -1, liked_from[doc], rel_doc, rel_score,
-            rel_relevance, rel_line, rel_near, id_rank
-        )
+        if filled == limit and not _before(
+            final, doc, rel_score[profile, filled - 1], rel_doc[profile, filled - 1], id_rank
+        ):
+            continue
+        at = min(filled, limit - 1)
+        while at > 0 and _before(final, doc, rel_score[profile, at - 1], rel_doc[profile, at - 1], id_rank):
+            rel_doc[profile, at] = rel_doc[profile, at - 1]
+            rel_score[profile, at] = rel_score[profile, at - 1]
+            rel_relevance[profile, at] = rel_relevance[profile, at - 1]
+            rel_near[profile, at] = rel_near[profile, at - 1]
+            at -= 1
+        rel_doc[profile, at] = doc
+        rel_score[profile, at] = final
+        rel_relevance[profile, at] = relevance
+        rel_near[profile, at] = liked_from[doc]
+        filled = min(filled + 1, limit)
 
 
 @njit(cache=True)
@@ -245,37 +257,24 @@ def _keep_top(
         final = relevance_weight * best[doc] + trending_weight * trending[doc]
         if final < minimums[profile]:
             continue
-        filled = _insert(
-            profile, limit, filled, final, doc, best[doc], position[best_line[doc]], liked_from[doc],
-            out_doc, out_score, out_relevance, out_line, out_near, id_rank
-        )
-
-
-@njit(cache=True, inline="always")
-def _insert(
-    profile, limit, filled, final, doc, relevance, line, near, out_doc, out_score, out_relevance,
-    out_line, out_near, id_rank
-):
-    """Put ``doc`` in the profile's row of the first ``filled`` (sorted) if it ranks among the best
-    ``limit``; returns how many the row holds then."""
-    if filled == limit and not _before(
-        final, doc, out_score[profile, filled - 1], out_doc[profile, filled - 1], id_rank
-    ):
-        return filled
-    at = min(filled, limit - 1)
-    while at > 0 and _before(final, doc, out_score[profile, at - 1], out_doc[profile, at - 1], id_rank):
-        out_doc[profile, at] = out_doc[profile, at - 1]
-        out_score[profile, at] = out_score[profile, at - 1]
-        out_relevance[profile, at] = out_relevance[profile, at - 1]
-        out_line[profile, at] = out_line[profile, at - 1]
-        out_near[profile, at] = out_near[profile, at - 1]
-        at -= 1
-    out_doc[profile, at] = doc
-    out_score[profile, at] = final
-    out_relevance[profile, at] = relevance
-    out_line[profile, at] = line
-    out_near[profile, at] = near
-    return min(filled + 1, limit)
+        if filled == limit and not _before(
+            final, doc, out_score[profile, filled - 1], out_doc[profile, filled - 1], id_rank
+        ):
+            continue
+        at = min(filled, limit - 1)
+        while at > 0 and _before(final, doc, out_score[profile, at - 1], out_doc[profile, at - 1], id_rank):
+            out_doc[profile, at] = out_doc[profile, at - 1]
+            out_score[profile, at] = out_score[profile, at - 1]
+            out_relevance[profile, at] = out_relevance[profile, at - 1]
+            out_line[profile, at] = out_line[profile, at - 1]
+            out_near[profile, at] = out_near[profile, at - 1]
+            at -= 1
+        out_doc[profile, at] = doc
+        out_score[profile, at] = final
+        out_relevance[profile, at] = best[doc]
+        out_line[profile, at] = position[best_line[doc]]
+        out_near[profile, at] = liked_from[doc]
+        filled = min(filled + 1, limit)
 
 
 @njit(cache=True, inline="always")

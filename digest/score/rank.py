@@ -162,7 +162,6 @@ class Ranking:
     related_doc: np.ndarray
     related_score: np.ndarray
     related_relevance: np.ndarray
-    related_line: np.ndarray  # -1: a related paper matches no line
     related_near: np.ndarray
 
     def __len__(self) -> int:
@@ -272,7 +271,6 @@ def rank(index: Index, profiles: ProfileSet, near: sparse.csr_matrix | None = No
         related_doc=np.full((count, related_width), -1, dtype=np.int64),
         related_score=np.zeros((count, related_width)),
         related_relevance=np.zeros((count, related_width)),
-        related_line=np.full((count, related_width), -1, dtype=np.int64),
         related_near=np.full((count, related_width), -1, dtype=np.int64),
     )
     if not index.docs or not count:
@@ -330,7 +328,6 @@ def rank(index: Index, profiles: ProfileSet, near: sparse.csr_matrix | None = No
         ranking.related_doc,
         ranking.related_score,
         ranking.related_relevance,
-        ranking.related_line,
         ranking.related_near,
     )
     return ranking
