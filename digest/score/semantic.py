@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from digest.score import text
+
+if TYPE_CHECKING:  # scikit-learn takes two seconds to import: only a fit needs it
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 DIMENSIONS = 128
 FIT_PAPERS = 20_000  # the newest papers a space is fitted on: enough for the words of a field, and bounded
@@ -46,6 +49,9 @@ class Space:
         texts = [(title, abstract) for _, title, abstract in papers]
         if len(texts) < MIN_PAPERS:
             return cls(None, None, len(texts))
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         vectorizer = TfidfVectorizer(analyzer=_analyzer, sublinear_tf=True, min_df=2, dtype=np.float32)
         try:
             matrix = vectorizer.fit_transform(_documents(texts))
