@@ -8,6 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from digest.bench.relevance import bench_relevance
 from digest.cli import cli
 
 KEYS = {"total_s", "digests_per_s", "peak_rss_mb", "stage_s", "stage_digests_per_s", "digests", "workers"}
@@ -97,3 +98,10 @@ def test_the_mail_benchmarks_report_rate_baseline_and_ratio(kind: str) -> None:
     # The ratio is rounded to 0.1 and each rate to 0.1, so they agree within those roundings.
     slack = 0.05 + ratio * (0.05 / rate + 0.05 / baseline) + 1e-9
     assert figures["ratio"] == pytest.approx(ratio, abs=slack)
+
+
+def test_the_relevance_benchmark_reports_each_ranking_and_feedback_helps_the_next_ten() -> None:
+    figures = bench_relevance()
+    for name in ("bm25", "keywords", "matching", "no_feedback", "feedback"):
+        assert 0.0 <= figures[f"{name}_ndcg10"] <= 1.0 and 0.0 <= figures[f"{name}_p10"] <= 1.0
+    assert figures["feedback_lift_ndcg10"] > 0
