@@ -23,7 +23,7 @@ from jinja2 import FileSystemLoader
 
 from digest.bench.data import fixture_papers, interest_vocabulary, synthetic_docs, synthetic_interests
 from digest.bench.sink import Sink
-from digest.compose.digest import Digest, Links, PaperView, items, select
+from digest.compose.digest import Digest, PaperView, items, links, select
 from digest.mail.message import Envelope, Identity, build_message
 from digest.mail.transports import Outgoing, SmtpTarget, SmtpTransport
 from digest.render import templates
@@ -63,9 +63,7 @@ def sample_digests(count: int, *, papers: int = 1_000, limit: int = 10, seed: in
                 frequency="daily",
                 items=items(index, chosen.main, profile, views),
                 trending=items(index, chosen.trending, profile, views),
-                links=Links(
-                    f"{BASE}/d/{token}", f"{BASE}/preferences/{token}", f"{BASE}/unsubscribe/{token}"
-                ),
+                links=links(BASE, token),
             )
         )
     return [digest for digest in digests if not digest.empty]

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from scipy import sparse
 
-from digest.compose.digest import Digest, Item, Links, PaperView, Why, items, select
+from digest.compose.digest import Digest, Item, PaperView, Why, items, links, select
 from digest.compose.tldr import tldr
 from digest.model.ledger import Window, window_for
 from digest.score.index import Corpus, Doc, Index, PaperText, Weights, build_index, corpus_from, docs_of
@@ -393,13 +393,6 @@ class Composer:
             items(index, main, profile, views, liked=liked),
             items(index, trending, profile, views),
         )
-
-
-def links(base_url: str, token: str) -> Links:
-    """The links a digest carries, made with its link token."""
-    return Links(
-        f"{base_url}/d/{token}", f"{base_url}/preferences/{token}", f"{base_url}/unsubscribe/{token}"
-    )
 
 
 def digest_of(composed: Composed, base_url: str, token: str) -> Digest:

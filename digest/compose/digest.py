@@ -87,6 +87,17 @@ class Links:
     view: str
     preferences: str
     unsubscribe: str
+    feedback: str  # "more like this" and "less like this": add ?paper=ID&verdict=up (or down)
+
+
+def links(base_url: str, token: str) -> Links:
+    """The links a digest carries, made with its link token."""
+    return Links(
+        f"{base_url}/d/{token}",
+        f"{base_url}/preferences/{token}",
+        f"{base_url}/unsubscribe/{token}",
+        f"{base_url}/feedback/{token}",
+    )
 
 
 @dataclass(frozen=True, slots=True)

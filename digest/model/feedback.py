@@ -13,4 +13,8 @@ class Verdict(IntEnum):
 
 
 class FeedbackOrigin(StrEnum):
+    """Where a word was said (the ``origin`` column)."""
+
     CLI = "cli"  # digest feedback
+    MAIL = "mail"  # a digest's "more like this" or "less like this" link, pressed on the page it opens
+    WEB = "web"  # the preferences page

@@ -1,17 +1,28 @@
 """Feedback: "more like this" and "less like this" on papers; the one path that records it, for
-every entry point (the command line today)."""
+every entry point (the command line, a digest's links, the preferences page)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from digest.model.feedback import FeedbackOrigin, Verdict
 from digest.store import feedback as stored
+from digest.store.engine import Session
+from digest.store.models import Subscriber
 from digest.usecases.context import Context
 from digest.usecases.papers import require_paper
-from digest.usecases.subscribers import require_subscriber
+from digest.usecases.subscribers import account_of, require_subscriber
 
-__all__ = ["Verdict", "give", "listing"]
+__all__ = [
+    "FeedbackOrigin",
+    "Verdict",
+    "about",
+    "give",
+    "give_by_link",
+    "listing",
+    "of_account",
+]
 
 WORDS = {Verdict.UP: "up", Verdict.DOWN: "down"}
 
@@ -24,35 +35,80 @@ def give(
     Raises UsageError for an unknown subscriber or paper."""
     now = ctx.now()
     with ctx.database.begin() as session:
-        subscriber = require_subscriber(session, email)
+        return _give(session, require_subscriber(session, email), paper, verdict, origin, now)
+
+
+def give_by_link(
+    ctx: Context, token: str, paper: str, verdict: Verdict | None, origin: FeedbackOrigin, now: datetime
+) -> dict[str, Any]:
+    """Record (or take back, when None) the word of the owner of manage token ``token`` (a digest's
+    or the preferences page's link) on ``paper``. Raises TokenError for a link that does not work,
+    UsageError for a paper not stored."""
+    with ctx.database.begin() as session:
+        _, subscriber = account_of(session, token, now, ctx.settings.link_days)
+        return _give(session, subscriber, paper, verdict, origin, now)
+
+
+def about(ctx: Context, token: str, paper: str, now: datetime) -> dict[str, Any]:
+    """What a feedback link is about: the paper's id and title, and the word on it that stands
+    (up, down or None). Reads only. Raises TokenError for a link that does not work, UsageError for
+    a paper not stored."""
+    with ctx.session() as session:
+        account, _ = account_of(session, token, now, ctx.settings.link_days)
         found = require_paper(session, paper)
-        before = stored.of_subscribers(session, [subscriber.id]).get(subscriber.id, {}).get(found.id)
-        if verdict is None:
-            stored.clear(session, subscriber.id, found.id)
-        else:
-            stored.record(session, subscriber.id, {found.id: int(verdict)}, origin, now)
-        after = None if verdict is None else int(verdict)
-        return {
-            "email": subscriber.email,
-            "id": found.id,
-            "title": found.title,
-            "feedback": WORDS.get(Verdict(after)) if after is not None else None,
-            "changed": before != after,
-        }
+        now_said = stored.of_subscribers(session, [account.subscriber_id]).get(account.subscriber_id, {})
+        return {"id": found.id, "title": found.title, "feedback": _word(now_said.get(found.id))}
+
+
+def _give(
+    session: Session,
+    subscriber: Subscriber,
+    paper: str,
+    verdict: Verdict | None,
+    origin: FeedbackOrigin,
+    now: datetime,
+) -> dict[str, Any]:
+    found = require_paper(session, paper)
+    before = stored.of_subscribers(session, [subscriber.id]).get(subscriber.id, {}).get(found.id)
+    if verdict is None:
+        stored.clear(session, subscriber.id, found.id)
+    else:
+        stored.record(session, subscriber.id, {found.id: int(verdict)}, origin, now)
+    after = None if verdict is None else int(verdict)
+    return {
+        "email": subscriber.email,
+        "id": found.id,
+        "title": found.title,
+        "feedback": _word(after),
+        "changed": before != after,
+    }
+
+
+def _word(value: int | None) -> str | None:
+    return None if value is None else WORDS[Verdict(value)]
 
 
 def listing(ctx: Context, email: str) -> list[dict[str, Any]]:
     """The subscriber's feedback, newest first: id, title, up or down, where and when it was given.
     Raises UsageError for an unknown subscriber."""
     with ctx.session() as session:
-        subscriber = require_subscriber(session, email)
-        return [
-            {
-                "id": row.paper_id,
-                "title": title,
-                "feedback": WORDS[Verdict(row.value)],
-                "origin": row.origin,
-                "updated_at": row.updated_at.isoformat(timespec="seconds"),
-            }
-            for row, title in stored.of_subscriber(session, subscriber.id)
-        ]
+        return _listing(session, require_subscriber(session, email).id)
+
+
+def of_account(ctx: Context, subscriber_id: int) -> list[dict[str, Any]]:
+    """The feedback of ``subscriber_id`` (an Account's), as ``listing`` gives it. Reads only."""
+    with ctx.session() as session:
+        return _listing(session, subscriber_id)
+
+
+def _listing(session: Session, subscriber_id: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": row.paper_id,
+            "title": title,
+            "feedback": WORDS[Verdict(row.value)],
+            "origin": row.origin,
+            "updated_at": row.updated_at.isoformat(timespec="seconds"),
+        }
+        for row, title in stored.of_subscriber(session, subscriber_id)
+    ]

@@ -1,4 +1,5 @@
-"""The subscriber's pages: sign up (with a preview), confirm, preferences, past digests, unsubscribe.
+"""The subscriber's pages: sign up (with a preview), confirm, preferences, past digests, feedback on
+a paper, unsubscribe.
 
 Pages work without scripts. Every form carries the CSRF token; the one-click unsubscribe POST of
 RFC 8058 needs none. A sign-up answers the same whether the address is known or not, and its mail
@@ -14,21 +15,24 @@ from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from digest.errors import MessageError, UsageError
-from digest.usecases import digests, subscribers
+from digest.usecases import digests, feedback, subscribers
 from digest.usecases.context import Context
 from digest.usecases.digests import WebPreview
+from digest.usecases.feedback import FeedbackOrigin, Verdict
 from digest.usecases.preferences import Preferences, normalise_email
 from digest.usecases.subscribers import Account, TokenError
 from digest.web.guard import DIGEST_CSP, client_of
 
 router = APIRouter()
 MAX_ID = 2**31 - 1  # an INTEGER key on PostgreSQL
+MAX_PAPER_ID = 300  # longer than any paper id we make (an arXiv id, a feed's id or URL)
+SHOWN_RATED = 200  # the newest ratings the preferences page lists, each with its undo button
 STATUS_TEXT = {
     "active": "subscribed",
     "paused": "paused: nothing is sent until you resume",
@@ -273,6 +277,7 @@ def _preferences(
 ) -> HTMLResponse:
     context = request.app.state.web.context
     past = subscribers.past_digests(context, account.subscriber_id)
+    rated = feedback.of_account(context, account.subscriber_id)
     return page(
         request,
         "preferences.html",
@@ -284,6 +289,8 @@ def _preferences(
         next_digest=_next_digest(context, account, now_of(request)),
         wish=wish,
         past=past,
+        rated=rated,
+        shown_rated=SHOWN_RATED,
         notice=notice,
         error=error,
         preview=preview,
@@ -311,6 +318,83 @@ def view_in_browser(request: Request, token: str) -> Response:
     if html is None:
         return RedirectResponse(f"/preferences/{token}", status_code=303)
     return HTMLResponse(html, headers={"Content-Security-Policy": DIGEST_CSP})
+
+
+# -- feedback --------------------------------------------------------------------------------------
+
+VERDICTS = {"up": Verdict.UP, "down": Verdict.DOWN, "clear": None}
+DONE = {
+    "up": ("Noted: more like this", "Your next digests will lift the papers near this one."),
+    "down": ("Noted: less like this", "Papers near this one will sink in your next digests."),
+    None: ("Taken back", "This paper no longer moves what your digests choose."),
+}
+
+
+@router.get("/feedback/{token}", response_class=HTMLResponse)
+def feedback_page(
+    request: Request,
+    token: str,
+    paper: Annotated[str, Query(max_length=MAX_PAPER_ID)] = "",
+    verdict: Annotated[str, Query(max_length=5)] = "up",
+) -> HTMLResponse:
+    """A digest's "more like this" or "less like this" link: one button that records it. A GET
+    changes nothing (mail scanners follow links)."""
+    web = request.app.state.web
+    try:
+        shown = feedback.about(web.context, token, paper, now_of(request))
+    except UsageError:
+        return _no_paper(request, token)
+    verdict = "down" if verdict == "down" else "up"
+    return page(request, "feedback.html", token=token, paper=shown, verdict=verdict, done=False, csrf=True)
+
+
+@router.post("/feedback/{token}", response_class=HTMLResponse)
+def give_feedback(
+    request: Request,
+    token: str,
+    paper: Annotated[str, Form(max_length=MAX_PAPER_ID)] = "",
+    verdict: Annotated[str, Form(max_length=5)] = "",
+    origin: Annotated[str, Form(max_length=4)] = "mail",
+    csrf: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Record more or less like this (or take it back: verdict=clear) from the feedback page
+    (origin=mail, the default) or the preferences page (origin=web, which it returns to)."""
+    web = request.app.state.web
+    if not web.csrf.valid(request, csrf):
+        return forbidden(request)
+    if verdict not in VERDICTS:
+        return message(request, 400, "Nothing was recorded", "Choose more like this or less like this.")
+    where = FeedbackOrigin.WEB if origin == "web" else FeedbackOrigin.MAIL
+    try:
+        given = feedback.give_by_link(web.context, token, paper, VERDICTS[verdict], where, now_of(request))
+    except UsageError:
+        return _no_paper(request, token)
+    if where is FeedbackOrigin.WEB:
+        return RedirectResponse(f"/preferences/{token}?saved=1#feedback", status_code=303)
+    heading, text = DONE[given["feedback"]]
+    return page(
+        request,
+        "feedback.html",
+        token=token,
+        paper=given,
+        verdict=given["feedback"] or "up",
+        done=True,
+        heading=heading,
+        text=text,
+        csrf=True,
+    )
+
+
+def _no_paper(request: Request, token: str) -> HTMLResponse:
+    return message(
+        request,
+        404,
+        "This paper is not known here",
+        "Nothing was recorded. The link may have been cut short by your mail program: open it again "
+        "from the mail, or copy all of it into the browser.",
+        f"/preferences/{token}",
+        "Open your preferences",
+    )
 
 
 # -- unsubscribe -----------------------------------------------------------------------------------

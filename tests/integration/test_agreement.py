@@ -23,7 +23,7 @@ from digest.web import Web, create_app
 from tests.support.data import HF_JSON, NOW
 from tests.support.store import add_subscriber, context, ingest_fixture, ledger, outbox, send
 
-TOKEN = re.compile(r"(/d/|/preferences/|/unsubscribe/)[A-Za-z0-9_-]+")
+TOKEN = re.compile(r"(/d/|/preferences/|/unsubscribe/|/feedback/)[A-Za-z0-9_-]+")
 RANDOM_HEADERS = {"Message-ID", "Date"}
 
 

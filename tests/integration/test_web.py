@@ -7,7 +7,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from html import unescape
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -22,7 +24,7 @@ from digest.cli import cli
 from digest.config import Settings
 from digest.store import engine as db
 from digest.store import schema
-from digest.store.models import Delivery, FetchLog, Source, Subscriber, Token
+from digest.store.models import Delivery, Feedback, FetchLog, Source, Subscriber, Token
 from digest.usecases import maintenance
 from digest.usecases import subscribers as accounts
 from digest.usecases.preferences import Preferences
@@ -266,6 +268,100 @@ def test_the_unsubscribe_button_needs_the_forms_token(client, web_settings, sess
     answer = client.post(link, data={"csrf": csrf_of(client, link)})
     assert answer.status_code == 200 and "You are unsubscribed" in answer.text
     assert subscriber(sessions, "ada@example.org").status == "unsubscribed"
+
+
+def feedback_links(html: str) -> list[str]:
+    """The "more like this" and "less like this" links of a digest's HTML, in order, as paths."""
+    return [
+        unescape(link).removeprefix(BASE)
+        for link in re.findall(rf'href="({re.escape(BASE)}/feedback/[^"]+)"', html)
+    ]
+
+
+def feedback_rows(sessions: sessionmaker[Session]) -> list[tuple[str, int, str]]:
+    with sessions() as session:
+        return [
+            tuple(row) for row in session.execute(select(Feedback.paper_id, Feedback.value, Feedback.origin))
+        ]
+
+
+def mailed_feedback_links(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> tuple[list[str], dict[str, str]]:
+    """Send the due digest; its feedback links, in order, and its other links (see digest_links)."""
+    links = digest_links(settings, sessions)
+    [message] = outbox(settings)
+    return feedback_links(message.get_body(("html",)).get_content()), links
+
+
+def test_a_more_like_this_link_records_nothing_until_its_one_button_is_pressed(
+    client, web_settings, sessions
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    links, _ = mailed_feedback_links(web_settings, sessions)
+    more = links[0]
+    paper = parse_qs(urlsplit(more).query)["paper"][0]
+    assert len(links) >= 2 and links[1] == more.replace("verdict=up", "verdict=down")
+    pages = [client.get(more) for _ in range(50)]
+    assert {page.status_code for page in pages} == {200} and feedback_rows(sessions) == []
+    assert "More papers like this one?" in pages[0].text
+    pressed = client.post(
+        more.split("?")[0], data={"paper": paper, "verdict": "up", "csrf": csrf_of(client, more)}
+    )
+    assert pressed.status_code == 200 and "Noted: more like this" in pressed.text
+    assert feedback_rows(sessions) == [(paper, 1, "mail")]
+    undone = client.post(
+        more.split("?")[0], data={"paper": paper, "verdict": "clear", "csrf": csrf_of(client, more)}
+    )
+    assert "Taken back" in undone.text and feedback_rows(sessions) == []
+
+
+def test_the_feedback_button_needs_the_forms_token_and_a_stored_paper(client, web_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    links, _ = mailed_feedback_links(web_settings, sessions)
+    target = links[0].split("?")[0]
+    paper = parse_qs(urlsplit(links[0]).query)["paper"][0]
+    assert client.post(target, data={"paper": paper, "verdict": "up", "csrf": "x" * 43}).status_code == 403
+    token = csrf_of(client, links[0])
+    unknown = client.post(target, data={"paper": "2499.00001", "verdict": "up", "csrf": token})
+    assert unknown.status_code == 404 and "not known here" in unknown.text
+    assert client.get(f"{target}?paper=2499.00001&verdict=up").status_code == 404
+    assert client.get(f"{target[:-4]}xxxx?paper={paper}&verdict=up").status_code == 404
+    assert feedback_rows(sessions) == []
+
+
+def test_the_view_in_browser_page_carries_the_mails_feedback_links(client, web_settings, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    links, others = mailed_feedback_links(web_settings, sessions)
+    view = client.get(others["view"])
+    assert view.status_code == 200 and feedback_links(view.text) == links
+
+
+def test_the_preferences_page_lists_what_was_rated_with_an_undo_for_each(
+    client, web_settings, sessions
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    links, others = mailed_feedback_links(web_settings, sessions)
+    preferences = others["preferences"]
+    target = links[0].split("?")[0]
+    up, down = (parse_qs(urlsplit(link).query)["paper"][0] for link in (links[0], links[2]))
+    for paper, verdict in ((up, "up"), (down, "down")):
+        client.post(target, data={"paper": paper, "verdict": verdict, "csrf": csrf_of(client, links[0])})
+    page = client.get(preferences).text
+    rated = re.findall(r'<span class="verdict">([^<]+):</span>', page)
+    assert sorted(rated) == ["Less like this", "More like this"] and page.count(">Undo</button>") == 2
+    undone = client.post(
+        target,
+        data={"paper": down, "verdict": "clear", "origin": "web", "csrf": csrf_of(client, preferences)},
+        follow_redirects=False,
+    )
+    assert undone.status_code == 303 and undone.headers["location"].startswith(preferences)
+    assert feedback_rows(sessions) == [(up, 1, "mail")]
+    assert client.get(preferences).text.count(">Undo</button>") == 1
 
 
 def test_forms_without_the_token_or_from_another_site_are_refused(client, sessions, web_settings) -> None:

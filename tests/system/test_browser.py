@@ -10,7 +10,9 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -20,11 +22,11 @@ from sqlalchemy import select
 from digest.deliver.sender import Sender
 from digest.mail.transports import transport_for
 from digest.store.engine import Database
-from digest.store.models import Subscriber
+from digest.store.models import Feedback, Subscriber
 from digest.web import Web, create_app
 from tests.support.smtp import ScriptedServer
+from tests.support.store import add_subscriber, ingest_fixture, outbox, send
 from tests.support.store import context as digest_context
-from tests.support.store import ingest_fixture
 from tests.support.web import free_base_url, running
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -132,6 +134,52 @@ def test_sign_up_confirm_change_interests_and_unsubscribe_in_a_browser(browser, 
         )
     assert later.sent == 0 and len(mail_to(sink, "lin@example.org")) == 2
     context.close()
+
+
+def test_more_like_this_clicked_in_a_mail_from_the_outbox_takes_one_press_and_link_scanners_record_nothing(
+    browser, mail_settings, sessions, tmp_path
+) -> None:
+    now = datetime.now(UTC)
+    port, base = free_base_url()
+    settings = mail_settings.model_copy(update={"base_url": base})
+    ingest_fixture(sessions, seen=now - timedelta(hours=2))
+    add_subscriber(sessions, "ada@example.org", send_hour=0, created_at=now - timedelta(days=2))
+    assert send(settings, sessions, now).sent == 1
+    [mail] = outbox(settings)
+    html = mail.get_body(("html",)).get_content()
+    text = mail.get_body(("plain",)).get_content()
+    found = re.findall(r'href="([^"]+)"', html) + re.findall(r"\S+://\S+", text) + [mail["List-Unsubscribe"]]
+    ours = {unescape(link).strip("<>") for link in found if base in link}
+    assert any("/feedback/" in link for link in ours) and any("/unsubscribe/" in link for link in ours)
+    with running(create_app(Web(digest_context(settings, sessions))), port):
+        with httpx.Client(follow_redirects=True, timeout=30) as scanner:  # a mail filter's link check
+            assert {scanner.get(link).status_code for link in ours} == {200}
+        assert feedback_of(sessions) == [] and status_of(sessions, "ada@example.org") == "active"
+
+        opened = tmp_path / "digest.html"
+        opened.write_text(html, encoding="utf-8")
+        page = browser.new_page()
+        page.goto(opened.as_uri())
+        first = page.get_by_role("link", name="More like this").first
+        paper = parse_qs(urlsplit(first.get_attribute("href")).query)["paper"][0]
+        first.click()
+        page.get_by_role("button", name="More like this").click()
+        assert page.locator("h1").inner_text() == "Noted: more like this"
+        page.close()
+    assert feedback_of(sessions) == [(paper, 1, "mail")]
+    assert status_of(sessions, "ada@example.org") == "active"
+
+
+def feedback_of(sessions) -> list[tuple[str, int, str]]:
+    with sessions() as session:
+        return [
+            tuple(row) for row in session.execute(select(Feedback.paper_id, Feedback.value, Feedback.origin))
+        ]
+
+
+def status_of(sessions, address: str) -> str:
+    with sessions() as session:
+        return session.scalar(select(Subscriber.status).where(Subscriber.email == address))
 
 
 def test_the_pages_fit_a_phone_screen(browser, site, tmp_path) -> None:

@@ -19,7 +19,12 @@ from digest.score.explain import Snippet
 from digest.usecases.pages import page_templates
 from tests.support.data import HF_JSON
 
-LINKS = Links("https://d.example.org/d/T", "https://d.example.org/p/T", "https://d.example.org/u/T")
+LINKS = Links(
+    "https://d.example.org/d/T",
+    "https://d.example.org/p/T",
+    "https://d.example.org/u/T",
+    "https://d.example.org/f/T",
+)
 HOSTILE = st.sampled_from(
     [
         "javascript:alert(1)",

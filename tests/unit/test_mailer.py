@@ -32,6 +32,7 @@ LINKS = Links(
     "https://digest.example.org/d/T0K",
     "https://digest.example.org/preferences/T0K",
     "https://digest.example.org/unsubscribe/T0K",
+    "https://digest.example.org/feedback/T0K",
 )
 SENDER = Identity("digest@example.org", "Paper digest", "example.org")
 EXPECTED_HEADERS = [
