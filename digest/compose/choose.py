@@ -18,8 +18,9 @@ from scipy import sparse
 from digest.compose.digest import Digest, Item, PaperView, Why, items, links, select
 from digest.compose.tldr import tldr
 from digest.model.ledger import Window, window_for
+from digest.parse.record import paper_key
 from digest.score.index import Corpus, Doc, Index, PaperText, Weights, build_index, corpus_from, docs_of
-from digest.score.interests import Atom, InterestError, parse_interests
+from digest.score.interests import Atom, InterestError, parse_interests, parse_with_seeds
 from digest.score.latex import readable
 from digest.score.rank import Pick, Profile, ProfileSet, rank
 from digest.score.semantic import FIT_PAPERS, Space, neighbours
@@ -108,12 +109,17 @@ def profile_of(subscriber: SubscriberRecord, *, strict: bool = True) -> Profile:
     """The subscriber's interests as scoring sees them. Raises InterestError for lines that do not
     parse, unless not ``strict`` (then they count as no interests)."""
     try:
-        lines = parse_interests(subscriber.interests)
+        lines, seeds = parse_with_seeds(subscriber.interests)
     except InterestError:
         if strict:
             raise
-        lines = ()
-    return Profile(lines, limit=subscriber.max_papers, min_score=subscriber.min_score)
+        lines, seeds = (), ()
+    return Profile(
+        lines,
+        limit=subscriber.max_papers,
+        min_score=subscriber.min_score,
+        seeds=tuple(dict.fromkeys(paper_key(seed) for seed in seeds)),
+    )
 
 
 @dataclass
@@ -204,11 +210,13 @@ class Composer:
         return self._space
 
     def with_feedback(self, profiles: Sequence[Profile], subscriber_ids: Sequence[int]) -> list[Profile]:
-        """``profiles`` with their subscribers' feedback, and room for related papers when they liked any."""
-        given = self.reader.feedback_of(subscriber_ids)
+        """``profiles`` with their subscribers' feedback (their seed papers liked, unless they said
+        otherwise of one), and room for related papers when they liked any."""
+        given = self.reader.feedback_of([number for number in subscriber_ids if number is not None])
         made = []
         for profile, subscriber_id in zip(profiles, subscriber_ids, strict=True):
-            feedback = tuple(sorted(given.get(subscriber_id, {}).items()))
+            said = {seed: 1 for seed in profile.seeds} | dict(given.get(subscriber_id, {}))
+            feedback = tuple(sorted(said.items()))
             liked = any(value > 0 for _, value in feedback)
             made.append(
                 replace(profile, feedback=feedback, related=self.options.related_papers if liked else 0)

@@ -85,6 +85,12 @@ class ParsedPaper:
         }
 
 
+def paper_key(given: str) -> str:
+    """The stored id of a paper given as its id, an arXiv id with or without version, or an arXiv URL."""
+    found = parse_arxiv_id(given)
+    return found[0] if found is not None else given.strip()
+
+
 def parse_arxiv_id(text: str | None) -> tuple[str, int | None] | None:
     """Find an arXiv id in ``text`` (a bare id, an abs/pdf URL, an ``oai:arXiv.org:`` guid).
 

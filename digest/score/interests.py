@@ -3,8 +3,10 @@
 In a line: words; "quoted phrases" (consecutive words); ``-word`` and ``-"phrase"`` exclude;
 ``author:"Name"`` or ``author:Name``; ``cat:cs.CV`` (an arXiv category, or ``cat:cs`` for a whole
 archive); ``word^2`` or ``"phrase"^1.5`` weights a term. Blank lines and lines starting with ``#``
-are skipped. ``parse_interests`` returns the parsed lines or raises InterestError with the line and
-column at fault.
+are skipped. A line ``like:2401.12345`` (an arXiv id or URL, or any stored paper's id) is a seed
+paper, not a line of words: it asks for papers like that one, as "more like this" on it does.
+``parse_interests`` returns the parsed lines (``seed_papers`` the seeds) or raises InterestError
+with the line and column at fault.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from digest.errors import UsageError
 from digest.score import text
 
 MAX_LINES = 50
+MAX_SEEDS = 50
+SEED = "like:"
 MAX_LINE_LENGTH = 300
 MAX_WEIGHT = 10.0
 LINE_CACHE = 65_536  # parsed lines kept: a list's subscribers share most of their lines
@@ -91,9 +95,14 @@ def parse_interests(source: str) -> tuple[InterestLine, ...]:
 
     Raises InterestError naming the line and column of the first problem.
     """
-    lines = []
-    raw_lines = source.splitlines()
-    for number, raw in enumerate(raw_lines, start=1):
+    return parse_with_seeds(source)[0]
+
+
+def parse_with_seeds(source: str) -> tuple[tuple[InterestLine, ...], tuple[str, ...]]:
+    """The parsed lines, and the papers of the ``like:`` lines as written (without ``like:``), in
+    order. Raises InterestError as ``parse_interests`` does."""
+    lines, seeds = [], []
+    for number, raw in enumerate(source.splitlines(), start=1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -101,10 +110,33 @@ def parse_interests(source: str) -> tuple[InterestLine, ...]:
             raise InterestError(
                 number, MAX_LINE_LENGTH + 1, f"longer than {MAX_LINE_LENGTH} characters; split it"
             )
+        if stripped[: len(SEED)].lower() == SEED:
+            seeds.append(_seed(raw, number))
+            if len(seeds) > MAX_SEEDS:
+                raise InterestError(
+                    number, 1, f"more than {MAX_SEEDS} like: lines; keep the papers that matter most"
+                )
+            continue
         lines.append(InterestLine(number, stripped, _parse_line(raw, number)))
         if len(lines) > MAX_LINES:
             raise InterestError(number, 1, f"more than {MAX_LINES} interests; keep the ones that matter most")
-    return tuple(lines)
+    return tuple(lines), tuple(seeds)
+
+
+def _seed(raw: str, number: int) -> str:
+    """The paper of a ``like:`` line. Raises InterestError unless it names one paper alone."""
+    column = len(raw) - len(raw.lstrip()) + len(SEED) + 1
+    given = raw.strip()[len(SEED) :].strip()
+    if not given:
+        raise InterestError(number, column, "write the paper after like:, e.g. like:2401.12345")
+    if len(given.split()) > 1:
+        raise InterestError(
+            number,
+            column,
+            "a like: line holds one paper (an arXiv id or URL) and nothing else; "
+            "put its words on a line of their own",
+        )
+    return given
 
 
 @lru_cache(maxsize=LINE_CACHE)
@@ -143,6 +175,8 @@ def _parse_atom(raw: str, position: int, number: int, exclude: bool) -> tuple[At
     field = _FIELD.match(raw, position)
     if field:
         name = field.group(1).lower()
+        if name == SEED[:-1]:
+            raise InterestError(number, position + 1, "put like: and its paper on a line of their own")
         if name not in ("author", "cat"):
             raise InterestError(
                 number, position + 1, f'unknown field {field.group(1)}:; use author:"Name" or cat:cs.CV'

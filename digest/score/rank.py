@@ -27,13 +27,14 @@ FILTER_ONLY_RELEVANCE = 1.0
 class Profile:
     """One subscriber (or an ad-hoc interest list) as scoring sees it: interest lines, at most
     ``limit`` papers they match, and up to ``related`` more near a paper of ``feedback`` they
-    liked ((paper id, +1 or -1) pairs)."""
+    liked ((paper id, +1 or -1) pairs; Composer.with_feedback adds the ``seeds`` to it)."""
 
     lines: tuple[InterestLine, ...]
     limit: int = 10
     min_score: float = 0.0
     feedback: tuple[tuple[str, int], ...] = ()
     related: int = 0
+    seeds: tuple[str, ...] = ()  # the papers of its like: lines, liked unless feedback says otherwise
 
     def liked_for(self, pick: Pick) -> str | None:
         """The liked paper a related ``pick`` is near (None for any other pick)."""

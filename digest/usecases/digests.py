@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from digest.compose.choose import Composed, Composer, Job, digest_of
+from digest.compose.choose import Composed, Composer, Job, digest_of, profile_of
 from digest.compose.digest import Digest, Item
 from digest.compose.tldr import tldr
 from digest.deliver.messages import PLACEHOLDER_TOKEN
@@ -28,9 +28,7 @@ from digest.model.subscriber import SubscriberStatus
 from digest.model.time import utc, zone
 from digest.render import snippet
 from digest.score.explain import explain, listed_terms
-from digest.score.interests import parse_interests
 from digest.score.latex import readable
-from digest.score.rank import Profile
 from digest.store import ledger, papers
 from digest.store.engine import Session
 from digest.store.models import Subscriber
@@ -104,7 +102,7 @@ def score(
     now = ctx.now()
     with ctx.session() as session:
         subscriber = _subscriber(session, email, adhoc)
-        lines = parse_interests(subscriber.interests)
+        profile = profile_of(subscriber)
         choosing = composer(ctx, session)
         day, sent_before, already_sent = None, 0, None
         if every or listed is not None:
@@ -118,7 +116,7 @@ def score(
                 span = f"{window.after:%Y-%m-%d %H:%M} to {window.until:%Y-%m-%d %H:%M} UTC"
                 chosen_from += f" (first seen {span})"
             day, already_sent = job.digest_date, _sent_on(session, subscriber, job.digest_date)
-        profile = Profile(lines, limit=limit or subscriber.max_papers, min_score=subscriber.min_score)
+        profile = replace(profile, limit=limit or subscriber.max_papers)
         [profile] = choosing.with_feedback([profile], [subscriber.id])
         index, picks, liked = choosing.rank(pool, profile)
     said = {paper for paper, _ in profile.feedback}  # left out, as the digest leaves them out

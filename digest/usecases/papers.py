@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from digest.errors import UsageError
-from digest.parse.record import parse_arxiv_id
+from digest.parse.record import paper_key
 from digest.store import papers as stored
 from digest.store.engine import Session
 from digest.store.models import Paper
@@ -45,12 +45,6 @@ def list_papers(
         found = stored.list_papers(session, since=since, source_id=source_id, limit=limit)
         metrics = stored.latest_metrics(session, [paper.id for paper in found])
         return [{**paper_json(paper), "upvotes": metrics.get(paper.id, (None,))[0]} for paper in found]
-
-
-def paper_key(given: str) -> str:
-    """The stored id of a paper given as its id, an arXiv id with or without version, or an arXiv URL."""
-    found = parse_arxiv_id(given)
-    return found[0] if found is not None else given.strip()
 
 
 def require_paper(session: Session, given: str) -> Paper:

@@ -126,6 +126,23 @@ def test_a_liked_paper_brings_related_papers_into_the_digest_explained_by_it(
     assert rows and all(row["liked"] == {"id": TORA, "title": tora} for row in rows)
 
 
+def test_a_like_line_brings_papers_near_its_seed_unless_the_reader_disliked_it(
+    mail_settings, sessions, migrated_url
+) -> None:
+    ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(hours=1))
+    ingest_fixture(sessions, HF_PAGE, seen=NOW - timedelta(days=30))
+    add_subscriber(
+        sessions, interests=f"cooking\nlike:https://arxiv.org/abs/{TORA}v1", trending_section=False
+    )
+    scored = digest("score", "ada@example.org", "--all", "--json", url=migrated_url)
+    rows = [json.loads(line) for line in scored.output.splitlines()]
+    assert len(rows) == 3 and all(row["liked"]["id"] == TORA for row in rows)
+    assert TORA not in {row["id"] for row in rows}
+    digest("feedback", "ada@example.org", TORA, "--down", url=migrated_url)
+    send(mail_settings, sessions)
+    assert outbox(mail_settings) == []  # "less like this" on the seed paper outweighs its line
+
+
 def test_without_feedback_a_line_that_matches_nothing_sends_nothing(mail_settings, sessions) -> None:
     ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(hours=1))
     add_subscriber(sessions, interests="cooking", trending_section=False)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.score import text
-from digest.score.interests import InterestError, parse_interests
+from digest.score.interests import InterestError, parse_interests, parse_with_seeds
 
 
 def test_each_construct_parses_to_its_atom() -> None:
@@ -113,6 +113,9 @@ def test_the_marked_positions_of_a_text_are_its_analysed_words(source: str) -> N
         ('""', 1, 1, "empty quotes"),
         ("!!!", 1, 1, "no letters or digits"),
         ("x" * 301, 1, 301, "longer than"),
+        ("like:", 1, 6, "write the paper after like:"),
+        ("  like: 2401.12345 diffusion", 1, 8, "holds one paper"),
+        ("diffusion like:2401.12345", 1, 11, "on a line of their own"),
     ],
 )
 def test_bad_lines_are_refused_with_line_and_column(source: str, line: int, column: int, says: str) -> None:
@@ -121,6 +124,15 @@ def test_bad_lines_are_refused_with_line_and_column(source: str, line: int, colu
     assert (caught.value.line, caught.value.column) == (line, column)
     assert says in str(caught.value)
     assert str(caught.value).startswith(f"interests line {line}, column {column}:")
+
+
+def test_a_like_line_is_a_seed_paper_not_a_line_of_words() -> None:
+    lines, seeds = parse_with_seeds(
+        "diffusion\nlike:2407.21705\n  LIKE: https://arxiv.org/abs/2407.21783v2 \n"
+    )
+    assert [line.text for line in lines] == ["diffusion"]
+    assert seeds == ("2407.21705", "https://arxiv.org/abs/2407.21783v2")
+    assert parse_interests("like:2407.21705") == ()
 
 
 @settings(max_examples=400, deadline=None)
@@ -144,7 +156,7 @@ def test_any_text_parses_or_gives_a_positioned_error(source: str) -> None:
 @given(
     st.lists(
         st.sampled_from(
-            ['"', "-", "^", "^2", "author:", "cat:", "cs.LG", "LLM", " ", "\n", "é", "GPT-4", "#"]
+            ['"', "-", "^", "^2", "author:", "cat:", "like:", "cs.LG", "LLM", " ", "\n", "é", "GPT-4", "#"]
         ),
         max_size=25,
     )
