@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from digest.cli.common import App, err, out, pass_app, print_json_lines, table
+from digest.cli.common import App, err, out, pass_app, print_json_lines, shown, table
 from digest.errors import DigestError, UsageError
 from digest.usecases.terms import SUBSCRIBER_STATUSES
 
@@ -176,6 +176,53 @@ def subscribers_remove(app: App, email: str) -> None:
     from digest.usecases import subscribers
 
     out().print(f"Removed {subscribers.remove(app.context, email)}.")
+
+
+@subscribers_group.command("import-library")
+@click.argument("email")
+@click.argument("library_file", type=click.Path(exists=True, dir_okay=False))
+@pass_app
+def subscribers_import_library(app: App, email: str, library_file: str) -> None:
+    """Record the papers of a reference manager's export as liked by EMAIL, so their digests
+    bring papers near them (as "related"). LIBRARY_FILE is BibTeX (Zotero, Mendeley, JabRef: an
+    arXiv id in eprint, url, doi or journal), RIS, or a plain list of arXiv ids or URLs, one a line.
+
+    Only papers stored here are recorded; the others are listed (store them with `digest scrape`
+    first). A paper the subscriber rated before keeps its rating. Entries that cannot be read or
+    name no arXiv id are listed by line; the rest is imported.
+
+    \b
+    Examples:
+      digest subscribers import-library ada@example.org My-Library.bib
+      digest subscribers import-library ada@example.org zotero-export.ris
+      digest subscribers import-library ada@example.org arxiv-ids.txt
+    """
+    from digest.usecases import feedback
+
+    try:
+        text = Path(library_file).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"{library_file} is not UTF-8 text; export the library as UTF-8.") from None
+    done = feedback.import_library(app.context, email, text)
+    console = out()
+    papers = "1 paper" if len(done.liked) == 1 else f"{len(done.liked)} papers"
+    console.print(
+        f"Recorded {papers} of {shown(library_file)} as liked by {shown(done.email)}.", soft_wrap=True
+    )
+    if done.kept:
+        console.print(f"Kept as rated before ({len(done.kept)}): {_some(done.kept)}.", soft_wrap=True)
+    if done.missing:
+        console.print(
+            f"Not stored here, so not recorded ({len(done.missing)}): {_some(done.missing)}.", soft_wrap=True
+        )
+    for problem in done.problems:
+        err().print(f"{shown(library_file)}, {shown(problem)}", soft_wrap=True)
+
+
+def _some(ids: list[str], most: int = 20) -> str:
+    """The first ``most`` of ``ids``, and how many more."""
+    listed = ", ".join(shown(paper) for paper in ids[:most])
+    return listed + (f" and {len(ids) - most} more" if len(ids) > most else "")
 
 
 @subscribers_group.command("import")

@@ -18,3 +18,4 @@ class FeedbackOrigin(StrEnum):
     CLI = "cli"  # digest feedback
     MAIL = "mail"  # a digest's "more like this" or "less like this" link, pressed on the page it opens
     WEB = "web"  # the preferences page
+    LIBRARY = "library"  # digest subscribers import-library: the papers of the reader's own library

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -141,6 +142,38 @@ def test_a_like_line_brings_papers_near_its_seed_unless_the_reader_disliked_it(
     digest("feedback", "ada@example.org", TORA, "--down", url=migrated_url)
     send(mail_settings, sessions)
     assert outbox(mail_settings) == []  # "less like this" on the seed paper outweighs its line
+
+
+LIBRARY = Path(__file__).resolve().parents[1] / "data" / "library"
+
+
+def test_a_zotero_library_is_recorded_as_liked_keeping_earlier_ratings_and_naming_what_it_left(
+    migrated_url, sessions
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    digest("feedback", "ada@example.org", LLAMA, "--down", url=migrated_url)
+    result = digest(
+        "subscribers", "import-library", "ada@example.org", str(LIBRARY / "zotero.bib"), url=migrated_url
+    )
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "Recorded 1 paper of" in output and "as liked by ada@example.org" in output
+    assert "Kept as rated before (1): 2407.21783" in output
+    assert "Not stored here, so not recorded (1): 2499.00001" in output
+    assert "line 22: @inproceedings{vaswani_attention_2017: no arXiv id in it" in output
+    assert "line 29: this entry cannot be read" in output
+    with sessions() as session:
+        rows = {row.paper_id: (row.value, row.origin) for row in session.scalars(select(Feedback))}
+    assert rows == {TORA: (1, "library"), LLAMA: (-1, "cli")}
+
+
+def test_a_library_file_that_is_not_text_is_refused_with_what_to_do(migrated_url, sessions, tmp_path) -> None:
+    add_subscriber(sessions)
+    binary = tmp_path / "library.bib"
+    binary.write_bytes(b"\xff\xfe@\x00a\x00")
+    result = digest("subscribers", "import-library", "ada@example.org", str(binary), url=migrated_url)
+    assert result.exit_code == 2 and "is not UTF-8 text" in result.output and "Traceback" not in result.output
 
 
 def test_without_feedback_a_line_that_matches_nothing_sends_nothing(mail_settings, sessions) -> None:

@@ -1,0 +1,155 @@
+"""A reference manager's export read for its papers: BibTeX (Zotero, Mendeley, JabRef), RIS, or a
+plain list of arXiv ids and URLs, one a line. No I/O.
+
+Parsing is bibtexparser's and rispy's. Nothing raises: an entry that cannot be read, or that names
+no arXiv id, is a problem naming its line, and the rest is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+import bibtexparser
+import rispy
+
+from digest.parse.record import parse_arxiv_id
+
+# bibtexparser logs each entry it cannot read; read_library reports them as problems instead
+logging.getLogger("bibtexparser").setLevel(logging.ERROR)
+MAX_REFERENCES = 10_000
+# "arXiv:2407.21705", "arXiv preprint arXiv:2407.21705v2", the DOI arXiv gives, an abs or pdf URL
+_IN_TEXT = re.compile(
+    r"(?:arxiv[.:]\s*|arxiv\.org/(?:abs|pdf|html)/)([a-z\-]*(?:\.[a-z]{2})?/?\d{4}\.?\d{3,5}(?:v\d+)?)",
+    re.IGNORECASE,
+)
+_BIBTEX = re.compile(r"^\s*@\s*[A-Za-z]+\s*[{(]", re.MULTILINE)
+_RIS = re.compile(r"^TY  - ", re.MULTILINE)
+_RIS_END = re.compile(r"^ER  -.*$", re.MULTILINE)
+BIBTEX_FIELDS = ("eprint", "arxivid", "arxiv", "url", "doi", "journal", "note", "howpublished", "number")
+RIS_FIELDS = ("urls", "url", "doi", "journal_name", "secondary_title", "notes", "number", "id")
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """One paper of a library: the arXiv id it names, where it is, and its title when it has one."""
+
+    paper_id: str
+    line: int
+    title: str = ""
+
+
+@dataclass
+class Library:
+    kind: str  # bibtex, ris or list
+    references: list[Reference] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # "line 12: …", in order
+
+
+def read_library(text: str) -> Library:
+    """The papers ``text`` names, by the format it is in, with a problem per entry left out."""
+    if _BIBTEX.search(text):
+        library = _bibtex(text)
+    elif _RIS.search(text):
+        library = _ris(text)
+    else:
+        library = _plain(text)
+    if len(library.references) > MAX_REFERENCES:
+        library.problems.append(f"only the first {MAX_REFERENCES:,} papers are read; split the file")
+        del library.references[MAX_REFERENCES:]
+    return library
+
+
+def arxiv_id_in(value: str) -> str | None:
+    """The arXiv id (without version) a field's text names, if any."""
+    found = parse_arxiv_id(value)
+    if found is None:
+        match = _IN_TEXT.search(value)
+        found = parse_arxiv_id(match.group(1)) if match else None
+    return found[0] if found else None
+
+
+def _bibtex(text: str) -> Library:
+    library = Library("bibtex")
+    try:
+        parsed = bibtexparser.parse_string(text)
+    except Exception as exc:  # a library error is a problem with the file, not with us
+        library.problems.append(f"line 1: the BibTeX cannot be read ({type(exc).__name__}); export it again")
+        return library
+    problems = [
+        ((block.start_line or 0) + 1, f"this entry cannot be read: {_first_line(block.raw)}")
+        for block in parsed.failed_blocks
+    ]
+    for entry in parsed.entries:
+        values = {key.lower(): str(item.value) for key, item in entry.fields_dict.items()}
+        line = (entry.start_line or 0) + 1
+        found = _first_id(values.get(name, "") for name in BIBTEX_FIELDS)
+        if found is None:
+            problems.append((line, f"@{entry.entry_type}{{{entry.key}: no arXiv id in it"))
+            continue
+        library.references.append(Reference(found, line, _plain_title(values.get("title", ""))))
+    library.problems = [f"line {line}: {problem}" for line, problem in sorted(problems)]
+    return library
+
+
+def _ris(text: str) -> Library:
+    library = Library("ris")
+    start = 0
+    for end in [*(match.end() for match in _RIS_END.finditer(text)), len(text)]:
+        record = text[start:end]
+        line = text.count("\n", 0, start + len(record) - len(record.lstrip())) + 1
+        start = end
+        if not record.strip():
+            continue
+        try:
+            entries = rispy.loads(record.strip() + ("" if _RIS_END.search(record) else "\nER  - "))
+        except Exception as exc:
+            library.problems.append(f"line {line}: this record cannot be read ({type(exc).__name__})")
+            continue
+        for entry in entries:
+            values = [_text(entry.get(name)) for name in RIS_FIELDS]
+            found = _first_id(values)
+            title = _text(entry.get("title") or entry.get("primary_title"))
+            if found is None:
+                library.problems.append(f"line {line}: {title or 'a record'}: no arXiv id in it")
+                continue
+            library.references.append(Reference(found, line, title))
+    return library
+
+
+def _plain(text: str) -> Library:
+    library = Library("list")
+    for number, raw in enumerate(text.split("\n"), 1):  # lines as an editor counts them
+        value = raw.strip()
+        if not value or value.startswith("#"):
+            continue
+        found = arxiv_id_in(value)
+        if found is None:
+            library.problems.append(f"line {number}: not an arXiv id or URL: {_first_line(value)}")
+            continue
+        library.references.append(Reference(found, number))
+    return library
+
+
+def _first_id(values) -> str | None:
+    for value in values:
+        found = arxiv_id_in(value) if value else None
+        if found:
+            return found
+    return None
+
+
+def _text(value: object) -> str:
+    if isinstance(value, list):
+        return " ".join(str(item) for item in value)
+    return "" if value is None else str(value)
+
+
+def _plain_title(value: str) -> str:
+    return " ".join(value.replace("{", "").replace("}", "").split())
+
+
+def _first_line(raw: str, limit: int = 60) -> str:
+    line = (raw.strip().splitlines() or [""])[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
