@@ -413,5 +413,5 @@ def digest_of(composed: Composed, base_url: str, token: str) -> Digest:
         items=composed.main,
         trending=composed.trending,
         links=links(base_url, token),
-        has_interests=bool(composed.profile.lines),
+        has_interests=bool(composed.profile.lines or composed.profile.seeds),
     )

@@ -17,6 +17,8 @@ from functools import lru_cache
 from typing import Literal
 
 from digest.errors import UsageError
+from digest.model.links import web_link
+from digest.parse.record import parse_arxiv_id
 from digest.score import text
 
 MAX_LINES = 50
@@ -136,6 +138,8 @@ def _seed(raw: str, number: int) -> str:
             "a like: line holds one paper (an arXiv id or URL) and nothing else; "
             "put its words on a line of their own",
         )
+    if parse_arxiv_id(given) is None and web_link(given) is None:
+        raise InterestError(number, column, "like: takes an arXiv id (like:2401.12345) or a paper's URL")
     return given
 
 

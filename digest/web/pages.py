@@ -217,10 +217,12 @@ def confirm(request: Request, token: str, csrf: Annotated[str, Form(max_length=6
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
-def preferences_page(request: Request, token: str, welcome: str = "", saved: str = "") -> HTMLResponse:
+def preferences_page(
+    request: Request, token: str, welcome: str = "", saved: str = "", rated: str = ""
+) -> HTMLResponse:
     """The subscriber's preferences and past digests."""
     account = subscribers.account(request.app.state.web.context, token, now_of(request))
-    notice = "Saved." if saved else None
+    notice = "Saved." if saved else "Feedback noted (interests are changed only by Save)." if rated else None
     if welcome and account.status == "active":
         notice = "You are subscribed. Welcome!"
     return _preferences(request, token, account, account.wish, notice=notice)
@@ -370,7 +372,7 @@ def give_feedback(
     except UsageError:
         return _no_paper(request, token)
     if where is FeedbackOrigin.WEB:
-        return RedirectResponse(f"/preferences/{token}?saved=1#feedback", status_code=303)
+        return RedirectResponse(f"/preferences/{token}?rated=1#feedback", status_code=303)
     heading, text = DONE[given["feedback"]]
     return page(
         request,

@@ -139,9 +139,15 @@ def test_a_like_line_brings_papers_near_its_seed_unless_the_reader_disliked_it(
     rows = [json.loads(line) for line in scored.output.splitlines()]
     assert len(rows) == 3 and all(row["liked"]["id"] == TORA for row in rows)
     assert TORA not in {row["id"] for row in rows}
-    digest("feedback", "ada@example.org", TORA, "--down", url=migrated_url)
     send(mail_settings, sessions)
-    assert outbox(mail_settings) == []  # "less like this" on the seed paper outweighs its line
+    [mail] = outbox(mail_settings)
+    assert (
+        mail["Subject"].startswith("3 new papers")
+        and "TRENDING" not in mail.get_body(("plain",)).get_content()
+    )
+    digest("feedback", "ada@example.org", TORA, "--down", url=migrated_url)
+    after = digest("score", "ada@example.org", "--all", "--json", url=migrated_url)
+    assert after.exit_code == 0 and after.output.strip() == ""  # "less like this" outweighs the like: line
 
 
 LIBRARY = Path(__file__).resolve().parents[1] / "data" / "library"

@@ -116,6 +116,7 @@ def test_the_marked_positions_of_a_text_are_its_analysed_words(source: str) -> N
         ("like:", 1, 6, "write the paper after like:"),
         ("  like: 2401.12345 diffusion", 1, 8, "holds one paper"),
         ("diffusion like:2401.12345", 1, 11, "on a line of their own"),
+        ("like:transformers", 1, 6, "takes an arXiv id"),
     ],
 )
 def test_bad_lines_are_refused_with_line_and_column(source: str, line: int, column: int, says: str) -> None:
