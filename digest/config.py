@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     arxiv_min_interval: float = Field(
         3.0, ge=3.0, description="Seconds between requests to arXiv hosts (arXiv's terms ask for at least 3)."
     )
+    arxiv_api_url: str = Field(
+        "https://export.arxiv.org/api/query",
+        description="The arXiv API that `import-library --fetch` asks for papers by id.",
+    )
     respect_robots_txt: bool = Field(
         True, description="Fetch and obey each host's robots.txt (cached per run)."
     )
@@ -265,6 +269,16 @@ class Settings(BaseSettings):
         if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
             raise ValueError("give the web front's address, e.g. https://digest.example.org")
         return value.rstrip("/")
+
+    @field_validator("arxiv_api_url")
+    @classmethod
+    def _check_arxiv_api_url(cls, value: str) -> str:
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+            raise ValueError(
+                "give the API's address without a query, e.g. https://export.arxiv.org/api/query"
+            )
+        return value
 
     @field_validator("smtp_url")
     @classmethod

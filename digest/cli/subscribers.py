@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -181,42 +182,74 @@ def subscribers_remove(app: App, email: str) -> None:
 @subscribers_group.command("import-library")
 @click.argument("email")
 @click.argument("library_file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--fetch",
+    is_flag=True,
+    help="Look up the papers not stored here on the arXiv API (at arXiv's pace, 3 s a request of "
+    "100) and store them, so they can be liked. No digest takes them for new.",
+)
 @pass_app
-def subscribers_import_library(app: App, email: str, library_file: str) -> None:
+def subscribers_import_library(app: App, email: str, library_file: str, fetch: bool) -> None:
     """Record the papers of a reference manager's export as liked by EMAIL, so their digests
     bring papers near them (as "related"). LIBRARY_FILE is BibTeX (Zotero, Mendeley, JabRef: an
     arXiv id in eprint, url, doi or journal), RIS, or a plain list of arXiv ids or URLs, one a line.
 
-    Only papers stored here are recorded; the others are listed (store them with `digest scrape`
-    first). A paper the subscriber rated before keeps its rating. Entries that cannot be read or
-    name no arXiv id are listed by line; the rest is imported.
+    Only papers stored here are recorded; the others are listed, or with --fetch looked up on
+    arXiv first. A paper the subscriber rated before keeps its rating. Entries that cannot be read
+    or name no arXiv id are listed by line; the rest is imported. Exits 1 when nothing could be
+    recorded or the lookup failed (what was found stays recorded: run it again), 2 when the file
+    names no arXiv paper.
 
     \b
     Examples:
       digest subscribers import-library ada@example.org My-Library.bib
-      digest subscribers import-library ada@example.org zotero-export.ris
+      digest subscribers import-library ada@example.org zotero-export.ris --fetch
       digest subscribers import-library ada@example.org arxiv-ids.txt
     """
-    from digest.usecases import feedback
+    from digest.usecases import library
 
     try:
         text = Path(library_file).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UsageError(f"{library_file} is not UTF-8 text; export the library as UTF-8.") from None
-    done = feedback.import_library(app.context, email, text)
-    console = out()
+    done = library.import_library(app.context, email, text, fetch=fetch)
+    console, errors = out(), err()
+    for problem in done.problems:
+        errors.print(f"{shown(library_file)}, {shown(problem)}", soft_wrap=True)
+    named = done.liked or done.kept or done.missing or done.not_on_arxiv
+    if not named:
+        raise UsageError(
+            f"{library_file} names no arXiv paper (by eprint, URL, DOI or id); export the library "
+            "as BibTeX or RIS with URLs, or list arXiv ids one a line."
+        )
     papers = "1 paper" if len(done.liked) == 1 else f"{len(done.liked)} papers"
     console.print(
         f"Recorded {papers} of {shown(library_file)} as liked by {shown(done.email)}.", soft_wrap=True
     )
+    if done.fetched:
+        console.print(f"Fetched from arXiv ({len(done.fetched)}): {_some(done.fetched)}.", soft_wrap=True)
     if done.kept:
         console.print(f"Kept as rated before ({len(done.kept)}): {_some(done.kept)}.", soft_wrap=True)
-    if done.missing:
+    if done.not_on_arxiv:
         console.print(
-            f"Not stored here, so not recorded ({len(done.missing)}): {_some(done.missing)}.", soft_wrap=True
+            f"Not on arXiv, so not recorded ({len(done.not_on_arxiv)}): {_some(done.not_on_arxiv)}.",
+            soft_wrap=True,
         )
-    for problem in done.problems:
-        err().print(f"{shown(library_file)}, {shown(problem)}", soft_wrap=True)
+    if done.missing:
+        then = "" if fetch else " Run it again with --fetch to look them up on arXiv."
+        console.print(
+            f"Not stored here, so not recorded ({len(done.missing)}): {_some(done.missing)}.{then}",
+            soft_wrap=True,
+        )
+    if done.fetch_error:
+        errors.print(
+            f"The arXiv lookup stopped: {shown(done.fetch_error)} What was found is recorded; run the "
+            "same command again later for the rest.",
+            soft_wrap=True,
+        )
+        sys.exit(1)
+    if not (done.liked or done.kept):
+        sys.exit(1)
 
 
 def _some(ids: list[str], most: int = 20) -> str:

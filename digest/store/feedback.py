@@ -35,6 +35,38 @@ def record(session: Session, subscriber_id: int, values: dict[str, int], origin:
         )
 
 
+def add_new(
+    session: Session, subscriber_id: int, paper_ids: Sequence[str], value: int, origin: str, now: datetime
+) -> set[str]:
+    """Give the subscriber's word ``value`` on each paper they have not rated, leaving any earlier
+    word as it stands (even one given meanwhile). Returns the papers rated now."""
+    added: set[str] = set()
+    rows = [
+        {
+            "subscriber_id": subscriber_id,
+            "paper_id": paper,
+            "value": value,
+            "origin": origin,
+            "updated_at": now,
+        }
+        for paper in dict.fromkeys(paper_ids)
+    ]
+    for chunk in chunked(rows):
+        statement = insert_for(session, Feedback).on_conflict_do_nothing(
+            index_elements=["subscriber_id", "paper_id"]
+        )
+        added.update(session.scalars(statement.returning(Feedback.paper_id), list(chunk)))
+    return added
+
+
+def one(session: Session, subscriber_id: int, paper_id: str) -> int | None:
+    """The subscriber's word on one paper (+1 or -1), None when they gave none."""
+    query = select(Feedback.value).where(
+        Feedback.subscriber_id == subscriber_id, Feedback.paper_id == paper_id
+    )
+    return session.scalar(query)
+
+
 def clear(session: Session, subscriber_id: int, paper_id: str) -> bool:
     """Take back the subscriber's word on the paper; False when there was none."""
     gone = session.execute(

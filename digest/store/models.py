@@ -22,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -107,6 +108,9 @@ class Paper(Base):
     updated_at: Mapped[datetime]
     # How far the stored title and abstract are believed (digest.model.source.text_authority).
     text_authority: Mapped[int] = mapped_column(default=1, server_default="1")
+    # False while only a reader's library names the paper: no digest takes it for new until a
+    # source lists it, which makes that its first-seen time.
+    listed: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     listings: Mapped[list[Listing]] = relationship(back_populates="paper", passive_deletes=True)
 

@@ -27,6 +27,7 @@ PAPER_FIELDS = (
     "ai_keywords",
     "ai_summary",
     "text_authority",
+    "listed",
 )
 
 
@@ -157,8 +158,8 @@ def paper_metrics(
 
 def listed_papers(session: Session, day: date | None) -> list[Paper]:
     """Papers first announced on ``day`` by any source (arXiv replacements excluded); every stored
-    paper when ``day`` is None."""
-    query = select(Paper).order_by(Paper.id)
+    paper a source listed when ``day`` is None."""
+    query = select(Paper).where(Paper.listed.is_(True)).order_by(Paper.id)
     if day is not None:
         listed = select(Listing.paper_id).where(
             Listing.listed_on == day,
@@ -180,13 +181,29 @@ def newest_paper_texts(session: Session, limit: int) -> list[tuple[str, str, str
 
 
 def papers_first_seen(session: Session, after: datetime, until: datetime) -> list[Paper]:
-    """Papers first stored in (after, until], by id."""
-    query = select(Paper).where(Paper.first_seen_at > after, Paper.first_seen_at <= until).order_by(Paper.id)
+    """Papers a source first listed in (after, until], by id."""
+    query = (
+        select(Paper)
+        .where(Paper.first_seen_at > after, Paper.first_seen_at <= until, Paper.listed.is_(True))
+        .order_by(Paper.id)
+    )
     return list(session.scalars(query))
 
 
 def newest_first_seen(session: Session, up_to: datetime) -> datetime | None:
-    return session.scalar(select(func.max(Paper.first_seen_at)).where(Paper.first_seen_at <= up_to))
+    """When a source last listed a paper new to the database, up to ``up_to``."""
+    query = select(func.max(Paper.first_seen_at)).where(Paper.first_seen_at <= up_to, Paper.listed.is_(True))
+    return session.scalar(query)
+
+
+def insert_references(session: Session, rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Store papers no source has listed (a reader's library names them), as not listed; a paper
+    stored meanwhile is left as it is. Returns the ids inserted."""
+    inserted: list[str] = []
+    for chunk in chunked(rows):
+        query = insert_for(session, Paper).on_conflict_do_nothing(index_elements=["id"]).returning(Paper.id)
+        inserted.extend(session.scalars(query, [{**row, "listed": False} for row in chunk]))
+    return inserted
 
 
 def papers_by_id(session: Session, ids: Sequence[str]) -> dict[str, Paper]:

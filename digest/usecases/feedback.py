@@ -3,14 +3,11 @@ every entry point (the command line, a digest's links, the preferences page)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from digest.model.feedback import FeedbackOrigin, Verdict
-from digest.parse.library import read_library
 from digest.store import feedback as stored
-from digest.store import papers
 from digest.store.engine import Session
 from digest.store.models import Subscriber
 from digest.usecases.context import Context
@@ -19,12 +16,10 @@ from digest.usecases.subscribers import account_of, require_subscriber
 
 __all__ = [
     "FeedbackOrigin",
-    "Imported",
     "Verdict",
     "about",
     "give",
     "give_by_link",
-    "import_library",
     "listing",
     "of_account",
 ]
@@ -61,43 +56,8 @@ def about(ctx: Context, token: str, paper: str, now: datetime) -> dict[str, Any]
     with ctx.session() as session:
         account, _ = account_of(session, token, now, ctx.settings.link_days)
         found = require_paper(session, paper)
-        now_said = stored.of_subscribers(session, [account.subscriber_id]).get(account.subscriber_id, {})
-        return {"id": found.id, "title": found.title, "feedback": _word(now_said.get(found.id))}
-
-
-@dataclass
-class Imported:
-    """What ``import_library`` did: papers now liked, papers rated before (left as they were),
-    papers not stored here (by arXiv id), and each entry it could not use."""
-
-    email: str
-    kind: str
-    liked: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-def import_library(ctx: Context, email: str, text: str) -> Imported:
-    """Record the stored papers of a reference manager's export (BibTeX, RIS or a list of arXiv ids
-    and URLs; see digest.parse.library) as liked by the subscriber ``email``, leaving any paper they
-    rated before as it is. Raises UsageError for an unknown subscriber."""
-    library = read_library(text)
-    now = ctx.now()
-    wanted = list(dict.fromkeys(reference.paper_id for reference in library.references))
-    with ctx.database.begin() as session:
-        subscriber = require_subscriber(session, email)
-        known = papers.papers_by_id(session, wanted)
-        before = stored.of_subscribers(session, [subscriber.id]).get(subscriber.id, {})
-        done = Imported(subscriber.email, library.kind, problems=library.problems)
-        for paper in wanted:
-            (done.missing if paper not in known else done.kept if paper in before else done.liked).append(
-                paper
-            )
-        stored.record(
-            session, subscriber.id, dict.fromkeys(done.liked, int(Verdict.UP)), FeedbackOrigin.LIBRARY, now
-        )
-    return done
+        said = stored.one(session, account.subscriber_id, found.id)
+        return {"id": found.id, "title": found.title, "feedback": _word(said)}
 
 
 def _give(
@@ -109,7 +69,7 @@ def _give(
     now: datetime,
 ) -> dict[str, Any]:
     found = require_paper(session, paper)
-    before = stored.of_subscribers(session, [subscriber.id]).get(subscriber.id, {}).get(found.id)
+    before = stored.one(session, subscriber.id, found.id)
     if verdict is None:
         stored.clear(session, subscriber.id, found.id)
     else:

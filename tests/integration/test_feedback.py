@@ -10,10 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
-from digest.store.models import DeliveryPaper, Feedback, Subscriber
+from digest.store.models import DeliveryPaper, Feedback, Paper, Subscriber
+from digest.usecases import library
 from tests.support.cli import digest
-from tests.support.data import HF_JSON, HF_PAGE, NOW
-from tests.support.store import add_subscriber, ingest_fixture, outbox, send
+from tests.support.data import FIXTURES, HF_JSON, HF_PAGE, NOW
+from tests.support.loopback import LoopbackServer, Reply
+from tests.support.store import add_subscriber, context, ingest_fixture, outbox, send
 
 TORA, LLAMA = "2407.21705", "2407.21783"
 
@@ -187,3 +189,110 @@ def test_without_feedback_a_line_that_matches_nothing_sends_nothing(mail_setting
     add_subscriber(sessions, interests="cooking", trending_section=False)
     send(mail_settings, sessions)
     assert outbox(mail_settings) == []
+
+
+ID_LIST = FIXTURES / "arxiv_api_recorded_2026_id_list_0808.05394_1707.08567.json"
+AEW10 = "1707.08567"  # the one paper of the recorded answer; arXiv has no 0808.05394
+ASKED = f"/api/query?id_list={AEW10},0808.05394&max_results=2"
+
+
+def arxiv_api(server: LoopbackServer) -> dict[str, str]:
+    """Settings (as the environment) that send arXiv lookups to ``server``."""
+    return {
+        "DIGEST_ARXIV_API_URL": server.url("/api/query"),
+        "DIGEST_FETCH_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "DIGEST_FETCH_RETRIES": "0",
+    }
+
+
+def test_fetch_looks_up_what_is_not_stored_on_arxiv_and_likes_what_it_finds(
+    migrated_url, sessions, tmp_path
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{TORA}\nhttps://arxiv.org/abs/{AEW10}v1\narXiv:0808.05394\n")
+    without = digest("subscribers", "import-library", "ada@example.org", str(ids), url=migrated_url)
+    assert without.exit_code == 0, without.output
+    assert "Run it again with --fetch to look them up on arXiv." in " ".join(without.output.split())
+    with LoopbackServer() as server:
+        server.routes[ASKED] = Reply(body=json.loads(ID_LIST.read_text())["body"].encode())
+        result = digest(
+            "subscribers", "import-library", "ada@example.org", str(ids), "--fetch",
+            url=migrated_url, env=arxiv_api(server),
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert f"Fetched from arXiv (1): {AEW10}." in output and "Recorded 1 paper of" in output
+    assert f"Kept as rated before (1): {TORA}." in output
+    assert "Not on arXiv, so not recorded (1): 0808.05394." in output
+    assert [seen.path for seen in server.seen if seen.path.startswith("/api/")] == [ASKED]
+    with sessions() as session:
+        rows = {row.paper_id: row.origin for row in session.scalars(select(Feedback))}
+        paper = session.get(Paper, AEW10)
+    assert rows == {TORA: "library", AEW10: "library"}
+    assert paper.title.startswith("Proceedings of Workshop AEW10") and paper.text_authority == 3
+
+
+def test_a_paper_fetched_for_a_library_is_new_to_digests_only_once_a_source_lists_it(
+    mail_settings, sessions
+) -> None:
+    """Fetching a reader's old papers must not hand them to everyone as today's news."""
+    ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(hours=1))
+    add_subscriber(sessions, "ada@example.org")
+    add_subscriber(sessions, "bob@example.org", interests="information theory", trending_section=False)
+    with LoopbackServer() as server:
+        server.routes[f"/api/query?id_list={AEW10}&max_results=1"] = Reply(
+            body=json.loads(ID_LIST.read_text())["body"].encode()
+        )
+        settings = mail_settings.model_copy(
+            update={"arxiv_api_url": server.url("/api/query"), "fetch_allowed_networks": "127.0.0.0/8"}
+        )
+        done = library.import_library(
+            context(settings, sessions, lambda: NOW - timedelta(hours=3)),
+            "ada@example.org",
+            AEW10,
+            fetch=True,
+        )
+    assert done.fetched == [AEW10] and done.liked == [AEW10]
+    send(mail_settings, sessions)
+    assert all("AEW10" not in str(mail) for mail in outbox(mail_settings))
+    ingest_fixture(sessions, ID_LIST, seen=NOW + timedelta(hours=2))  # an arXiv source lists it
+    send(mail_settings, sessions, NOW + timedelta(days=1))
+    [bob] = [mail for mail in outbox(mail_settings) if mail["To"] == "bob@example.org"]
+    assert "Proceedings of Workshop AEW10" in bob.get_body(("plain",)).get_content()
+
+
+def test_a_failed_arxiv_lookup_keeps_what_it_could_record_and_says_to_run_again(
+    migrated_url, sessions, tmp_path
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{TORA}\n{AEW10}\n")
+    with LoopbackServer() as server:
+        server.routes[f"/api/query?id_list={AEW10}&max_results=1"] = Reply(503, b"busy")
+        result = digest(
+            "subscribers", "import-library", "ada@example.org", str(ids), "--fetch",
+            url=migrated_url, env=arxiv_api(server),
+        )  # fmt: skip
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1 and "Traceback" not in output
+    assert "The arXiv lookup stopped:" in output and "503" in output
+    assert "run the same command again later for the rest" in output
+    assert f"Not stored here, so not recorded (1): {AEW10}." in output
+    with sessions() as session:
+        assert set(session.scalars(select(Feedback.paper_id))) == {TORA}
+
+
+def test_a_library_that_names_no_stored_paper_records_nothing_and_exits_1(
+    migrated_url, sessions, tmp_path
+) -> None:
+    add_subscriber(sessions)
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{AEW10}\n")
+    missing = digest("subscribers", "import-library", "ada@example.org", str(ids), url=migrated_url)
+    assert missing.exit_code == 1 and "Recorded 0 papers" in missing.output
+    ids.write_text("Attention is all you need\n")
+    nothing = digest("subscribers", "import-library", "ada@example.org", str(ids), url=migrated_url)
+    assert nothing.exit_code == 2 and "names no arXiv paper" in nothing.output

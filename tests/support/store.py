@@ -39,7 +39,11 @@ def ingest_fixture(
     with sessions.begin() as session:
         source = Source(
             name=path.stem[:90],
-            kind="hf-page" if path.suffix == ".html" else "hf-daily",
+            kind="hf-page"
+            if path.suffix == ".html"
+            else "arxiv-api"
+            if "arxiv_api" in path.name
+            else "hf-daily",
             url=str(path),
             created_at=NOW,
         )

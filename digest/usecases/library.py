@@ -1,0 +1,68 @@
+"""A reader's library (a reference manager's export, or pasted ids) recorded as papers they like:
+the one path for `digest subscribers import-library` and the web sign-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from digest.fetch.http import Fetcher
+from digest.ingest.lookup import look_up
+from digest.model.feedback import FeedbackOrigin, Verdict
+from digest.parse.library import read_library
+from digest.store import feedback as stored
+from digest.store import papers
+from digest.usecases.context import Context
+from digest.usecases.subscribers import require_subscriber
+
+__all__ = ["Imported", "import_library"]
+
+
+@dataclass
+class Imported:
+    """What ``import_library`` did: papers now liked, papers rated before (left as they were),
+    papers fetched from arXiv on the way, papers not stored here (by arXiv id), papers arXiv does
+    not have, and each entry it could not use. ``fetch_error`` says why a lookup stopped."""
+
+    email: str
+    kind: str
+    liked: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    fetched: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    not_on_arxiv: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    fetch_error: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Every paper the library names is now rated, and every entry was read."""
+        return not (self.missing or self.not_on_arxiv or self.problems or self.fetch_error)
+
+
+def import_library(ctx: Context, email: str, text: str, *, fetch: bool = False) -> Imported:
+    """Record the papers of a reference manager's export (BibTeX, RIS or a list of arXiv ids and
+    URLs; see digest.parse.library) as liked by the subscriber ``email``, leaving any paper they
+    rated before as it is. With ``fetch``, papers not stored here are first looked up on the arXiv
+    API and stored as not listed (no digest takes them for new). Raises UsageError for an unknown
+    subscriber; a lookup that fails is reported in the result, with what it could do recorded."""
+    library = read_library(text)
+    now = ctx.now()
+    wanted = list(dict.fromkeys(reference.paper_id for reference in library.references))
+    done = Imported(email, library.kind, problems=library.problems)
+    with ctx.session() as session:
+        done.email = require_subscriber(session, email).email
+        stored_before = papers.titles(session, wanted)
+    absent = [paper for paper in wanted if paper not in stored_before]
+    if fetch and absent:
+        with Fetcher(ctx.settings) as fetcher:
+            lookup = look_up(ctx.database, fetcher, ctx.settings.arxiv_api_url, absent, now)
+        done.fetched, done.not_on_arxiv, done.fetch_error = lookup.stored, lookup.not_found, lookup.error
+    with ctx.database.begin() as session:
+        subscriber = require_subscriber(session, email)
+        known = papers.titles(session, wanted)
+        present = [paper for paper in wanted if paper in known]
+        added = stored.add_new(session, subscriber.id, present, int(Verdict.UP), FeedbackOrigin.LIBRARY, now)
+    done.liked = [paper for paper in present if paper in added]
+    done.kept = [paper for paper in present if paper not in added]
+    done.missing = [paper for paper in wanted if paper not in known and paper not in done.not_on_arxiv]
+    return done
