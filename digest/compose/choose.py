@@ -130,6 +130,7 @@ class Job:
     digest_date: date
     previous_until: datetime | None
     delivery_id: int | None = None
+    liked: tuple[str, ...] = ()  # papers liked besides the stored feedback (a sign-up's library)
 
 
 @dataclass
@@ -280,6 +281,8 @@ class Composer:
             subscriber = job.subscriber
             try:
                 profile = profile_of(subscriber)
+                if job.liked:
+                    profile = replace(profile, seeds=tuple(dict.fromkeys((*profile.seeds, *job.liked))))
             except InterestError as exc:
                 error = f"{exc}; fix them with `digest subscribers edit {subscriber.email} --interests …`"
                 results.append(Composed(job, None, Profile(()), (), (), error=error))

@@ -173,7 +173,11 @@ class Preview:
 
 
 def _job(
-    session: Session, subscriber: Subscriber, now: datetime, digest_date: date | None
+    session: Session,
+    subscriber: Subscriber,
+    now: datetime,
+    digest_date: date | None,
+    liked: tuple[str, ...] = (),
 ) -> tuple[Job, datetime]:
     """The digest ``subscriber`` gets for ``digest_date`` (default: their local today) and the
     moment it is made: ``now`` for today, the end of that day (where they are) for a past date.
@@ -195,7 +199,7 @@ def _job(
         )
     at = now if day == today else datetime.combine(day + timedelta(days=1), datetime.min.time(), here)
     previous = ledger.previous_papers_until(session, [subscriber.id], day) if subscriber.id else {}
-    return Job(subscriber, day, previous.get(subscriber.id)), min(now, utc(at))
+    return Job(subscriber, day, previous.get(subscriber.id), liked=liked), min(now, utc(at))
 
 
 def preview_of(
@@ -208,12 +212,14 @@ def preview_of(
     *,
     to: str | None = None,
     subject_prefix: str = "",
+    liked: tuple[str, ...] = (),
 ) -> Preview:
     """What ``subscriber`` would get for ``digest_date`` (default: their local today) at ``now``,
-    chosen and made as the send makes it (addressed to ``to`` instead, if given). Reads only.
-    Raises UsageError for an unknown time zone or a date after their local today."""
+    chosen and made as the send makes it (addressed to ``to`` instead, if given; as if they liked
+    the papers ``liked`` too). Reads only. Raises UsageError for an unknown time zone or a date
+    after their local today."""
     now = utc(now)
-    job, at = _job(session, subscriber, now, digest_date)
+    job, at = _job(session, subscriber, now, digest_date, liked)
     [composed] = (choosing or composer(ctx, session)).compose([job], at)
     message_id = new_message_id(ctx.identity.domain, "preview")
     mail = ctx.mails.make(
@@ -255,8 +261,9 @@ class WebPreview:
     trending: tuple[Item, ...]
 
 
-def web_preview(ctx: Context, wish: Preferences, now: datetime) -> WebPreview:
-    """Today's digest for the (validated) preferences of a sign-up or preferences form. Reads only."""
+def web_preview(ctx: Context, wish: Preferences, now: datetime, liked: tuple[str, ...] = ()) -> WebPreview:
+    """Today's digest for the (validated) preferences of a sign-up or preferences form, as if the
+    reader liked the papers ``liked`` (a library given with a sign-up). Reads only."""
     subscriber = Subscriber(
         email=wish.email, status=SubscriberStatus.ACTIVE.value, created_at=now, updated_at=now, min_score=0.0
     )
@@ -264,7 +271,7 @@ def web_preview(ctx: Context, wish: Preferences, now: datetime) -> WebPreview:
         setattr(subscriber, name, getattr(wish, name))
     with ctx.session() as session:
         result = preview_of(
-            ctx, session, subscriber, now, choosing=composer(ctx, session, shared_corpus=True)
+            ctx, session, subscriber, now, choosing=composer(ctx, session, shared_corpus=True), liked=liked
         )
     digest = result.digest
     if not digest.has_interests:

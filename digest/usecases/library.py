@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from digest.errors import UsageError
 from digest.fetch.http import Fetcher
 from digest.ingest.lookup import look_up
 from digest.model.feedback import FeedbackOrigin, Verdict
@@ -14,7 +15,9 @@ from digest.store import papers
 from digest.usecases.context import Context
 from digest.usecases.subscribers import require_subscriber
 
-__all__ = ["Imported", "import_library"]
+__all__ = ["MAX_GIVEN", "Imported", "import_library", "papers_given", "stored_of"]
+
+MAX_GIVEN = 500  # papers a sign-up may bring: a confirmation link carries their ids
 
 
 @dataclass
@@ -66,3 +69,43 @@ def import_library(ctx: Context, email: str, text: str, *, fetch: bool = False) 
     done.kept = [paper for paper in present if paper not in added]
     done.missing = [paper for paper in wanted if paper not in known and paper not in done.not_on_arxiv]
     return done
+
+
+def papers_given(pasted: str, upload: bytes | None) -> tuple[str, ...]:
+    """The arXiv ids a sign-up form names, in order: in ``pasted`` (ids or links, or an export's
+    text) and in ``upload`` (a BibTeX, RIS or id-list file). Entries that name no arXiv id are
+    passed over. Raises UsageError, in words for the reader, for a file that is not UTF-8 text,
+    for input that names no arXiv paper, and for more than MAX_GIVEN papers."""
+    texts = [pasted] if pasted.strip() else []
+    if upload:
+        try:
+            texts.append(upload.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            raise UsageError(
+                "The file is not UTF-8 text. Export the library as BibTeX or RIS in UTF-8, or paste "
+                "the arXiv ids."
+            ) from None
+    if not texts:
+        return ()
+    named = tuple(
+        dict.fromkeys(reference.paper_id for text in texts for reference in read_library(text).references)
+    )
+    if not named:
+        raise UsageError(
+            "The papers you gave name no arXiv paper. Give arXiv ids or links (such as 2401.12345), "
+            "or a BibTeX or RIS export whose entries carry them."
+        )
+    if len(named) > MAX_GIVEN:
+        raise UsageError(
+            f"That is {len(named):,} papers; give at most {MAX_GIVEN} (the ones that matter most)."
+        )
+    return named
+
+
+def stored_of(ctx: Context, paper_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``paper_ids`` that are stored here, in order. Reads only."""
+    if not paper_ids:
+        return ()
+    with ctx.session() as session:
+        known = papers.titles(session, list(paper_ids))
+    return tuple(paper for paper in paper_ids if paper in known)

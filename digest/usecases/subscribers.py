@@ -23,11 +23,14 @@ from digest.errors import DigestError, UsageError
 from digest.mail.message import Envelope, build_message, new_message_id
 from digest.mail.transports import Outcome, Outgoing, transport_for
 from digest.model.address import checked_address
+from digest.model.feedback import FeedbackOrigin, Verdict
 from digest.model.ledger import CLAIMABLE
 from digest.model.link_tokens import new_token, token_hash
 from digest.model.subscriber import STATUSES, SubscriberStatus, next_digest_at, status_change
 from digest.model.time import zone
+from digest.store import feedback as stored_feedback
 from digest.store import ledger
+from digest.store import papers as stored_papers
 from digest.store import subscribers as stored
 from digest.store import tokens as stored_tokens
 from digest.store.engine import Session
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 # What a sign-up may set; the address and status are never taken from a form.
 CHOSEN = ("interests", "timezone", "send_hour", "frequency", "weekly_day", "max_papers", "trending_section")
 PAST_DIGESTS = 30
+LIKED = "liked"  # the confirmation payload's papers the sign-up named
 
 
 class TokenError(DigestError):
@@ -301,10 +305,10 @@ def wish_of(subscriber: Subscriber) -> Preferences:
     )
 
 
-def sign_up(ctx: Context, wish: Preferences, now: datetime) -> Notice | None:
+def sign_up(ctx: Context, wish: Preferences, now: datetime, liked: Sequence[str] = ()) -> Notice | None:
     """Record a sign-up of the (validated) ``wish`` and return the mail to send: a confirmation for a
-    new, pending or former subscriber (carrying the wished preferences, applied only on
-    confirmation), a manage link for a current one. None when the address has had
+    new, pending or former subscriber (carrying the wished preferences and the papers ``liked``,
+    applied only on confirmation), a manage link for a current one. None when the address has had
     ``signup_per_address`` such mails in the last day. Nothing of an existing subscriber changes here."""
     settings = ctx.settings
     with ctx.session() as session:
@@ -327,19 +331,26 @@ def sign_up(ctx: Context, wish: Preferences, now: datetime) -> Notice | None:
             stored_tokens.add(session, hashed, "manage", subscriber.id, now, expires, None)
             notice = Notice("manage", subscriber.email, token)
         else:
-            notice = _confirmation(ctx, session, subscriber, wish, now)
+            notice = _confirmation(ctx, session, subscriber, wish, now, liked)
         session.commit()
         return notice
 
 
 def _confirmation(
-    ctx: Context, session: Session, subscriber: Subscriber, wish: Preferences, now: datetime
+    ctx: Context,
+    session: Session,
+    subscriber: Subscriber,
+    wish: Preferences,
+    now: datetime,
+    liked: Sequence[str] = (),
 ) -> Notice:
     """Store a confirmation token for ``subscriber`` (valid ``confirm_hours``; confirming applies
-    ``wish``) and return the mail that carries it."""
+    ``wish`` and likes ``liked``) and return the mail that carries it."""
     token, hashed = new_token()
     expires = now + timedelta(hours=ctx.settings.confirm_hours)
-    payload = {name: value for name, value in asdict(wish).items() if name in CHOSEN}
+    payload: dict[str, Any] = {name: value for name, value in asdict(wish).items() if name in CHOSEN}
+    if liked:
+        payload[LIKED] = list(liked)
     stored_tokens.add(session, hashed, "confirm", subscriber.id, now, expires, payload)
     return Notice("confirm", subscriber.email, token)
 
@@ -407,8 +418,9 @@ def check_confirm(ctx: Context, token: str, now: datetime) -> None:
 
 def confirm(ctx: Context, token: str, now: datetime) -> str:
     """Use a confirmation token once: the subscriber becomes active with the preferences the sign-up
-    asked for. Returns a fresh manage token for their preferences page. Raises TokenError for a
-    token that is unknown, expired or used."""
+    asked for, liking those of its papers that are stored (leaving earlier ratings as they are).
+    Returns a fresh manage token for their preferences page. Raises TokenError for a token that is
+    unknown, expired or used."""
     settings = ctx.settings
     with ctx.session() as session:
         row = _lookup(session, token, ("confirm",), now, settings.link_days)
@@ -422,6 +434,13 @@ def confirm(ctx: Context, token: str, now: datetime) -> str:
             **{name: value for name, value in (row.payload or {}).items() if name in CHOSEN},
         )
         _apply(subscriber, wish, now, confirming=True)
+        liked = [str(paper) for paper in (row.payload or {}).get(LIKED, [])]
+        if liked:
+            known = stored_papers.titles(session, liked)
+            present = [paper for paper in liked if paper in known]
+            stored_feedback.add_new(
+                session, subscriber.id, present, int(Verdict.UP), FeedbackOrigin.LIBRARY, now
+            )
         manage = _manage_token(session, subscriber.id, now, settings.link_days)
         session.commit()
         return manage

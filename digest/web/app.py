@@ -25,7 +25,7 @@ from digest.usecases.notices import NoticeQueue
 from digest.usecases.pages import page_templates, static_dir
 from digest.usecases.subscribers import TokenError
 from digest.web import pages
-from digest.web.guard import MAX_BODY, Csrf, RateLimits, SecurityHeaders, security_headers
+from digest.web.guard import MAX_BODY, Csrf, RateLimits, SecurityHeaders, body_limit, security_headers
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,15 @@ def create_app(web: Web) -> FastAPI:
             length = request.headers.get("content-length")
             if length is None or not length.isdigit():
                 return PlainTextResponse("Send a Content-Length.", status_code=411)
-            if int(length) > MAX_BODY:
-                return PlainTextResponse("The form is too large.", status_code=413)
+            limit = body_limit(request.url.path, request.headers.get("content-type", ""))
+            if int(length) > limit:
+                hint = (
+                    " A library file may be at most 2 MB: export only the papers that matter most, or "
+                    "paste their arXiv ids."
+                    if limit > MAX_BODY
+                    else ""
+                )
+                return PlainTextResponse("The form is too large." + hint, status_code=413)
         try:
             return await call_next(request)
         except Exception as exc:

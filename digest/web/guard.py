@@ -22,6 +22,17 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 64 * 1024
+MAX_LIBRARY_BYTES = 2_000_000  # a library file the sign-up form may carry, besides its fields
+
+
+def body_limit(path: str, content_type: str) -> int:
+    """The largest POST body taken at ``path``: the sign-up form, sent as multipart, may carry a
+    library file."""
+    if path == "/" and content_type.lower().startswith("multipart/form-data"):
+        return MAX_BODY + MAX_LIBRARY_BYTES
+    return MAX_BODY
+
+
 FIELD = "csrf"
 TOKEN_CHARS = 43  # secrets.token_urlsafe(32)
 

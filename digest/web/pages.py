@@ -15,19 +15,19 @@ from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from digest.errors import MessageError, UsageError
-from digest.usecases import digests, feedback, subscribers
+from digest.usecases import digests, feedback, library, subscribers
 from digest.usecases.context import Context
 from digest.usecases.digests import WebPreview
 from digest.usecases.feedback import FeedbackOrigin, Verdict
 from digest.usecases.preferences import Preferences, normalise_email
 from digest.usecases.subscribers import Account, TokenError
-from digest.web.guard import DIGEST_CSP, client_of
+from digest.web.guard import DIGEST_CSP, MAX_LIBRARY_BYTES, client_of
 
 router = APIRouter()
 MAX_ID = 2**31 - 1  # an INTEGER key on PostgreSQL
@@ -78,6 +78,7 @@ def _number(text: str, default: int) -> int | str:
 
 class SignUpForm(PreferencesForm):
     email: str = Field("", max_length=320)
+    papers: str = Field("", max_length=20_000)  # arXiv ids or links the reader likes, one a line
     website: str = Field("", max_length=200)  # the honeypot: people never see it, bots fill it in
     action: str = Field("subscribe", max_length=10)
 
@@ -143,19 +144,31 @@ def now_of(request: Request) -> datetime:
 def home(request: Request) -> HTMLResponse:
     """The sign-up form."""
     return page(
-        request, "index.html", wish=Preferences(email=""), email="", error=None, preview=None, csrf=True
+        request,
+        "index.html",
+        wish=Preferences(email=""),
+        email="",
+        papers="",
+        error=None,
+        preview=None,
+        csrf=True,
     )
 
 
 @router.post("/", response_class=HTMLResponse)
-def sign_up(request: Request, form: Annotated[SignUpForm, Form()]) -> Response:
+def sign_up(
+    request: Request,
+    form: Annotated[SignUpForm, Form()],
+    library_file: Annotated[UploadFile | None, File(alias="library")] = None,
+) -> Response:
     """Preview (action=preview) or sign up: a confirmation mail to a new address, a manage mail to a
-    known one, the same answer to both."""
+    known one, the same answer to both. Papers the form names (pasted, or in a library file) are
+    liked on confirmation."""
     web = request.app.state.web
     if not web.csrf.valid(request, form.csrf):
         return forbidden(request)
     shown = form.wish(form.email)
-    again = {"wish": shown, "email": form.email, "csrf": True}
+    again = {"wish": shown, "email": form.email, "papers": form.papers, "csrf": True}
     client = client_of(request)
     try:
         if form.action == "preview":
@@ -170,14 +183,37 @@ def sign_up(request: Request, form: Annotated[SignUpForm, Form()]) -> Response:
         return page(request, "index.html", 400, error=str(exc), preview=None, **again)
     if not web.limits.allow("preview" if form.action == "preview" else "signup", client):
         return page(request, "index.html", 429, error=TOO_MANY, preview=None, **again)
+    try:
+        liked = library.papers_given(form.papers, _upload(library_file))
+    except UsageError as exc:
+        return page(request, "index.html", 400, error=str(exc), preview=None, **again)
+    # The form shows what the file named, so a preview's Subscribe keeps it (a file input cannot).
+    again["papers"] = "\n".join(liked) if library_file and library_file.filename else form.papers
     if form.action == "preview":
-        preview = digests.web_preview(web.context, wish, now_of(request))
-        return page(request, "index.html", error=None, preview=preview, **again)
+        preview = digests.web_preview(web.context, wish, now_of(request), liked)
+        known = len(library.stored_of(web.context, liked))
+        return page(
+            request, "index.html", error=None, preview=preview, given=len(liked), known=known, **again
+        )
     if not form.website:
-        notice = subscribers.sign_up(web.context, wish, now_of(request))
+        notice = subscribers.sign_up(web.context, wish, now_of(request), liked)
         if notice is not None:
             web.notices.put(notice)
     return RedirectResponse("/sent", status_code=303)
+
+
+def _upload(upload: UploadFile | None) -> bytes | None:
+    """The bytes of an uploaded library file, None when no file was chosen. Raises UsageError for
+    one larger than MAX_LIBRARY_BYTES."""
+    if upload is None or not upload.filename:
+        return None
+    content = upload.file.read(MAX_LIBRARY_BYTES + 1)
+    if len(content) > MAX_LIBRARY_BYTES:
+        raise UsageError(
+            f"The file is larger than {MAX_LIBRARY_BYTES // 1_000_000} MB. Export only the papers that "
+            "matter most, or paste their arXiv ids."
+        )
+    return content
 
 
 @router.get("/sent", response_class=HTMLResponse)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from html import unescape
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,7 +32,7 @@ from digest.usecases.preferences import Preferences
 from digest.web import Web, create_app
 from digest.web.guard import client_of
 from tests.support import store
-from tests.support.data import NOW
+from tests.support.data import HF_JSON, NOW
 from tests.support.smtp import silent_server
 from tests.support.store import add_subscriber, context, ingest_fixture, send
 from tests.support.waiting import WAIT
@@ -761,3 +762,79 @@ def test_the_front_answers_within_a_second_while_the_mail_server_is_stalled(mail
     assert max(pages) < 1.0, f"GET / took {max(pages):.2f} s"
     assert max(sign_ups) < 5.0, f"a sign-up took {max(sign_ups):.2f} s"
     assert subscriber(sessions, f"r{SIGN_UPS_STALLED - 1}@example.org").status == "pending"
+
+
+LIBRARY = Path(__file__).resolve().parents[1] / "data" / "library"
+TORA, LLAMA = "2407.21705", "2407.21783"
+
+
+def sign_up_with(client: TestClient, address: str, library: bytes | None = None, **fields: str) -> Any:
+    """Post the sign-up form as a browser does when a file input is on it (multipart)."""
+    files = {"library": ("My Library.bib", library or b"", "application/octet-stream")}
+    data = {**FORM, "email": address, "csrf": csrf_of(client), **fields}
+    return client.post("/", data=data, files=files, follow_redirects=False)
+
+
+def ratings(sessions: sessionmaker[Session]) -> dict[str, tuple[int, str]]:
+    with sessions() as session:
+        return {row.paper_id: (row.value, row.origin) for row in session.scalars(select(Feedback))}
+
+
+def test_a_library_file_given_at_sign_up_is_liked_once_the_address_is_confirmed(
+    client, web_settings, sessions
+) -> None:
+    ingest_fixture(sessions)
+    answer = sign_up_with(client, "grace@example.org", (LIBRARY / "zotero.bib").read_bytes())
+    assert (answer.status_code, answer.headers["location"]) == (303, "/sent")
+    assert ratings(sessions) == {}  # nothing counts before the address is confirmed
+    [link] = links_in(web_settings, "confirm")
+    done = confirm(client, link)
+    assert done.status_code == 303
+    assert ratings(sessions) == {TORA: (1, "library"), LLAMA: (1, "library")}  # 2499.00001 is not stored
+    page = client.get(done.headers["location"]).text
+    assert "Papers you rated" in page and "Tora: Trajectory-oriented Diffusion Transformer" in page
+
+
+def test_a_preview_with_pasted_papers_brings_related_ones_and_keeps_a_files_ids_for_subscribe(
+    client, sessions
+) -> None:
+    ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(hours=1))
+    ingest_fixture(sessions, seen=NOW - timedelta(days=30))  # Tora, stored long ago
+    pasted = sign_up_with(
+        client, "", action="preview", interests="cooking", papers=f"https://arxiv.org/abs/{TORA}\n2499.00001"
+    )
+    assert pasted.status_code == 200, pasted.text
+    text = unescape(" ".join(pasted.text.split()))
+    assert "Starting from 1 of the 2 papers you like; one is not stored here, so left out." in text
+    assert 'class="keyword">related</span> because you liked: Tora' in text
+    filed = sign_up_with(client, "", (LIBRARY / "mendeley.ris").read_bytes(), action="preview")
+    assert filed.status_code == 200, filed.text
+    [kept] = re.findall(r'<textarea id="papers"[^>]*>([^<]*)</textarea>', filed.text)
+    assert kept.split() and all(re.fullmatch(r"\d{4}\.\d{4,5}", paper) for paper in kept.split())
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
+
+
+def test_a_library_that_cannot_be_used_is_refused_on_the_form_and_nothing_is_stored(
+    client, sessions, web_settings
+) -> None:
+    not_text = sign_up_with(client, "a@example.org", b"\xff\xfe@\x00a\x00")
+    no_paper = sign_up_with(client, "b@example.org", papers="Attention is all you need")
+    too_large = sign_up_with(client, "c@example.org", b"%" * 2_100_000)
+    assert [not_text.status_code, no_paper.status_code, too_large.status_code] == [400, 400, 413]
+    assert "The file is not UTF-8 text" in not_text.text
+    assert "name no arXiv paper" in no_paper.text and "Attention is all you need" in no_paper.text
+    assert "A library file may be at most 2 MB" in too_large.text
+    assert subscriber(sessions, "a@example.org") is None and subscriber(sessions, "b@example.org") is None
+    assert outbox(web_settings) == []
+
+
+def test_a_sign_up_with_a_library_changes_nothing_of_a_current_subscriber(
+    client, web_settings, sessions
+) -> None:
+    """Anyone may type any address: a library given with it must not rate a subscriber's papers."""
+    ingest_fixture(sessions)
+    add_subscriber(sessions, "known@example.org")
+    answer = sign_up_with(client, "known@example.org", papers=TORA)
+    assert answer.status_code == 303 and links_in(web_settings, "preferences")
+    assert ratings(sessions) == {}

@@ -30,6 +30,7 @@ from tests.support.store import context as digest_context
 from tests.support.web import free_base_url, running
 
 CHROMIUM = Path("/usr/bin/chromium")
+LIBRARY = Path(__file__).resolve().parents[1] / "data" / "library"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -96,9 +97,13 @@ def test_sign_up_confirm_change_interests_and_unsubscribe_in_a_browser(browser, 
     page.fill("#email", "lin@example.org")
     page.fill("#interests", '"language model"')
     page.select_option("#send_hour", "0")
+    page.set_input_files("#library", str(LIBRARY / "zotero.bib"))
     page.click("text=Preview today's digest")
     before = titles(page)
     assert before and "language model" in page.locator("#preview h2").inner_text()
+    note = "Starting from 2 of the 3 papers you like; one is not stored here, so left out."
+    assert note in page.locator("#preview").inner_text()
+    assert page.locator("#papers").input_value().split() == ["2407.21705", "2407.21783", "2499.00001"]
     page.click("button[value=subscribe]")
     assert page.locator("h1").inner_text() == "Check your inbox"
 
@@ -107,6 +112,7 @@ def test_sign_up_confirm_change_interests_and_unsubscribe_in_a_browser(browser, 
     page.goto(link)
     page.click("text=Confirm my subscription")
     assert "You are subscribed" in page.locator(".notice").inner_text()
+    assert page.locator("ul.rated li").count() == 2  # the file's two stored papers, liked
 
     page.fill("#interests", "diffusion video")
     page.click("text=Preview today's digest")
