@@ -246,8 +246,8 @@ def _term_frequencies(
         by_first.setdefault(phrase[0], []).append(phrase)
     if by_first:
         for row, stems in enumerate(fields):
-            for position, stem in enumerate(stems):
-                for phrase in by_first.get(stem, ()):
+            for position in [at for at, stem in enumerate(stems) if stem in by_first]:
+                for phrase in by_first[stems[position]]:
                     if tuple(stems[position : position + len(phrase)]) == phrase:
                         rows.append(row)
                         cols.append(columns[("phrase", phrase)])

@@ -24,6 +24,7 @@ FIT_PAPERS = 20_000  # the newest papers a space is fitted on: enough for the wo
 MIN_PAPERS = 20  # below this there is too little to learn from: no paper is near another
 NEAR = 0.35  # cosine similarity from which a paper counts as near another
 NEIGHBOURS = 10  # near papers kept per paper that feedback was given on
+BLOCK = 256  # papers whose similarities to the day's are worked out at once
 
 
 def _analyzer(document: str) -> list[str]:
@@ -114,18 +115,25 @@ def neighbours(
     is not its own neighbour."""
     if not len(near_of) or not len(docs):
         return sparse.csr_matrix((len(near_of), len(docs)), dtype=np.float64)
-    similarity = near_of @ docs.T
-    for row, same in enumerate(itself):
-        if same >= 0:
-            similarity[row, same] = -1.0
-    keep = min(keep, similarity.shape[1])
-    top = np.argpartition(-similarity, keep - 1, axis=1)[:, :keep]
-    values = np.take_along_axis(similarity, top, axis=1)
-    rows = np.repeat(np.arange(similarity.shape[0]), keep)
+    papers = np.asarray(near_of, dtype=np.float32)
+    targets = np.asarray(docs, dtype=np.float32).T
+    same = np.asarray(itself, dtype=np.int64) if len(itself) else np.full(len(papers), -1)
+    keep = min(keep, targets.shape[1])
+    top = np.empty((len(papers), keep), dtype=np.int64)
+    values = np.empty((len(papers), keep), dtype=np.float32)
+    # A block of rows at a time keeps the (rows x docs) temporaries in cache, not 100 MB of them.
+    for start in range(0, len(papers), BLOCK):
+        block = slice(start, start + BLOCK)
+        distance = np.negative(papers[block] @ targets)  # negated: the nearest come first
+        own = np.flatnonzero(same[block] >= 0)
+        distance[own, same[block][own]] = 1.0  # a paper is not its own neighbour
+        top[block] = np.argpartition(distance, keep - 1, axis=1)[:, :keep]
+        values[block] = -np.take_along_axis(distance, top[block], axis=1)
+    rows = np.repeat(np.arange(len(papers)), keep)
     mask = values.ravel() >= least
-    nearness = np.maximum((values.ravel()[mask] - least) / (1.0 - least), 1e-6)
+    nearness = np.maximum((values.ravel()[mask].astype(np.float64) - least) / (1.0 - least), 1e-6)
     matrix = sparse.csr_matrix(
-        (nearness, (rows[mask], top.ravel()[mask])), shape=similarity.shape, dtype=np.float64
+        (nearness, (rows[mask], top.ravel()[mask])), shape=(len(papers), targets.shape[1]), dtype=np.float64
     )
     matrix.sort_indices()
     return matrix

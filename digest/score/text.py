@@ -30,7 +30,9 @@ _VOWELLESS_PLURAL = re.compile(
     r"(?=[b-df-hj-np-tv-xz0-9]{3,}s$)[0-9]*[b-df-hj-np-tv-xz][b-df-hj-np-tv-xz0-9]*s"
 )
 _stemmer = Stemmer.Stemmer("english")
-_stemmer.maxCacheSize = 100_000
+_stemmer.maxCacheSize = 0  # _STEMS below keeps the whole answer, singular folded in
+_STEMS: dict[str, str] = {}  # word -> stem: a field's words repeat, so nearly every word is found here
+MAX_STEMS = 500_000  # words kept before _STEMS starts again (a few tens of MB at most)
 
 
 @lru_cache(maxsize=65_536)
@@ -52,14 +54,22 @@ def _singular(piece: str) -> str:
     return fold(plural.group(1) if plural else piece)
 
 
-@lru_cache(maxsize=65_536)
 def _stem_singular(stem: str) -> str:
     """``stem`` without the plural s of a word without a vowel ("llms" is llm)."""
     return stem[:-1] if _VOWELLESS_PLURAL.fullmatch(stem) else stem
 
 
 def _stems(words: list[str]) -> list[str]:
-    return list(map(_stem_singular, _stemmer.stemWords(words)))
+    try:
+        return [_STEMS[word] for word in words]
+    except KeyError:  # a word not seen before
+        pass
+    if len(_STEMS) > MAX_STEMS:
+        _STEMS.clear()
+    for word in words:
+        if word not in _STEMS:
+            _STEMS[word] = _stem_singular(_stemmer.stemWord(word))
+    return [_STEMS[word] for word in words]
 
 
 def _pieces(text: str) -> Iterator[tuple[int, int, str]]:
