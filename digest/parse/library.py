@@ -77,18 +77,27 @@ def _bibtex(text: str) -> Library:
     except Exception as exc:  # a library error is a problem with the file, not with us
         library.problems.append(f"line 1: the BibTeX cannot be read ({type(exc).__name__}); export it again")
         return library
-    problems = [
-        ((block.start_line or 0) + 1, f"this entry cannot be read: {_first_line(block.raw)}")
-        for block in parsed.failed_blocks
-    ]
-    for entry in parsed.entries:
-        values = {key.lower(): str(item.value) for key, item in entry.fields_dict.items()}
+    problems: list[tuple[int, str]] = []
+    # An entry whose key an earlier one has (two exports pasted together) is still a paper: read it
+    # as bibtexparser left it, its values still in their braces.
+    entries = [(entry, str) for entry in parsed.entries]
+    for block in parsed.failed_blocks:
+        duplicate = getattr(block, "ignore_error_block", None)
+        if isinstance(duplicate, bibtexparser.model.Entry):
+            entries.append((duplicate, _unbraced))
+        else:
+            problems.append(
+                ((block.start_line or 0) + 1, f"this entry cannot be read: {_first_line(block.raw)}")
+            )
+    for entry, value_of in entries:
+        values = {key.lower(): value_of(str(item.value)) for key, item in entry.fields_dict.items()}
         line = (entry.start_line or 0) + 1
         found = _first_id(values.get(name, "") for name in BIBTEX_FIELDS)
         if found is None:
             problems.append((line, f"@{entry.entry_type}{{{entry.key}: no arXiv id in it"))
             continue
         library.references.append(Reference(found, line, _plain_title(values.get("title", ""))))
+    library.references.sort(key=lambda reference: reference.line)
     library.problems = [f"line {line}: {problem}" for line, problem in sorted(problems)]
     return library
 
@@ -96,25 +105,27 @@ def _bibtex(text: str) -> Library:
 def _ris(text: str) -> Library:
     library = Library("ris")
     start = 0
+    line = 1  # of ``start``
     for end in [*(match.end() for match in _RIS_END.finditer(text)), len(text)]:
         record = text[start:end]
-        line = text.count("\n", 0, start + len(record) - len(record.lstrip())) + 1
+        first = line + record.count("\n", 0, len(record) - len(record.lstrip()))
+        line += record.count("\n")
         start = end
         if not record.strip():
             continue
         try:
             entries = rispy.loads(record.strip() + ("" if _RIS_END.search(record) else "\nER  - "))
         except Exception as exc:
-            library.problems.append(f"line {line}: this record cannot be read ({type(exc).__name__})")
+            library.problems.append(f"line {first}: this record cannot be read ({type(exc).__name__})")
             continue
         for entry in entries:
             values = [_text(entry.get(name)) for name in RIS_FIELDS]
             found = _first_id(values)
             title = _text(entry.get("title") or entry.get("primary_title"))
             if found is None:
-                library.problems.append(f"line {line}: {title or 'a record'}: no arXiv id in it")
+                library.problems.append(f"line {first}: {title or 'a record'}: no arXiv id in it")
                 continue
-            library.references.append(Reference(found, line, title))
+            library.references.append(Reference(found, first, title))
     return library
 
 
@@ -144,6 +155,13 @@ def _text(value: object) -> str:
     if isinstance(value, list):
         return " ".join(str(item) for item in value)
     return "" if value is None else str(value)
+
+
+def _unbraced(value: str) -> str:
+    """A BibTeX value without the one pair of braces or quotes around it."""
+    if len(value) >= 2 and (value[0], value[-1]) in {("{", "}"), ('"', '"')}:
+        return value[1:-1]
+    return value
 
 
 def _plain_title(value: str) -> str:

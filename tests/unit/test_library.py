@@ -39,6 +39,28 @@ def test_an_ris_export_gives_ids_from_urls_and_dois_and_names_a_record_without_o
     assert library.problems == ["line 8: The Art of Computer Programming: no arXiv id in it"]
 
 
+def test_two_exports_pasted_together_keep_the_papers_whose_keys_repeat() -> None:
+    text = (
+        "@article{smith2024, title={One}, eprint={2401.00001}}\n"
+        "@article{smith2024, title={{Two} words}, eprint={2401.00002}}\n"
+    )
+    library = read_library(text)
+    assert [(ref.paper_id, ref.line, ref.title) for ref in library.references] == [
+        ("2401.00001", 1, "One"),
+        ("2401.00002", 2, "Two words"),
+    ]
+    assert library.problems == []
+
+
+def test_each_record_of_a_long_ris_file_is_named_by_its_own_line() -> None:
+    record = "TY  - JOUR\nTI  - Paper {n}\nUR  - https://arxiv.org/abs/2401.{n:05d}\nER  - \n\n"
+    text = "".join(record.format(n=n) for n in range(1, 3001)) + "TY  - JOUR\nTI  - No id\nER  - \n"
+    library = read_library(text)
+    assert [ref.line for ref in library.references[:3]] == [1, 6, 11]
+    assert library.references[-1] == type(library.references[0])("2401.03000", 14996, "Paper 3000")
+    assert library.problems == ["line 15001: No id: no arXiv id in it"]
+
+
 def test_a_plain_list_takes_ids_with_versions_and_urls_and_names_other_lines() -> None:
     library = read("ids.txt")
     assert [ref.paper_id for ref in library.references] == ["2407.21783", "2407.21705"]
