@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from digest.model.feedback import FeedbackOrigin, Verdict
+from digest.score.latex import readable
 from digest.store import feedback as stored
 from digest.store.engine import Session
 from digest.store.models import Subscriber
@@ -57,7 +58,7 @@ def about(ctx: Context, token: str, paper: str, now: datetime) -> dict[str, Any]
         account, _ = account_of(session, token, now, ctx.settings.link_days)
         found = require_paper(session, paper)
         said = stored.one(session, account.subscriber_id, found.id)
-        return {"id": found.id, "title": found.title, "feedback": _word(said)}
+        return {"id": found.id, "title": readable(found.title), "feedback": _word(said)}
 
 
 def _give(
@@ -78,7 +79,7 @@ def _give(
     return {
         "email": subscriber.email,
         "id": found.id,
-        "title": found.title,
+        "title": readable(found.title),
         "feedback": _word(after),
         "changed": before != after,
     }
@@ -105,7 +106,7 @@ def _listing(session: Session, subscriber_id: int) -> list[dict[str, Any]]:
     return [
         {
             "id": row.paper_id,
-            "title": title,
+            "title": readable(title),
             "feedback": WORDS[Verdict(row.value)],
             "origin": row.origin,
             "updated_at": row.updated_at.isoformat(timespec="seconds"),

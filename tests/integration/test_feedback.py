@@ -47,6 +47,20 @@ def test_feedback_is_recorded_replaced_and_taken_back(migrated_url, sessions) ->
     assert "less like this" in table and "Tora" in table
 
 
+def test_feedback_names_a_paper_by_its_title_as_the_mail_shows_it(migrated_url, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    with sessions.begin() as session:
+        session.get(Paper, TORA).title = r"$\alpha$-Tora: \textbf{Video}"
+    said = digest("feedback", "ada@example.org", TORA, "--up", url=migrated_url)
+    assert "2407.21705 (α-Tora: Video)" in " ".join(said.output.split())
+    [row] = map(
+        json.loads,
+        digest("feedback", "ada@example.org", "--list", "--json", url=migrated_url).output.splitlines(),
+    )
+    assert row["title"] == "α-Tora: Video"
+
+
 def test_feedback_on_what_is_not_stored_is_refused_with_where_to_look(migrated_url, sessions) -> None:
     ingest_fixture(sessions)
     add_subscriber(sessions)
