@@ -65,3 +65,9 @@ def feedback_command(
     else:
         said = f"{who} already said {SAID[result['feedback']]} of"
     out().print(f"{said} {paper}.", soft_wrap=True)
+    if chosen is None and result["seed"]:
+        out().print(
+            f"A like: line of {who}'s interests names it, so it still counts as more like this; "
+            f"remove the line with `digest subscribers edit {shown(result['email'])} --interests …`.",
+            soft_wrap=True,
+        )

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from digest.model.feedback import FeedbackOrigin, Verdict
+from digest.parse.record import paper_key
+from digest.score.interests import InterestError, parse_with_seeds
 from digest.score.latex import readable
 from digest.store import feedback as stored
 from digest.store.engine import Session
@@ -82,7 +84,17 @@ def _give(
         "title": readable(found.title),
         "feedback": _word(after),
         "changed": before != after,
+        "seed": _is_seed(subscriber.interests, found.id),
     }
+
+
+def _is_seed(interests: str, paper_id: str) -> bool:
+    """Does a ``like:`` line of ``interests`` name the paper (so it counts as liked whatever is said)?"""
+    try:
+        _, seeds = parse_with_seeds(interests)
+    except InterestError:
+        return False
+    return any(paper_key(seed) == paper_id for seed in seeds)
 
 
 def _word(value: int | None) -> str | None:

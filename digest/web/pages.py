@@ -410,6 +410,11 @@ def give_feedback(
     if where is FeedbackOrigin.WEB:
         return RedirectResponse(f"/preferences/{token}?rated=1#feedback", status_code=303)
     heading, text = DONE[given["feedback"]]
+    if given["feedback"] is None and given["seed"]:
+        text = (
+            "A like: line of your interests names this paper, so it still counts as more like this. "
+            "Remove that line on your preferences page to stop."
+        )
     return page(
         request,
         "feedback.html",

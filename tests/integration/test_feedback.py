@@ -47,6 +47,17 @@ def test_feedback_is_recorded_replaced_and_taken_back(migrated_url, sessions) ->
     assert "less like this" in table and "Tora" in table
 
 
+def test_taking_back_feedback_on_a_like_line_paper_says_the_line_still_counts(migrated_url, sessions) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions, interests=f"agents\nlike:{TORA}")
+    digest("feedback", "ada@example.org", TORA, "--down", url=migrated_url)
+    took = " ".join(digest("feedback", "ada@example.org", TORA, "--clear", url=migrated_url).output.split())
+    assert "Took back ada@example.org's feedback on 2407.21705" in took
+    assert "A like: line of ada@example.org's interests names it, so it still counts" in took
+    plain = " ".join(digest("feedback", "ada@example.org", LLAMA, "--clear", url=migrated_url).output.split())
+    assert "like: line" not in plain
+
+
 def test_feedback_names_a_paper_by_its_title_as_the_mail_shows_it(migrated_url, sessions) -> None:
     ingest_fixture(sessions)
     add_subscriber(sessions)

@@ -39,6 +39,7 @@ from tests.support.waiting import WAIT
 from tests.support.web import free_base_url, running
 
 BASE = "https://digest.example.org"
+TORA, LLAMA = "2407.21705", "2407.21783"
 SIGN_UPS_STALLED = 60  # more than the page threads (40): each mail to a silent server holds a try
 FORM = {
     "interests": '"language model"\nagents',
@@ -316,6 +317,22 @@ def test_a_more_like_this_link_records_nothing_until_its_one_button_is_pressed(
         more.split("?")[0], data={"paper": paper, "verdict": "clear", "csrf": csrf_of(client, more)}
     )
     assert "Taken back" in undone.text and feedback_rows(sessions) == []
+    assert "This paper no longer moves what your digests choose." in undone.text
+
+
+def test_taking_back_a_word_on_a_like_line_paper_says_the_line_still_counts(
+    client, web_settings, sessions
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions, interests=f"agents\nlike:https://arxiv.org/abs/{TORA}v2")
+    links, _ = mailed_feedback_links(web_settings, sessions)
+    target = links[0].split("?")[0]
+    for verdict in ("up", "clear"):
+        answer = client.post(
+            target, data={"paper": TORA, "verdict": verdict, "csrf": csrf_of(client, links[0])}
+        )
+    assert "Taken back" in answer.text and "no longer moves" not in answer.text
+    assert "A like: line of your interests names this paper" in answer.text
 
 
 def test_the_feedback_button_needs_the_forms_token_and_a_stored_paper(client, web_settings, sessions) -> None:
@@ -765,7 +782,6 @@ def test_the_front_answers_within_a_second_while_the_mail_server_is_stalled(mail
 
 
 LIBRARY = Path(__file__).resolve().parents[1] / "data" / "library"
-TORA, LLAMA = "2407.21705", "2407.21783"
 
 
 def sign_up_with(client: TestClient, address: str, library: bytes | None = None, **fields: str) -> Any:
