@@ -243,8 +243,8 @@ def subscribers_import_library(app: App, email: str, library_file: str, fetch: b
         )
     if done.fetch_error:
         errors.print(
-            f"The arXiv lookup stopped: {shown(done.fetch_error)} What was found is recorded; run the "
-            "same command again later for the rest.",
+            f"The arXiv lookup stopped: {shown(done.fetch_error)} What was found is recorded; once that "
+            "is fixed (or arXiv answers again), run the same command for the rest.",
             soft_wrap=True,
         )
         sys.exit(1)

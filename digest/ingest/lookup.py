@@ -25,7 +25,8 @@ BATCH = 100  # ids a request asks for; arXiv's manual suggests small pages
 
 @dataclass
 class Lookup:
-    """What the arXiv API gave for the ids asked: stored, not on arXiv, or not asked (why)."""
+    """What the arXiv API gave for the ids asked: stored (by this lookup; not those stored
+    meanwhile by a source), not on arXiv, or not asked (why)."""
 
     stored: list[str] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)
@@ -59,7 +60,7 @@ def look_up(database: Database, fetcher: Fetcher, api_url: str, ids: Sequence[st
             if paper in found
         ]
         with database.begin() as session:
-            stored_papers.insert_references(session, rows)
-        done.stored.extend(paper for paper in batch if paper in found)
+            inserted = set(stored_papers.insert_references(session, rows))
+        done.stored.extend(paper for paper in batch if paper in inserted)
         done.not_found.extend(paper for paper in batch if paper not in found)
     return done

@@ -137,7 +137,8 @@ def changes_for(
             result.inserts.append({**row, "first_seen_at": now, "updated_at": now})
         else:
             changes = merge(known, row)
-            if known.get("listed") is False:  # only a reader's library named it: new to the digests now
+            if known.get("listed") is False and paper.announce_type not in UPDATE_ONLY:
+                # only a reader's library named it: new to the digests now (a new version is not news)
                 changes.update(listed=True, first_seen_at=now)
             if changes:
                 result.updates.append({"id": paper.id, **changes, "updated_at": now})

@@ -26,6 +26,10 @@ _IN_TEXT = re.compile(
 )
 _BIBTEX = re.compile(r"^\s*@\s*[A-Za-z]+\s*[{(]", re.MULTILINE)
 _RIS = re.compile(r"^TY  - ", re.MULTILINE)
+_BIBTEX_ENTRY = re.compile(r"@\s*[A-Za-z]+\s*[{(]")
+_BIBTEX_FIELD = re.compile(r"=")
+_LINE = re.compile(r"^[^\S\n]*\S", re.MULTILINE)  # a line that is not blank
+FIELDS_PER_ENTRY = 50  # BibTeX fields (an "=" each) read per entry allowed, on average
 _RIS_END = re.compile(r"^ER  -.*$", re.MULTILINE)
 BIBTEX_FIELDS = ("eprint", "arxivid", "arxiv", "url", "doi", "journal", "note", "howpublished", "number")
 RIS_FIELDS = ("urls", "url", "doi", "journal_name", "secondary_title", "notes", "number", "id")
@@ -45,20 +49,36 @@ class Library:
     kind: str  # bibtex, ris or list
     references: list[Reference] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "line 12: …", in order
+    cut: bool = False  # entries past the most read were left
 
 
-def read_library(text: str) -> Library:
-    """The papers ``text`` names, by the format it is in, with a problem per entry left out."""
+def read_library(text: str, most: int = MAX_REFERENCES) -> Library:
+    """The papers ``text`` names, by the format it is in, with a problem per entry left out. Only
+    the first ``most`` entries are read (and at most FIELDS_PER_ENTRY fields each, in all), so the
+    time it takes is bounded whatever the text: a problem says when the rest was left."""
     if _BIBTEX.search(text):
-        library = _bibtex(text)
+        text, cut = _first(text, _BIBTEX_ENTRY, most)
+        text, cut_fields = _first(text, _BIBTEX_FIELD, most * FIELDS_PER_ENTRY)
+        library, cut = _bibtex(text), cut or cut_fields
     elif _RIS.search(text):
+        text, cut = _first(text, _RIS, most)
         library = _ris(text)
     else:
+        text, cut = _first(text, _LINE, most)
         library = _plain(text)
-    if len(library.references) > MAX_REFERENCES:
-        library.problems.append(f"only the first {MAX_REFERENCES:,} papers are read; split the file")
-        del library.references[MAX_REFERENCES:]
+    if cut or len(library.references) > most:
+        library.cut = True
+        library.problems.append(f"only the first {most:,} entries are read; split the file")
+        del library.references[most:]
     return library
+
+
+def _first(text: str, starts: re.Pattern[str], most: int) -> tuple[str, bool]:
+    """``text`` up to the ``most`` + 1st match of ``starts``, and whether it was cut."""
+    for count, match in enumerate(starts.finditer(text)):
+        if count == most:
+            return text[: match.start()], True
+    return text, False
 
 
 def arxiv_id_in(value: str) -> str | None:

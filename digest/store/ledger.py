@@ -239,7 +239,8 @@ def sent_pairs(
 ) -> set[tuple[int, str]]:
     """(subscriber, paper) pairs among these where the paper, first seen after ``after``, was in a
     digest sent to the subscriber. Only digests whose window ended after ``after`` can hold such a
-    paper (a paper's first_seen_at is set once, when it is stored), so only those are read, by
+    paper (a paper's first_seen_at is set when a source first lists it, and a digest holds only
+    listed papers), so only those are read, by
     subscriber: the cost follows these subscribers' recent digests, not how often the papers were
     sent to everyone."""
     wanted = set(paper_ids)

@@ -42,9 +42,18 @@ def existing_papers(session: Session, ids: Sequence[str]) -> dict[str, dict[str,
 
 
 def insert_papers(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert new papers; a row another process inserted meanwhile is left as it is."""
+    """Insert new papers; a row another process inserted meanwhile is left as it is, except that
+    one stored meanwhile for a reader's library (not listed) becomes listed, first seen now."""
     for chunk in chunked(rows):
-        session.execute(insert_for(session, Paper).on_conflict_do_nothing(index_elements=["id"]), list(chunk))
+        statement = insert_for(session, Paper)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["id"],
+                set_={"listed": True, "first_seen_at": statement.excluded.first_seen_at},
+                where=Paper.listed.is_(False),
+            ),
+            list(chunk),
+        )
 
 
 def update_papers(session: Session, changes: Sequence[dict[str, Any]]) -> None:
@@ -175,8 +184,13 @@ def paper_texts(session: Session) -> Iterator[tuple[str, str]]:
 
 
 def newest_paper_texts(session: Session, limit: int) -> list[tuple[str, str, str]]:
-    """(id, title, abstract) of the ``limit`` papers stored last: what a semantic space is fitted on."""
-    query = select(Paper.id, Paper.title, Paper.abstract).order_by(Paper.first_seen_at.desc(), Paper.id)
+    """(id, title, abstract) of the ``limit`` papers sources listed last: what a semantic space is
+    fitted on (a reader's library, stored unlisted, must not crowd out the field's new papers)."""
+    query = (
+        select(Paper.id, Paper.title, Paper.abstract)
+        .where(Paper.listed.is_(True))
+        .order_by(Paper.first_seen_at.desc(), Paper.id)
+    )
     return [(paper_id, title, abstract) for paper_id, title, abstract in session.execute(query.limit(limit))]
 
 

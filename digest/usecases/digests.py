@@ -73,7 +73,7 @@ def composer(ctx: Context, session: Session, *, shared_corpus: bool = False) -> 
 @dataclass(frozen=True)
 class Scored:
     """The ranked papers of ``digest score``: one JSON-ready row each, out of ``considered``, which
-    ``chosen_from`` describes ("all stored papers", "papers listed on …" or a digest's window)."""
+    ``chosen_from`` describes ("all listed papers", "papers listed on …" or a digest's window)."""
 
     rows: list[dict[str, Any]]
     considered: int
@@ -107,7 +107,7 @@ def score(
         day, sent_before, already_sent = None, 0, None
         if every or listed is not None:
             pool = choosing.pool(papers.listed_papers(session, listed))
-            chosen_from = "all stored papers" if every else f"papers listed on {listed}"
+            chosen_from = "all listed papers" if every else f"papers listed on {listed}"
         else:
             job, at = _job(session, subscriber, now, digest_date)
             window, pool, sent_before = choosing.candidates(job, at)

@@ -15,7 +15,7 @@ from digest.store import papers
 from digest.usecases.context import Context
 from digest.usecases.subscribers import require_subscriber
 
-__all__ = ["MAX_GIVEN", "Imported", "import_library", "papers_given", "stored_of"]
+__all__ = ["MAX_GIVEN", "Given", "Imported", "import_library", "papers_given", "stored_of"]
 
 MAX_GIVEN = 500  # papers a sign-up may bring: a confirmation link carries their ids
 
@@ -71,11 +71,21 @@ def import_library(ctx: Context, email: str, text: str, *, fetch: bool = False) 
     return done
 
 
-def papers_given(pasted: str, upload: bytes | None) -> tuple[str, ...]:
-    """The arXiv ids a sign-up form names, in order: in ``pasted`` (ids or links, or an export's
-    text) and in ``upload`` (a BibTeX, RIS or id-list file). Entries that name no arXiv id are
-    passed over. Raises UsageError, in words for the reader, for a file that is not UTF-8 text,
-    for input that names no arXiv paper, and for more than MAX_GIVEN papers."""
+@dataclass(frozen=True)
+class Given:
+    """The papers a sign-up form names (arXiv ids, in order), and how many of its entries named
+    none (or could not be read)."""
+
+    papers: tuple[str, ...] = ()
+    passed_over: int = 0
+
+
+def papers_given(pasted: str, upload: bytes | None) -> Given:
+    """The arXiv ids a sign-up form names: in ``pasted`` (ids or links, or an export's text) and in
+    ``upload`` (a BibTeX, RIS or id-list file). Entries that name no arXiv id are passed over.
+    Raises UsageError, in words for the reader, for a file that is not UTF-8 text, for input that
+    names no arXiv paper, and for more than MAX_GIVEN papers (or twice as many entries: reading
+    is bounded, whatever is sent)."""
     texts = [pasted] if pasted.strip() else []
     if upload:
         try:
@@ -86,10 +96,14 @@ def papers_given(pasted: str, upload: bytes | None) -> tuple[str, ...]:
                 "the arXiv ids."
             ) from None
     if not texts:
-        return ()
-    named = tuple(
-        dict.fromkeys(reference.paper_id for text in texts for reference in read_library(text).references)
-    )
+        return Given()
+    read = [read_library(text, most=2 * MAX_GIVEN) for text in texts]
+    if any(library.cut for library in read):
+        raise UsageError(
+            f"That is more than {2 * MAX_GIVEN:,} entries; export only the papers that matter most "
+            f"(at most {MAX_GIVEN})."
+        )
+    named = tuple(dict.fromkeys(reference.paper_id for library in read for reference in library.references))
     if not named:
         raise UsageError(
             "The papers you gave name no arXiv paper. Give arXiv ids or links (such as 2401.12345), "
@@ -99,7 +113,7 @@ def papers_given(pasted: str, upload: bytes | None) -> tuple[str, ...]:
         raise UsageError(
             f"That is {len(named):,} papers; give at most {MAX_GIVEN} (the ones that matter most)."
         )
-    return named
+    return Given(named, sum(len(library.problems) for library in read))
 
 
 def stored_of(ctx: Context, paper_ids: tuple[str, ...]) -> tuple[str, ...]:

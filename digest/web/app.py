@@ -118,8 +118,8 @@ def create_app(web: Web) -> FastAPI:
             request,
             422,
             "Something in the form was too long or missing",
-            "Go back, shorten what you wrote (interests at most 4,000 characters, an address at most 320) "
-            "and send it again.",
+            "Go back, shorten what you wrote (interests at most 4,000 characters, an address at most "
+            "320, papers you like at most 20,000) and send it again.",
         )
 
     @app.exception_handler(Exception)

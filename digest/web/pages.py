@@ -78,7 +78,9 @@ def _number(text: str, default: int) -> int | str:
 
 class SignUpForm(PreferencesForm):
     email: str = Field("", max_length=320)
-    papers: str = Field("", max_length=20_000)  # arXiv ids or links the reader likes, one a line
+    # arXiv ids or links the reader likes, one a line (the page allows 20,000 characters; a browser
+    # sends each line break as two)
+    papers: str = Field("", max_length=40_000)
     website: str = Field("", max_length=200)  # the honeypot: people never see it, bots fill it in
     action: str = Field("subscribe", max_length=10)
 
@@ -171,6 +173,14 @@ def sign_up(
     again = {"wish": shown, "email": form.email, "papers": form.papers, "csrf": True}
     client = client_of(request)
     try:
+        given = library.papers_given(form.papers, _upload(library_file))
+    except UsageError as exc:
+        return page(request, "index.html", 400, error=str(exc), preview=None, **again)
+    if library_file is not None and library_file.filename:
+        # The form shows the file's papers as ids from here on, so whatever comes next (an error,
+        # a preview, then Subscribe) keeps them: a file input cannot survive a round trip.
+        again["papers"] = "\n".join(given.papers)
+    try:
         if form.action == "preview":
             wish = replace(shown, email="preview@example.org").validated()
         else:
@@ -183,18 +193,12 @@ def sign_up(
         return page(request, "index.html", 400, error=str(exc), preview=None, **again)
     if not web.limits.allow("preview" if form.action == "preview" else "signup", client):
         return page(request, "index.html", 429, error=TOO_MANY, preview=None, **again)
-    try:
-        liked = library.papers_given(form.papers, _upload(library_file))
-    except UsageError as exc:
-        return page(request, "index.html", 400, error=str(exc), preview=None, **again)
-    # The form shows what the file named, so a preview's Subscribe keeps it (a file input cannot).
-    again["papers"] = "\n".join(liked) if library_file and library_file.filename else form.papers
+    liked = given.papers
     if form.action == "preview":
         preview = digests.web_preview(web.context, wish, now_of(request), liked)
         known = len(library.stored_of(web.context, liked))
-        return page(
-            request, "index.html", error=None, preview=preview, given=len(liked), known=known, **again
-        )
+        note = {"given": len(liked), "known": known, "passed_over": given.passed_over}
+        return page(request, "index.html", error=None, preview=preview, **note, **again)
     if not form.website:
         notice = subscribers.sign_up(web.context, wish, now_of(request), liked)
         if notice is not None:

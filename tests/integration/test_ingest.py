@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from digest.fetch.addresses import dates_since, url_for_date
 from digest.fetch.http import Fetcher
 from digest.ingest.scrape import scrape
 from digest.model.time import system_clock
+from digest.store import papers
 from digest.store.engine import Database
 from digest.store.models import FetchLog, Listing, MetricSnapshot, Paper, PaperText, Source
 from tests.support.data import FIXTURES
@@ -330,3 +331,36 @@ def test_a_listing_that_looks_like_arxiv_but_comes_from_elsewhere_counts_as_a_fe
     with sessions() as session:
         paper = session.get(Paper, arxiv_id)
         assert paper.title.startswith("The Drift Contract") and paper.version == 1
+
+
+def test_a_paper_stored_for_a_library_becomes_new_when_first_announced_not_when_revised(sessions) -> None:
+    """import-library --fetch stores old papers as not listed; a source listing one as new makes
+    it the day's news, an arXiv replace announcement (a new version of an old paper) does not."""
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    reference = {"title": "stored for a library", "abs_url": "https://arxiv.org/abs/x", "authors": []}
+    with sessions.begin() as session:
+        rows = [
+            {**reference, "id": paper, "first_seen_at": long_ago, "updated_at": long_ago}
+            for paper in ("2609.26811", "2009.13987")
+        ]
+        assert sorted(papers.insert_references(session, rows)) == ["2009.13987", "2609.26811"]
+    run(sessions, add_source(sessions, "arxiv", "arxiv-rss", RSS))
+    with sessions() as session:
+        announced, revised = session.get(Paper, "2609.26811"), session.get(Paper, "2009.13987")
+    assert announced.listed and announced.first_seen_at > long_ago
+    assert not revised.listed and revised.first_seen_at.replace(tzinfo=UTC) == long_ago
+
+
+def test_a_source_inserting_a_paper_a_library_stored_meanwhile_makes_it_listed(sessions) -> None:
+    """The race: a scrape found the paper absent, then a lookup stored it unlisted, then the
+    scrape inserts it. The scrape's listing wins."""
+    long_ago, now = datetime(2020, 1, 1, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC)
+    row = {"id": "2609.26811", "title": "t", "abs_url": "https://arxiv.org/abs/2609.26811", "authors": []}
+    with sessions.begin() as session:
+        papers.insert_references(session, [{**row, "first_seen_at": long_ago, "updated_at": long_ago}])
+    with sessions.begin() as session:
+        papers.insert_papers(session, [{**row, "first_seen_at": now, "updated_at": now}])
+        papers.insert_papers(session, [{**row, "first_seen_at": now + timedelta(days=1), "updated_at": now}])
+    with sessions() as session:
+        paper = session.get(Paper, "2609.26811")
+    assert paper.listed and paper.first_seen_at.replace(tzinfo=UTC) == now  # a second insert changes nothing

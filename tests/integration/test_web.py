@@ -817,11 +817,16 @@ def test_a_preview_with_pasted_papers_brings_related_ones_and_keeps_a_files_ids_
     ingest_fixture(sessions, HF_JSON, seen=NOW - timedelta(hours=1))
     ingest_fixture(sessions, seen=NOW - timedelta(days=30))  # Tora, stored long ago
     pasted = sign_up_with(
-        client, "", action="preview", interests="cooking", papers=f"https://arxiv.org/abs/{TORA}\n2499.00001"
+        client,
+        "",
+        action="preview",
+        interests="cooking",
+        papers=f"https://arxiv.org/abs/{TORA}\n2499.00001\nnot one",
     )
     assert pasted.status_code == 200, pasted.text
     text = unescape(" ".join(pasted.text.split()))
     assert "Starting from 1 of the 2 papers you like; one is not stored here, so left out." in text
+    assert "One entry of what you gave named no arXiv paper." in text
     assert 'class="keyword">related</span> because you liked: Tora' in text
     filed = sign_up_with(client, "", (LIBRARY / "mendeley.ris").read_bytes(), action="preview")
     assert filed.status_code == 200, filed.text
@@ -836,13 +841,44 @@ def test_a_library_that_cannot_be_used_is_refused_on_the_form_and_nothing_is_sto
 ) -> None:
     not_text = sign_up_with(client, "a@example.org", b"\xff\xfe@\x00a\x00")
     no_paper = sign_up_with(client, "b@example.org", papers="Attention is all you need")
-    too_large = sign_up_with(client, "c@example.org", b"%" * 2_100_000)
-    assert [not_text.status_code, no_paper.status_code, too_large.status_code] == [400, 400, 413]
+    over_body = sign_up_with(client, "c@example.org", b"%" * 2_100_000)
+    over_file = sign_up_with(client, "c@example.org", b"%" * 2_010_000)  # the form's body is not over
+    entries = "".join(f"@misc{{k{n}, eprint={{2401.{n:05d}}}}}\n" for n in range(1, 1002)).encode()
+    too_many = sign_up_with(client, "c@example.org", entries)
+    answers = [not_text, no_paper, over_body, over_file, too_many]
+    assert [answer.status_code for answer in answers] == [400, 400, 413, 400, 400]
     assert "The file is not UTF-8 text" in not_text.text
     assert "name no arXiv paper" in no_paper.text and "Attention is all you need" in no_paper.text
-    assert "A library file may be at most 2 MB" in too_large.text
-    assert subscriber(sessions, "a@example.org") is None and subscriber(sessions, "b@example.org") is None
+    assert "A library file may be at most 2 MB" in over_body.text
+    assert "The file is larger than 2 MB" in over_file.text
+    assert "That is more than 1,000 entries" in too_many.text
+    assert all(
+        subscriber(sessions, address) is None
+        for address in ("a@example.org", "b@example.org", "c@example.org")
+    )
     assert outbox(web_settings) == []
+
+
+def test_a_form_sent_back_for_another_mistake_keeps_the_files_papers(client, sessions) -> None:
+    answer = sign_up_with(
+        client, "d@example.org", (LIBRARY / "zotero.bib").read_bytes(), interests='"unclosed'
+    )
+    assert answer.status_code == 400 and "line 1, column" in answer.text
+    [kept] = re.findall(r'<textarea id="papers"[^>]*>([^<]*)</textarea>', answer.text)
+    assert kept.split() == [TORA, LLAMA, "2499.00001"]
+
+
+def test_a_former_subscribers_earlier_rating_stands_when_their_sign_up_names_the_paper(
+    client, web_settings, sessions
+) -> None:
+    ingest_fixture(sessions)
+    former = add_subscriber(sessions, "former@example.org", status="unsubscribed")
+    with sessions.begin() as session:
+        session.add(Feedback(subscriber_id=former, paper_id=TORA, value=-1, origin="cli", updated_at=NOW))
+    sign_up_with(client, "former@example.org", papers=f"{TORA}\n{LLAMA}")
+    [link] = links_in(web_settings, "confirm")
+    assert confirm(client, link).status_code == 303
+    assert ratings(sessions) == {TORA: (-1, "cli"), LLAMA: (1, "library")}
 
 
 def test_a_sign_up_with_a_library_changes_nothing_of_a_current_subscriber(

@@ -61,6 +61,15 @@ def test_each_record_of_a_long_ris_file_is_named_by_its_own_line() -> None:
     assert library.problems == ["line 15001: No id: no arXiv id in it"]
 
 
+def test_reading_stops_at_the_most_entries_asked_whatever_the_text_holds() -> None:
+    many = "".join(f"@misc{{k{n}, eprint={{2401.{n:05d}}}}}\n" for n in range(1, 31))
+    fields = "@misc{k, eprint={2401.00001}," + "a=b," * 5_000 + "}"
+    cut, crammed = read_library(many, most=20), read_library(fields, most=20)
+    assert [ref.paper_id for ref in cut.references][-1] == "2401.00020" and len(cut.references) == 20
+    assert cut.cut and cut.problems[-1] == "only the first 20 entries are read; split the file"
+    assert crammed.cut and not read_library(many).cut
+
+
 def test_a_plain_list_takes_ids_with_versions_and_urls_and_names_other_lines() -> None:
     library = read("ids.txt")
     assert [ref.paper_id for ref in library.references] == ["2407.21783", "2407.21705"]
