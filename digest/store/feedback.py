@@ -14,17 +14,7 @@ from digest.store.models import Feedback, Paper
 
 def record(session: Session, subscriber_id: int, values: dict[str, int], origin: str, now: datetime) -> None:
     """Set the subscriber's word on each paper of ``values`` (paper id -> +1 or -1), replacing any earlier."""
-    rows = [
-        {
-            "subscriber_id": subscriber_id,
-            "paper_id": paper,
-            "value": value,
-            "origin": origin,
-            "updated_at": now,
-        }
-        for paper, value in values.items()
-    ]
-    for chunk in chunked(rows):
+    for chunk in chunked(_rows(subscriber_id, values, origin, now)):
         statement = insert_for(session, Feedback)
         session.execute(
             statement.on_conflict_do_update(
@@ -41,7 +31,16 @@ def add_new(
     """Give the subscriber's word ``value`` on each paper they have not rated, leaving any earlier
     word as it stands (even one given meanwhile). Returns the papers rated now."""
     added: set[str] = set()
-    rows = [
+    for chunk in chunked(_rows(subscriber_id, dict.fromkeys(paper_ids, value), origin, now)):
+        statement = insert_for(session, Feedback).on_conflict_do_nothing(
+            index_elements=["subscriber_id", "paper_id"]
+        )
+        added.update(session.scalars(statement.returning(Feedback.paper_id), list(chunk)))
+    return added
+
+
+def _rows(subscriber_id: int, values: dict[str, int], origin: str, now: datetime) -> list[dict[str, object]]:
+    return [
         {
             "subscriber_id": subscriber_id,
             "paper_id": paper,
@@ -49,14 +48,8 @@ def add_new(
             "origin": origin,
             "updated_at": now,
         }
-        for paper in dict.fromkeys(paper_ids)
+        for paper, value in values.items()
     ]
-    for chunk in chunked(rows):
-        statement = insert_for(session, Feedback).on_conflict_do_nothing(
-            index_elements=["subscriber_id", "paper_id"]
-        )
-        added.update(session.scalars(statement.returning(Feedback.paper_id), list(chunk)))
-    return added
 
 
 def one(session: Session, subscriber_id: int, paper_id: str) -> int | None:
