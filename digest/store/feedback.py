@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from digest.store.bulk import chunked, insert_for
@@ -68,15 +68,24 @@ def clear(session: Session, subscriber_id: int, paper_id: str) -> bool:
     return bool(gone.rowcount)
 
 
-def of_subscriber(session: Session, subscriber_id: int) -> list[tuple[Feedback, str]]:
-    """The subscriber's feedback with each paper's title, newest first."""
+def of_subscriber(
+    session: Session, subscriber_id: int, limit: int | None = None
+) -> list[tuple[Feedback, str]]:
+    """The subscriber's feedback with each paper's title, newest first (the ``limit`` newest)."""
     query = (
         select(Feedback, Paper.title)
         .join(Paper, Paper.id == Feedback.paper_id)
         .where(Feedback.subscriber_id == subscriber_id)
         .order_by(Feedback.updated_at.desc(), Feedback.paper_id)
+        .limit(limit)
     )
     return [(row, title) for row, title in session.execute(query)]
+
+
+def count(session: Session, subscriber_id: int) -> int:
+    """How many papers the subscriber rated."""
+    query = select(func.count()).select_from(Feedback).where(Feedback.subscriber_id == subscriber_id)
+    return session.scalar(query) or 0
 
 
 def of_subscribers(session: Session, subscriber_ids: Sequence[int]) -> dict[int, dict[str, int]]:

@@ -108,13 +108,14 @@ def listing(ctx: Context, email: str) -> list[dict[str, Any]]:
         return _listing(session, require_subscriber(session, email).id)
 
 
-def of_account(ctx: Context, subscriber_id: int) -> list[dict[str, Any]]:
-    """The feedback of ``subscriber_id`` (an Account's), as ``listing`` gives it. Reads only."""
+def of_account(ctx: Context, subscriber_id: int, most: int) -> tuple[list[dict[str, Any]], int]:
+    """The ``most`` newest feedback of ``subscriber_id`` (an Account's), as ``listing`` gives it,
+    and how many papers they rated in all. Reads only."""
     with ctx.session() as session:
-        return _listing(session, subscriber_id)
+        return _listing(session, subscriber_id, most), stored.count(session, subscriber_id)
 
 
-def _listing(session: Session, subscriber_id: int) -> list[dict[str, Any]]:
+def _listing(session: Session, subscriber_id: int, most: int | None = None) -> list[dict[str, Any]]:
     return [
         {
             "id": row.paper_id,
@@ -123,5 +124,5 @@ def _listing(session: Session, subscriber_id: int) -> list[dict[str, Any]]:
             "origin": row.origin,
             "updated_at": row.updated_at.isoformat(timespec="seconds"),
         }
-        for row, title in stored.of_subscriber(session, subscriber_id)
+        for row, title in stored.of_subscriber(session, subscriber_id, most)
     ]

@@ -319,7 +319,7 @@ def _preferences(
 ) -> HTMLResponse:
     context = request.app.state.web.context
     past = subscribers.past_digests(context, account.subscriber_id)
-    rated = feedback.of_account(context, account.subscriber_id)
+    rated, rated_count = feedback.of_account(context, account.subscriber_id, SHOWN_RATED)
     return page(
         request,
         "preferences.html",
@@ -332,7 +332,7 @@ def _preferences(
         wish=wish,
         past=past,
         rated=rated,
-        shown_rated=SHOWN_RATED,
+        rated_count=rated_count,
         notice=notice,
         error=error,
         preview=preview,

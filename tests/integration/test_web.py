@@ -29,7 +29,7 @@ from digest.store.models import Delivery, Feedback, FetchLog, Source, Subscriber
 from digest.usecases import maintenance
 from digest.usecases import subscribers as accounts
 from digest.usecases.preferences import Preferences
-from digest.web import Web, create_app
+from digest.web import Web, create_app, pages
 from digest.web.guard import client_of
 from tests.support import store
 from tests.support.data import HF_JSON, NOW
@@ -380,6 +380,21 @@ def test_the_preferences_page_lists_what_was_rated_with_an_undo_for_each(
     assert undone.status_code == 303 and undone.headers["location"].startswith(preferences)
     assert feedback_rows(sessions) == [(up, 1, "mail")]
     assert client.get(preferences).text.count(">Undo</button>") == 1
+
+
+def test_the_preferences_page_lists_only_the_newest_ratings_and_counts_the_rest(
+    client, web_settings, sessions, monkeypatch
+) -> None:
+    ingest_fixture(sessions)
+    add_subscriber(sessions)
+    links, others = mailed_feedback_links(web_settings, sessions)
+    target = links[0].split("?")[0]
+    for link in links[0:6:2]:  # three papers' "more like this"
+        paper = parse_qs(urlsplit(link).query)["paper"][0]
+        client.post(target, data={"paper": paper, "verdict": "up", "csrf": csrf_of(client, links[0])})
+    monkeypatch.setattr(pages, "SHOWN_RATED", 2)
+    page = client.get(others["preferences"]).text
+    assert page.count(">Undo</button>") == 2 and "And one older one." in page
 
 
 def test_forms_without_the_token_or_from_another_site_are_refused(client, sessions, web_settings) -> None:
