@@ -27,14 +27,15 @@ class Changes:
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     texts: list[dict[str, Any]] = field(default_factory=list)
     seen: int = 0
+    surfaced: int = 0  # updates that list a paper only a reader's library had named: new to the digests
 
     @property
     def new(self) -> int:
-        return len(self.inserts)
+        return len(self.inserts) + self.surfaced
 
     @property
     def updated(self) -> int:
-        return len(self.updates)
+        return len(self.updates) - self.surfaced
 
 
 def dedupe(papers: Sequence[ParsedPaper]) -> list[ParsedPaper]:
@@ -140,6 +141,7 @@ def changes_for(
             if known.get("listed") is False and paper.announce_type not in UPDATE_ONLY:
                 # only a reader's library named it: new to the digests now (a new version is not news)
                 changes.update(listed=True, first_seen_at=now)
+                result.surfaced += 1
             if changes:
                 result.updates.append({"id": paper.id, **changes, "updated_at": now})
         result.texts.append(

@@ -344,10 +344,12 @@ def test_a_paper_stored_for_a_library_becomes_new_when_first_announced_not_when_
             for paper in ("2609.26811", "2009.13987")
         ]
         assert sorted(papers.insert_references(session, rows)) == ["2009.13987", "2609.26811"]
-    run(sessions, add_source(sessions, "arxiv", "arxiv-rss", RSS))
+    [report] = run(sessions, add_source(sessions, "arxiv", "arxiv-rss", RSS))
     with sessions() as session:
         announced, revised = session.get(Paper, "2609.26811"), session.get(Paper, "2009.13987")
+        listed = session.scalar(select(func.count()).select_from(Paper).where(Paper.listed))
     assert announced.listed and announced.first_seen_at > long_ago
+    assert report.new == listed  # the fetch log calls the announced one new, not updated
     assert not revised.listed and revised.first_seen_at.replace(tzinfo=UTC) == long_ago
 
 
