@@ -12,13 +12,14 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from digest import __version__
 from digest.errors import ConfigError, MessageError
@@ -190,6 +191,11 @@ class Settings(BaseSettings):
     fetch_log_days: int = Field(
         90, ge=1, description="Days of fetch log kept; the daily clean-up drops older."
     )
+    arxiv_holidays: Annotated[list[date], NoDecode] = Field(
+        default_factory=list,
+        description="More days without an arXiv announcement (US Eastern dates, comma-separated in the "
+        "environment) than the shipped list has.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -207,6 +213,14 @@ class Settings(BaseSettings):
     @classmethod
     def _check_database_url(cls, value: SecretStr) -> SecretStr:
         check_database_url(value.get_secret_value())
+        return value
+
+    @field_validator("arxiv_holidays", mode="before")
+    @classmethod
+    def _split_dates(cls, value: Any) -> Any:
+        """``2026-12-24,2026-12-31`` from the environment; a TOML list as it is."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("fetch_allowed_networks")

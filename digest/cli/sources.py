@@ -7,7 +7,18 @@ from typing import Any
 
 import click
 
-from digest.cli.common import App, err, out, parse_date, pass_app, print_json_lines, shown, table
+from digest.cli.common import (
+    App,
+    err,
+    now_of,
+    now_option,
+    out,
+    parse_date,
+    pass_app,
+    print_json_lines,
+    shown,
+    table,
+)
 from digest.usecases.terms import KINDS
 
 
@@ -62,32 +73,56 @@ def sources_group() -> None:
 
 @sources_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per source per line.")
+@now_option
 @pass_app
-def sources_list(app: App, as_json: bool) -> None:
-    """Show every source with its last fetch.
+def sources_list(app: App, as_json: bool, now_text: str | None) -> None:
+    """Show every source with its state, its last new paper, its next expected batch and its
+    last fetch. A state: fresh (has its latest batch), resting (no batch expected today), late (a
+    batch is due and missing), stale (it served the previous batch again, or nothing, where a new
+    one was due) or failing (its last fetch failed); each one not fresh is explained below the table.
 
     \b
-    Example:
+    Examples:
       digest sources list
+      digest sources list --json
+      digest sources list --now 2026-12-04T10:00:00-05:00
     """
     from digest.usecases import sources
 
-    found = sources.list_sources(app.context)
+    found = sources.list_sources(app.context, now_of(app, now_text))
     if as_json:
         print_json_lines(found)
         return
-    rows = table("name", "kind", "enabled", "last status", "failures", "last fetched", "url")
+    rows = table("name", "kind", "enabled", "state", "last new paper", "next batch", "last fetch", "url")
     for row in found:
         rows.add_row(
             shown(row["name"]),
             row["kind"],
             "yes" if row["enabled"] else "no",
-            row["last_status"] or "never fetched",
-            str(row["consecutive_failures"]),
-            row["last_fetched_at"] or "",
+            row["state"],
+            _minute(row["last_new_at"]) or "none yet",
+            _minute(row["next_batch_at"]) or "unknown",
+            _last_fetch(row),
             shown(row["url"]),
         )
     out().print(rows)
+    for row in found:
+        if row["state"] != "fresh":
+            why = shown(row["state_why"]).rstrip(".")
+            out().print(f"{shown(row['name'])}: {row['state']}: {why}.", soft_wrap=True)
+
+
+def _minute(moment: str | None) -> str:
+    """An ISO moment from the JSON, cut to the minute and read as UTC: "2026-12-01 20:00 UTC"."""
+    return f"{moment[:16].replace('T', ' ')} UTC" if moment else ""
+
+
+def _last_fetch(row: dict[str, Any]) -> str:
+    if not row["last_status"]:
+        return "never fetched"
+    failures = row["consecutive_failures"]
+    said = f"{row['last_status']} {_minute(row['last_fetched_at'])}"
+    return f"{said} ({failures} failures in a row)" if failures > 1 else said
 
 
 @sources_group.command("add")

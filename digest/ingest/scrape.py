@@ -143,11 +143,13 @@ def _run_one(
             kind = papers[0].kind if papers else source.kind
             authority = text_authority(kind, result.url)
             with database.begin() as session:
+                listed = stored_sources.listed_by(session, source.id, sorted({paper.id for paper in papers}))
                 counts = store_papers(
                     session, source.id, papers, clock(), listed_on=day, write=not dry_run, authority=authority
                 )
+                fresh = len({row["paper_id"] for row in counts.listings} - listed) if day is None else 0
                 if not dry_run:
-                    _record(session, source, url, started, outcome, counts, result, clock)
+                    _record(session, source, url, started, outcome, counts, result, clock, fresh)
     except FetchError as exc:
         counts = Changes()
         outcome.fail(str(exc), exc.status)
@@ -181,9 +183,12 @@ def _record(
     counts: Changes,
     result: FetchResult | None,
     clock: Clock,
+    fresh: int = 0,
 ) -> None:
-    """Write the fetch log entry and the source's status, in the caller's transaction. The source's
-    ETag and Last-Modified are saved only after its papers are stored (``result`` given)."""
+    """Write the fetch log entry and the source's status, in the caller's transaction; ``fresh``
+    counts the papers it listed that it had never listed before (none when it serves its batch
+    again). The source's ETag and Last-Modified are saved only after its papers are stored
+    (``result`` given)."""
     validators = None
     if result is not None and result.status is not None:
         validators = (result.etag, result.last_modified)
@@ -198,4 +203,5 @@ def _record(
         error=outcome.error,
         counts=(counts.seen, counts.new, counts.updated),
         validators=validators,
+        fresh=fresh,
     )

@@ -81,6 +81,7 @@ class Source(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_fetched_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
+    last_new_at: Mapped[datetime | None]  # when a fetch last brought an item it had never listed
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
 
@@ -181,6 +182,9 @@ class FetchLog(Base):
     seen: Mapped[int] = mapped_column(Integer, default=0)
     new: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
+    # Items of the source's current listing it had never listed: 0 on a re-served batch. Only
+    # fetches of the current listing count (a fetch for a given date is a back-fill).
+    fresh: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from digest.store.models import FetchLog, Source
+from digest.store.bulk import chunked
+from digest.store.models import FetchLog, Listing, Source
 
 
 def source_by_name(session: Session, name: str) -> Source | None:
@@ -56,10 +58,12 @@ def record_fetch(
     error: str | None,
     counts: tuple[int, int, int],
     validators: tuple[str | None, str | None] | None,
+    fresh: int = 0,
 ) -> None:
     """Write a fetch log entry and the source's last status, in the caller's transaction: its
-    consecutive failures, and after a success the ``validators`` (ETag, Last-Modified) of its own URL
-    when given (they are given only once its papers are stored)."""
+    consecutive failures, when it last brought ``fresh`` items (ones it had never listed), and
+    after a success the ``validators`` (ETag, Last-Modified) of its own URL when given (they are
+    given only once its papers are stored)."""
     seen, new, updated = counts
     session.add(
         FetchLog(
@@ -72,6 +76,7 @@ def record_fetch(
             seen=seen,
             new=new,
             updated=updated,
+            fresh=fresh,
             error=error,
         )
     )
@@ -79,6 +84,8 @@ def record_fetch(
     if row is None:
         return
     row.last_fetched_at = finished
+    if fresh:
+        row.last_new_at = started
     row.last_status = status
     row.last_error = error
     if error:
@@ -98,3 +105,25 @@ def last_fetch_started(session: Session, source_id: int) -> datetime | None:
 def delete_fetch_log_before(session: Session, before: datetime) -> int:
     """Delete fetch log entries started before ``before``; returns how many."""
     return session.execute(delete(FetchLog).where(FetchLog.started_at < before)).rowcount
+
+
+def recent_fetches(session: Session, source_ids: Sequence[int], since: datetime) -> dict[int, list[FetchLog]]:
+    """Each source's fetch log entries started since ``since``, oldest first."""
+    found: dict[int, list[FetchLog]] = {source_id: [] for source_id in source_ids}
+    query = (
+        select(FetchLog)
+        .where(FetchLog.source_id.in_(list(source_ids)), FetchLog.started_at >= since)
+        .order_by(FetchLog.started_at)
+    )
+    for entry in session.scalars(query):
+        found[entry.source_id].append(entry)
+    return found
+
+
+def listed_by(session: Session, source_id: int, paper_ids: Sequence[str]) -> set[str]:
+    """Those of ``paper_ids`` that source ``source_id`` has listed on any date."""
+    listed: set[str] = set()
+    for chunk in chunked(list(paper_ids)):
+        query = select(Listing.paper_id).where(Listing.source_id == source_id, Listing.paper_id.in_(chunk))
+        listed.update(session.scalars(query.distinct()))
+    return listed

@@ -4,13 +4,14 @@ papers come in)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from digest.errors import DigestError, FetchError, UsageError
-from digest.fetch.addresses import dates_since
+from digest.fetch.addresses import dates_since, takes_dates, url_for_date
 from digest.fetch.http import Fetcher, checked_location, is_local
+from digest.ingest.freshness import Fetch, Freshness, freshness
 from digest.ingest.scrape import SourceReport, scrape
 from digest.model.time import utc_date
 from digest.parse import parse_document
@@ -18,11 +19,12 @@ from digest.parse.record import KINDS, ParsedPaper
 from digest.store import locks
 from digest.store import sources as stored
 from digest.store.engine import Session
-from digest.store.models import Source
+from digest.store.models import FetchLog, Source
 from digest.usecases.context import Context
 
 __all__ = ["KINDS", "SourceReport"]
 LATELY = 0.9  # a source fetched within this part of fetch_interval is not fetched again
+HISTORY = timedelta(weeks=8)  # of fetch log a source's state (and a feed's rhythm) is read from
 
 
 def source_json(source: Source) -> dict[str, Any]:
@@ -40,10 +42,50 @@ def source_json(source: Source) -> dict[str, Any]:
     }
 
 
-def list_sources(ctx: Context) -> list[dict[str, Any]]:
-    """Every source with its last fetch, by name."""
+def list_sources(ctx: Context, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every source with its last fetch and its state at ``now`` (default: the context's clock;
+    digest.ingest.freshness), by name."""
+    now = now or ctx.now()
     with ctx.session() as session:
-        return [source_json(source) for source in stored.all_sources(session)]
+        sources = stored.all_sources(session)
+        history = stored.recent_fetches(session, [source.id for source in sources], now - HISTORY)
+        return [
+            source_json(source) | freshness_json(source_freshness(ctx, source, history[source.id], now))
+            for source in sources
+        ]
+
+
+def source_freshness(ctx: Context, source: Source, log: Sequence[FetchLog], now: datetime) -> Freshness:
+    """The state of ``source`` at ``now`` from its fetch log entries ``log`` (fetches of a given
+    date, back-fills, are left out: they say nothing of its current listing)."""
+    current = [
+        Fetch(entry.started_at, entry.status, entry.seen, entry.fresh)
+        for entry in log
+        if entry.url == url_for_date(source.kind, source.url, None, utc_date(entry.started_at))
+    ]
+    return freshness(
+        source.kind,
+        current,
+        now,
+        last_new=source.last_new_at,
+        last_error=source.last_error if source.consecutive_failures else None,
+        date_addressed=takes_dates(source.kind, source.url),
+        extra_holidays=ctx.settings.arxiv_holidays,
+    )
+
+
+def freshness_json(state: Freshness) -> dict[str, Any]:
+    def moment(value: datetime | None) -> str | None:
+        return value.isoformat(timespec="seconds") if value else None
+
+    return {
+        "state": state.state,
+        "state_why": state.why,
+        "schedule": state.schedule,
+        "last_new_at": moment(state.last_new),
+        "next_batch_at": moment(state.next_batch),
+        "due_at": moment(state.due),
+    }
 
 
 def require(session: Session, name: str) -> Source:

@@ -41,6 +41,29 @@ def test_upgrade_to_head_then_downgrade_to_base(database_url: str) -> None:
     engine.dispose()
 
 
+def test_the_freshness_revision_counts_earlier_fetches_new_papers_as_fresh(database_url: str) -> None:
+    """Fetch log entries kept from before 0009 give a feed's rhythm and its last new paper."""
+    engine = db.make_engine(database_url)
+    schema.upgrade(engine, "0008")
+    with engine.begin() as connection:
+        source = connection.scalar(text("SELECT id FROM sources WHERE name = 'hf-daily'"))
+        for day, new in ((1, 5), (2, 0), (3, 7)):
+            connection.execute(
+                text(
+                    "INSERT INTO fetch_log (source_id, url, started_at, status, seen, new, updated)"
+                    " VALUES (:source, 'u', :started, 'ok', 9, :new, 0)"
+                ),
+                {"source": source, "started": f"2026-09-0{day} 08:00:00+00:00", "new": new},
+            )
+    schema.upgrade(engine)
+    with engine.connect() as connection:
+        fresh = connection.scalars(text("SELECT fresh FROM fetch_log ORDER BY started_at")).all()
+        last_new = connection.scalar(text("SELECT last_new_at FROM sources WHERE id = :id"), {"id": source})
+    engine.dispose()
+    assert fresh == [5, 0, 7]
+    assert str(last_new).startswith("2026-09-03 08:00:00")
+
+
 def test_models_and_migrations_agree(migrated_url: str) -> None:
     engine = db.make_engine(migrated_url)
     with engine.connect() as connection:

@@ -1,0 +1,92 @@
+"""Whether a source has what it should have published by now: fresh, resting, late, stale or
+failing, from its schedule (digest.model.calendar) and its recent fetches. No I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from digest.model.calendar import Schedule, schedule_for
+from digest.model.time import utc, zone
+
+FRESH, RESTING, LATE, STALE, FAILING = "fresh", "resting", "late", "stale", "failing"
+STATES = (FRESH, RESTING, LATE, STALE, FAILING)
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """One fetch of a source's current listing, as the fetch log keeps it."""
+
+    started: datetime
+    status: str  # "ok", "not-modified" or "error"
+    seen: int
+    fresh: int  # items the source had never listed before
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """A source's state now, with the batch it is about (late, stale: the missing one) and why."""
+
+    state: str
+    why: str
+    schedule: str
+    last_new: datetime | None
+    next_batch: datetime | None
+    due: datetime | None
+
+
+def freshness(
+    kind: str,
+    fetches: Sequence[Fetch],
+    now: datetime,
+    *,
+    last_new: datetime | None = None,
+    last_error: str | None = None,
+    date_addressed: bool = False,
+    extra_holidays: Iterable[date] = (),
+) -> Freshness:
+    """The state of a source of ``kind`` at ``now`` from its ``fetches`` (any order) and the moment
+    it last brought an item it had not listed (``last_new``; the newest such fetch otherwise).
+
+    failing: its last fetch failed (``last_error``). late: a batch is due (its grace passed) and no
+    new item came since. stale: likewise, but a fetch since the batch was due answered with the
+    previous batch again, nothing, or 304 Not Modified (a date-addressed listing that is empty is
+    late: it fills later). resting: nothing is scheduled today. fresh: otherwise.
+    """
+    arrivals = [utc(fetch.started) for fetch in fetches if fetch.fresh > 0]
+    newest = max([*arrivals, *([utc(last_new)] if last_new else [])], default=None)
+    schedule = schedule_for(kind, arrivals, now, extra_holidays)
+    due = schedule.last_due(now)
+    coming = schedule.next_batch(now)
+
+    def said(state: str, why: str, about: datetime | None = None) -> Freshness:
+        return Freshness(state, why, schedule.describe, newest, coming, about)
+
+    if last_error:
+        return said(FAILING, f"its last fetch failed: {last_error}")
+    if due is not None and (newest is None or newest < due - schedule.early):
+        since = [fetch for fetch in fetches if utc(fetch.started) >= due and fetch.status != "error"]
+        if since and not date_addressed:
+            last = max(since, key=lambda fetch: fetch.started)
+            if last.status == "not-modified":
+                answer = "answered 304 Not Modified"
+            elif last.seen:
+                answer = f"served the previous batch again ({last.seen} items, none new)"
+            else:
+                answer = "served an empty listing"
+            missing = f"the batch due {when(due, schedule)} is missing"
+            return said(STALE, f"{missing}: the fetch at {when(last.started, schedule)} {answer}", due)
+        return said(LATE, f"the batch due {when(due, schedule)} has not arrived", due)
+    if not schedule.known:
+        return said(FRESH, schedule.describe)
+    if schedule.rests(now):
+        return said(RESTING, f"no batch is expected today ({schedule.describe})")
+    return said(FRESH, "its latest batch has arrived")
+
+
+def when(moment: datetime, schedule: Schedule) -> str:
+    """``moment`` in the schedule's zone, as an operator reads it: "Tue 1 Dec 20:00 EST"."""
+    local = utc(moment).astimezone(zone(schedule.zone))
+    return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname()}"

@@ -1,0 +1,114 @@
+"""What `digest sources list` says of each source's state, from real fetches of a loopback server
+on an injected clock and from the fetch log."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.config import Settings
+from digest.fetch.http import Fetcher
+from digest.ingest.scrape import scrape
+from digest.store import sources as stored
+from digest.store.engine import Database
+from digest.store.models import FetchLog, Source
+from tests.support.cli import digest
+from tests.support.data import FIXTURES
+from tests.support.loopback import LoopbackServer, Reply
+
+RSS = FIXTURES / "arxiv_rss_new_cs.LG+cs.AI+cs.CL+stat.ML_2026-09-24_trimmed.xml"
+EASTERN = ZoneInfo("America/New_York")
+
+
+def eastern(*args: int) -> datetime:
+    return datetime(*args, tzinfo=EASTERN).astimezone(UTC)
+
+
+def add_source(sessions: sessionmaker[Session], name: str, kind: str, url: str) -> Source:
+    with sessions.begin() as session:
+        source = stored.add_source(session, name, kind, url, True, eastern(2026, 8, 1, 0, 0))
+        session.expunge(source)
+    return source
+
+
+def states(migrated_url: str, now: datetime) -> dict[str, dict]:
+    result = digest("sources", "list", "--json", "--now", now.isoformat(), url=migrated_url)
+    assert result.exit_code == 0, result.output
+    return {row["name"]: row for row in map(json.loads, result.output.splitlines())}
+
+
+def test_a_tuesday_batch_that_repeats_mondays_ids_is_stale(migrated_url, sessions) -> None:
+    with LoopbackServer() as server:
+        server.routes["/rss"] = Reply(body=RSS.read_bytes())
+        source = add_source(sessions, "ml", "arxiv-rss", server.url("/rss"))
+        with Fetcher(Settings(host_min_interval=0)) as fetcher:
+            for moment in (eastern(2026, 9, 21, 20, 30), eastern(2026, 9, 22, 20, 30)):
+                scrape(Database(sessions.kw["bind"]), fetcher, [source], lambda moment=moment: moment)
+    with sessions() as session:
+        fresh = session.scalars(select(FetchLog.fresh).order_by(FetchLog.started_at)).all()
+    assert fresh == [
+        3,
+        0,
+    ]  # Monday's items (its fourth, a new version of an unknown paper, is not listed), then none
+    tuesday_night = states(migrated_url, eastern(2026, 9, 22, 21, 0))["ml"]
+    wednesday = states(migrated_url, eastern(2026, 9, 23, 1, 0))["ml"]
+    assert tuesday_night["state"] == "fresh"  # the batch is not due before midnight Eastern
+    assert wednesday["state"] == "stale"
+    assert "served the previous batch again (4 items, none new)" in wednesday["state_why"]
+    assert wednesday["last_new_at"] == eastern(2026, 9, 21, 20, 30).isoformat()
+
+
+def record(sessions, source: Source, started: datetime, *, fresh: int = 4, error: str | None = None) -> None:
+    with sessions.begin() as session:
+        stored.record_fetch(
+            session,
+            source.id,
+            url=source.url,
+            started=started,
+            finished=started + timedelta(seconds=2),
+            status="error" if error else "ok",
+            http_status=503 if error else 200,
+            error=error,
+            counts=(0 if error else 4, 0, 0),
+            validators=None,
+            fresh=fresh,
+        )
+
+
+def test_sources_list_names_each_state_and_explains_those_not_fresh(migrated_url, sessions) -> None:
+    fresh, late, stale = (
+        add_source(sessions, name, "arxiv-rss", f"file:///{name}.xml") for name in ("a", "b", "c")
+    )
+    weekly = add_source(sessions, "weekly", "feed", "file:///weekly.xml")
+    failing = add_source(sessions, "hf", "hf-daily", "file:///hf.json")
+    record(sessions, fresh, eastern(2026, 9, 22, 20, 30))  # Tuesday's batch
+    record(sessions, late, eastern(2026, 9, 21, 20, 30))  # Monday's, nothing since
+    record(sessions, stale, eastern(2026, 9, 21, 20, 30))
+    record(sessions, stale, eastern(2026, 9, 22, 20, 30), fresh=0)  # Monday's again
+    for week in range(8):  # Mondays at 09:00 UTC, 3 August to 21 September
+        record(sessions, weekly, datetime(2026, 8, 3, 9, tzinfo=UTC) + timedelta(weeks=week))
+    record(sessions, failing, eastern(2026, 9, 23, 8, 0), error="HTTP 503 from the server")
+    now = eastern(2026, 9, 23, 10, 0).isoformat()  # Wednesday morning
+
+    result = digest("sources", "list", "--now", now, url=migrated_url)
+
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split()[3] for line in result.output.splitlines()[1:7]}
+    assert rows == {
+        "a": "fresh",
+        "b": "late",
+        "c": "stale",
+        "hf": "failing",
+        "hf-daily": "late",
+        "weekly": "resting",
+    }
+    said = result.output.splitlines()
+    assert "b: late: the batch due Tue 22 Sep 20:00 EDT has not arrived." in said
+    assert any(line.startswith("c: stale: the batch due Tue 22 Sep 20:00 EDT is missing") for line in said)
+    assert "hf: failing: its last fetch failed: HTTP 503 from the server." in said
+    assert any(line.startswith("weekly: resting: no batch is expected today (learned: Mon") for line in said)
+    assert not any(line.startswith("a:") for line in said)
