@@ -332,7 +332,7 @@ def run_command(app: App, now_text: str | None) -> None:
     Example:
       digest run
     """
-    from digest.cli.sources import print_scrape_summary
+    from digest.cli.sources import print_scrape_summary, print_states
     from digest.usecases import digests, sources
 
     ranking_ready(app)
@@ -344,6 +344,8 @@ def run_command(app: App, now_text: str | None) -> None:
     else:
         out().print("No enabled sources: sending from the papers already stored.")
     now = given or app.context.now()  # after the fetch: what it stored is first seen before now
+    if reports:
+        print_states(sources.list_sources(app.context, now), {report.name for report in reports})
     with err().status("sending") as sending:
         summary = digests.send(app.context, now, progress=sending.update)
     print_send_summary(summary)

@@ -230,6 +230,17 @@ def scrape_command(
         sys.exit(1)
 
 
+def print_states(found: list[dict[str, Any]], names: set[str]) -> None:
+    """One line with the state of each source in ``names``, then why each late or stale one is."""
+    chosen = [row for row in found if row["name"] in names]
+    said = ", ".join(f"{shown(row['name'])} {row['state']}" for row in chosen)
+    out().print(f"Sources now: {said}.", highlight=False)
+    for row in chosen:
+        if row["state"] in ("late", "stale"):
+            why = shown(row["state_why"]).rstrip(".")
+            out().print(f"{shown(row['name'])}: {row['state']}: {why}.", soft_wrap=True, highlight=False)
+
+
 def print_scrape_summary(reports: list[Any], dry_run: bool) -> None:
     rows = table("source", "kind", "status", "seen", "new", "updated", "seconds")
     for report in reports:

@@ -112,3 +112,21 @@ def test_sources_list_names_each_state_and_explains_those_not_fresh(migrated_url
     assert "hf: failing: its last fetch failed: HTTP 503 from the server." in said
     assert any(line.startswith("weekly: resting: no batch is expected today (learned: Mon") for line in said)
     assert not any(line.startswith("a:") for line in said)
+
+
+def test_digest_run_says_a_source_served_its_previous_batch_again(migrated_url, sessions) -> None:
+    """Whatever today is, an arXiv batch has been due since ten days ago: the same items again are stale."""
+    assert digest("sources", "disable", "hf-daily", url=migrated_url).exit_code == 0
+    source = add_source(sessions, "ml", "arxiv-rss", str(RSS))
+    ten_days_ago = datetime.now(UTC) - timedelta(days=10)
+    with Fetcher(Settings(host_min_interval=0)) as fetcher:
+        scrape(Database(sessions.kw["bind"]), fetcher, [source], lambda: ten_days_ago)
+
+    result = digest("run", url=migrated_url, env={"DIGEST_TRANSPORT": "console"})
+
+    assert result.exit_code == 0, result.output
+    assert "Sources now: ml stale." in result.output
+    assert (
+        "the fetch at" in result.output
+        and "served the previous batch again (4 items, none new)." in result.output
+    )
