@@ -47,6 +47,7 @@ class Scheduler:
         self._fetching = 0
         self._count_lock = threading.Lock()
         self._lock_file: IO[str] | None = None
+        self._behind: dict[int, tuple[str, str | None]] = {}  # per source: the state last seen, its batch
         self.scheduler = BackgroundScheduler(
             executors={
                 "default": ThreadPoolExecutor(2),
@@ -179,7 +180,18 @@ class Scheduler:
                 report.updated,
                 report.seconds,
             )
+            self._warn_if_behind(source_id)
         return report
+
+    def _warn_if_behind(self, source_id: int) -> None:
+        """One warning when a source turns late or stale for a batch, not one per fetch."""
+        state = sources.source_state(self.context, source_id, self.clock())
+        if state is None:
+            return
+        episode = (state["state"], state["due_at"])
+        if state["state"] in ("late", "stale") and self._behind.get(source_id) != episode:
+            log.warning("source %s is %s: %s", state["name"], state["state"], state["state_why"])
+        self._behind[source_id] = episode
 
     def clean_up(self) -> dict[str, int]:
         """Delete expired tokens and old fetch log entries."""

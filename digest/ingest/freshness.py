@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from digest.model.calendar import Schedule, schedule_for
+from digest.model.source import FAILING, FRESH, LATE, RESTING, STALE
 from digest.model.time import utc, zone
-
-FRESH, RESTING, LATE, STALE, FAILING = "fresh", "resting", "late", "stale", "failing"
-STATES = (FRESH, RESTING, LATE, STALE, FAILING)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 KINDS = ("hf-daily", "hf-page", "arxiv-rss", "arxiv-api", "feed")
+# What a source has published by now (digest.ingest.freshness decides which).
+FRESH, RESTING, LATE, STALE, FAILING = "fresh", "resting", "late", "stale", "failing"
+STATES = (FRESH, RESTING, LATE, STALE, FAILING)
 
 FEED_AUTHORITY = 1
 # arXiv is where a paper's title and abstract are written; Hugging Face copies them; a feed may say anything.

@@ -47,12 +47,24 @@ def list_sources(ctx: Context, now: datetime | None = None) -> list[dict[str, An
     digest.ingest.freshness), by name."""
     now = now or ctx.now()
     with ctx.session() as session:
-        sources = stored.all_sources(session)
-        history = stored.recent_fetches(session, [source.id for source in sources], now - HISTORY)
-        return [
-            source_json(source) | freshness_json(source_freshness(ctx, source, history[source.id], now))
-            for source in sources
-        ]
+        return _with_states(ctx, session, stored.all_sources(session), now)
+
+
+def source_state(ctx: Context, source_id: int, now: datetime) -> dict[str, Any] | None:
+    """One source as ``list_sources`` gives it; None when it is gone."""
+    with ctx.session() as session:
+        source = stored.source_by_id(session, source_id)
+        return _with_states(ctx, session, [source], now)[0] if source else None
+
+
+def _with_states(
+    ctx: Context, session: Session, sources: Sequence[Source], now: datetime
+) -> list[dict[str, Any]]:
+    history = stored.recent_fetches(session, [source.id for source in sources], now - HISTORY)
+    return [
+        source_json(source) | freshness_json(source_freshness(ctx, source, history[source.id], now))
+        for source in sources
+    ]
 
 
 def source_freshness(ctx: Context, source: Source, log: Sequence[FetchLog], now: datetime) -> Freshness:

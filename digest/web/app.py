@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from digest import __version__, metrics
 from digest.config import Settings
-from digest.usecases import maintenance
+from digest.usecases import maintenance, sources
 from digest.usecases.context import Context
 from digest.usecases.faults import database_fault
 from digest.usecases.notices import NoticeQueue
@@ -28,6 +28,7 @@ from digest.web import pages
 from digest.web.guard import MAX_BODY, Csrf, RateLimits, SecurityHeaders, body_limit, security_headers
 
 log = logging.getLogger(__name__)
+QUIET = ("fresh", "resting")  # source states /readyz names without explaining them
 
 
 class Service(Protocol):
@@ -155,17 +156,27 @@ def create_app(web: Web) -> FastAPI:
         if web.service is not None:
             checks["scheduler"] = "ok" if web.service.running() else "not running"
         ready = all(value == "ok" for value in checks.values())
-        return JSONResponse(
-            {"status": "ok" if ready else "unavailable", **checks}, status_code=200 if ready else 503
-        )
+        body: dict[str, Any] = {"status": "ok" if ready else "unavailable", **checks}
+        if checks["database"] == "ok":  # a late source is news, not unreadiness: the mail goes out
+            body["sources"] = {
+                row["name"]: row["state"] if row["state"] in QUIET else f"{row['state']}: {row['state_why']}"
+                for row in sources.list_sources(web.context)
+                if row["enabled"]
+            }
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     if web.settings.metrics_enabled:
 
         @app.get("/metrics", response_class=PlainTextResponse)
         def metrics_page() -> Response:
             """Prometheus metrics."""
+
+            def states() -> tuple[list[dict[str, Any]], datetime]:
+                now = web.context.now()
+                return sources.list_sources(web.context, now), now
+
             return Response(
-                metrics.exposition(lambda: maintenance.backlog(web.context)),
+                metrics.exposition(lambda: maintenance.backlog(web.context), states),
                 media_type="text/plain; version=0.0.4",
             )
 

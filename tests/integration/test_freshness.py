@@ -130,3 +130,31 @@ def test_digest_run_says_a_source_served_its_previous_batch_again(migrated_url, 
         "the fetch at" in result.output
         and "served the previous batch again (4 items, none new)." in result.output
     )
+
+
+def test_the_scheduler_warns_once_while_a_source_stays_stale(settings, sessions, caplog) -> None:
+    from digest.scheduler import Scheduler
+    from tests.support.store import context
+
+    moments = iter(
+        [eastern(2026, 9, 21, 20, 30)]  # Monday's batch
+        + [eastern(2026, 9, 23, hour, 0) for hour in (1, 2, 3)]  # Tuesday's is due: the same again, thrice
+        + [eastern(2026, 9, 24, 1, 0)]  # Wednesday's is due too: a new episode
+    )
+    now = [eastern(2026, 9, 21, 20, 30)]
+
+    def clock() -> datetime:
+        return now[0]
+
+    with LoopbackServer() as server:
+        server.routes["/rss"] = Reply(body=RSS.read_bytes())
+        source = add_source(sessions, "ml", "arxiv-rss", server.url("/rss"))
+        service = Scheduler(context(settings, sessions, clock))
+        with caplog.at_level("WARNING", logger="digest.scheduler"):
+            for moment in moments:
+                now[0] = moment
+                assert service.fetch(source.id) is not None
+    warnings = [record.getMessage() for record in caplog.records if "is stale" in record.getMessage()]
+    assert len(warnings) == 2, warnings
+    assert "the batch due Tue 22 Sep 20:00 EDT is missing" in warnings[0]
+    assert "the batch due Wed 23 Sep 20:00 EDT is missing" in warnings[1]

@@ -609,12 +609,50 @@ def test_health_readiness_and_metrics(client, make_client, web_settings, session
     ingest_fixture(sessions)
     add_subscriber(sessions)
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ok", "database": "ok"}
+    ready = client.get("/readyz").json()
+    assert (ready["status"], ready["database"]) == ("ok", "ok") and set(ready["sources"]) == {
+        "hf-daily",
+        "hf_papers_page_2024-08-01",
+    }
     send(web_settings, sessions)
     metrics = client.get("/metrics").text
     assert 'digest_mails_total{kind="digest",status="sent"}' in metrics
     assert "digest_due_backlog 0.0" in metrics and "digest_send_seconds_bucket" in metrics
     assert make_client(metrics_enabled=False).get("/metrics").status_code == 404
+
+
+def test_a_late_source_is_in_readiness_and_metrics_and_the_front_stays_ready(client, sessions) -> None:
+    """At NOW, Tuesday 08:00 UTC, arXiv's Monday batch is due since midnight Eastern; the source
+    last brought one on Sunday night."""
+    from digest.store import sources as stored
+
+    sunday_night = datetime.fromisoformat("2026-11-23T01:30:00+00:00")  # Sunday 20:30 EST
+    with sessions.begin() as session:
+        source = stored.add_source(
+            session, "ml", "arxiv-rss", "file:///ml.xml", True, NOW - timedelta(days=30)
+        )
+        stored.record_fetch(
+            session,
+            source.id,
+            url=source.url,
+            started=sunday_night,
+            finished=sunday_night,
+            status="ok",
+            http_status=200,
+            error=None,
+            counts=(4, 4, 0),
+            validators=None,
+            fresh=4,
+        )
+
+    answer = client.get("/readyz")
+    metrics = client.get("/metrics").text
+
+    assert answer.status_code == 200 and answer.json()["status"] == "ok"
+    assert answer.json()["sources"]["ml"] == "late: the batch due Mon 23 Nov 20:00 EST has not arrived"
+    assert 'digest_source_state{digest_source_state="late",source="ml"} 1.0' in metrics
+    assert 'digest_source_state{digest_source_state="fresh",source="ml"} 0.0' in metrics
+    assert 'digest_source_last_new_paper_age_seconds{source="ml"} 109800.0' in metrics  # 30.5 hours
 
 
 def test_readiness_fails_on_an_old_schema(client, migrated_url) -> None:
