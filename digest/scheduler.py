@@ -15,12 +15,13 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest import metrics
@@ -32,6 +33,7 @@ from digest.usecases.faults import expected
 log = logging.getLogger(__name__)
 FETCH_THREADS = 4
 SOURCES_EVERY = 300.0  # seconds between looks for sources added, enabled or disabled
+REPOLL_FIRST = 300.0  # seconds before a late or stale source is polled again, doubling each time
 
 
 class Scheduler:
@@ -48,6 +50,7 @@ class Scheduler:
         self._count_lock = threading.Lock()
         self._lock_file: IO[str] | None = None
         self._behind: dict[int, tuple[str, str | None]] = {}  # per source: the state last seen, its batch
+        self._polls: dict[int, int] = {}  # per late or stale source: the fetches that found it so
         self.scheduler = BackgroundScheduler(
             executors={
                 "default": ThreadPoolExecutor(2),
@@ -160,10 +163,11 @@ class Scheduler:
                 misfire_grace_time=max(1, int(every / 2)),
             )
 
-    def fetch(self, source_id: int) -> sources.SourceReport | None:
-        """Fetch one source, unless it was fetched within its interval or another scheduler is
-        fetching it (see digest.usecases.sources.fetch_due)."""
-        report = sources.fetch_due(self.context, source_id, self.stopping.is_set, self._busy)
+    def fetch(self, source_id: int, interval: float | None = None) -> sources.SourceReport | None:
+        """Fetch one source, unless it was fetched within its interval (``interval`` seconds for
+        a re-poll) or another scheduler is fetching it (see digest.usecases.sources.fetch_due).
+        A source found late or stale is polled again sooner (see _follow)."""
+        report = sources.fetch_due(self.context, source_id, self.stopping.is_set, self._busy, interval)
         if report is None:
             return None
         metrics.FETCHES.labels(report.name, report.status).inc()
@@ -180,18 +184,41 @@ class Scheduler:
                 report.updated,
                 report.seconds,
             )
-            self._warn_if_behind(source_id)
+            self._follow(source_id)
         return report
 
-    def _warn_if_behind(self, source_id: int) -> None:
-        """One warning when a source turns late or stale for a batch, not one per fetch."""
+    def _follow(self, source_id: int) -> None:
+        """After a fetch: when the source is late or stale, warn once for that batch (not once
+        per fetch) and poll it again sooner: REPOLL_FIRST seconds, doubling at each poll that
+        still finds that batch missing, at most fetch_interval. Once it has its batch, the
+        re-polls stop."""
         state = sources.source_state(self.context, source_id, self.clock())
         if state is None:
             return
         episode = (state["state"], state["due_at"])
-        if state["state"] in ("late", "stale") and self._behind.get(source_id) != episode:
+        behind = state["state"] in ("late", "stale")
+        if behind and self._behind.get(source_id) != episode:
             log.warning("source %s is %s: %s", state["name"], state["state"], state["state_why"])
+            self._polls[source_id] = 0
         self._behind[source_id] = episode
+        job_id = f"repoll:{source_id}"
+        if not behind:
+            self._polls.pop(source_id, None)
+            if self.scheduler.get_job(job_id):
+                self.scheduler.remove_job(job_id)
+            return
+        polls = self._polls[source_id] = self._polls[source_id] + 1
+        delay = min(self.settings.fetch_interval, REPOLL_FIRST * 2 ** (polls - 1))
+        self.scheduler.add_job(
+            as_job(self.settings, self.fetch, f"re-polling {state['name']}"),
+            DateTrigger(run_date=datetime.now(UTC) + timedelta(seconds=delay)),
+            args=[source_id, delay],
+            id=job_id,
+            name=f"re-poll {state['name']}",
+            executor="fetch",
+            replace_existing=True,
+            misfire_grace_time=max(1, int(delay / 2)),
+        )
 
     def clean_up(self) -> dict[str, int]:
         """Delete expired tokens and old fetch log entries."""

@@ -209,10 +209,12 @@ def fetch_due(
     source_id: int,
     stopping: Callable[[], bool] = lambda: False,
     busy: Callable[[int], None] = lambda _change: None,
+    interval: float | None = None,
 ) -> SourceReport | None:
     """Fetch one source for the scheduler, unless it is gone or disabled, was fetched (by any
-    process) within its interval, or another scheduler is fetching it now; returns its report, or
-    None when it was not fetched. ``busy`` is told +1 when the fetch starts and -1 when it ends."""
+    process) within its interval (``fetch_interval``, or ``interval`` seconds for a re-poll), or
+    another scheduler is fetching it now; returns its report, or None when it was not fetched.
+    ``busy`` is told +1 when the fetch starts and -1 when it ends."""
     with ctx.session() as session:
         source = stored.source_by_id(session, source_id)
         if source is None or not source.enabled or stopping():
@@ -224,7 +226,7 @@ def fetch_due(
             return None
         with ctx.session() as session:
             last = stored.last_fetch_started(session, source_id)
-        lately = ctx.now() - timedelta(seconds=LATELY * ctx.settings.fetch_interval)
+        lately = ctx.now() - timedelta(seconds=LATELY * (interval or ctx.settings.fetch_interval))
         if last is not None and last > lately:
             return None
         busy(1)

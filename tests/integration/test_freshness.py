@@ -132,7 +132,9 @@ def test_digest_run_says_a_source_served_its_previous_batch_again(migrated_url, 
     )
 
 
-def test_the_scheduler_warns_once_while_a_source_stays_stale(settings, sessions, caplog) -> None:
+def test_the_scheduler_warns_once_and_polls_sooner_while_a_source_stays_stale(
+    settings, sessions, caplog
+) -> None:
     from digest.scheduler import Scheduler
     from tests.support.store import context
 
@@ -146,15 +148,32 @@ def test_the_scheduler_warns_once_while_a_source_stays_stale(settings, sessions,
     def clock() -> datetime:
         return now[0]
 
+    repolls = []
     with LoopbackServer() as server:
         server.routes["/rss"] = Reply(body=RSS.read_bytes())
         source = add_source(sessions, "ml", "arxiv-rss", server.url("/rss"))
         service = Scheduler(context(settings, sessions, clock))
+        service.scheduler.start(paused=True)  # jobs are added as they would be, none runs
         with caplog.at_level("WARNING", logger="digest.scheduler"):
             for moment in moments:
                 now[0] = moment
                 assert service.fetch(source.id) is not None
+                job = service.scheduler.get_job(f"repoll:{source.id}")
+                repolls.append(job.args[1] if job else None)
+            server.routes["/rss"] = Reply(body=RSS.read_bytes().replace(b"2609.26811", b"2609.99999"))
+            now[0] = eastern(2026, 9, 24, 2, 0)
+            assert service.fetch(source.id, 300).new == 1  # a re-poll finds Wednesday's batch
+            left = service.scheduler.get_job(f"repoll:{source.id}")
+            service.scheduler.shutdown(wait=False)
     warnings = [record.getMessage() for record in caplog.records if "is stale" in record.getMessage()]
     assert len(warnings) == 2, warnings
     assert "the batch due Tue 22 Sep 20:00 EDT is missing" in warnings[0]
     assert "the batch due Wed 23 Sep 20:00 EDT is missing" in warnings[1]
+    assert repolls == [
+        None,
+        300,
+        600,
+        1200,
+        300,
+    ]  # sooner while it is missing, from the start for a new batch
+    assert left is None  # fresh again: no more re-polls
