@@ -143,6 +143,12 @@ class Settings(BaseSettings):
         le=20,
         description="Related papers (near ones the reader liked, matched by no line) a digest adds.",
     )
+    hold_for_sources: float = Field(
+        3.0,
+        ge=0,
+        le=24,
+        description="Hours a digest due while a source is late or stale waits for it (0: never waits).",
+    )
     catch_up_days: int = Field(
         7, ge=1, le=60, description="Days of missed papers a late digest may hold beyond its usual period."
     )

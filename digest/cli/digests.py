@@ -233,6 +233,11 @@ def print_send_summary(summary: Any) -> None:
         console.print("See why with `digest deliveries list --status failed-permanent`.")
     if summary.deferred:
         console.print(f"{summary.deferred} digests wait for the subscriber's earlier one, still being sent.")
+    if summary.held:
+        console.print(
+            f"{summary.held} digests wait for a late source, at most hold_for_sources hours past their hour "
+            "(`digest sources list` says which)."
+        )
     if summary.possible_duplicates:
         console.print(
             f"{len(summary.possible_duplicates)} digests were resent after a sender stopped mid-send; "

@@ -111,6 +111,7 @@ class Digest:
     trending: tuple[Item, ...]
     links: Links
     has_interests: bool = True
+    notes: tuple[str, ...] = ()  # lines above the papers: a listing that had not arrived, say
 
     @property
     def empty(self) -> bool:

@@ -42,8 +42,8 @@ class LiveLedger:
         self._papers: list[dict[str, Any]] = []
         self._tokens: list[dict[str, Any]] = []
 
-    def plan(self, now: datetime, only: str | None) -> planner.Plan:
-        return planner.plan(self.session, now, only)
+    def plan(self, now: datetime, only: str | None, hold: timedelta = timedelta(0)) -> planner.Plan:
+        return planner.plan(self.session, now, only, hold)
 
     def claim(self, now: datetime, only: str | None) -> list[tuple[int, str]]:
         options = self.options
@@ -137,8 +137,8 @@ class ReadOnlyLedger(LiveLedger):
         self._batch: set[int] = set()  # those of the batch being made
         self._covered: dict[int, datetime] = {}  # per subscriber, where the rows taken up stopped
 
-    def plan(self, now: datetime, only: str | None) -> planner.Plan:
-        plan = planner.due(self.session, now, only)
+    def plan(self, now: datetime, only: str | None, hold: timedelta = timedelta(0)) -> planner.Plan:
+        plan = planner.due(self.session, now, only, hold)
         for number, item in enumerate(plan.due, start=1):
             subscriber = stored_subscribers.subscriber_by_id(self.session, item.subscriber_id)
             row = Delivery(id=-number, subscriber_id=item.subscriber_id, digest_date=item.day, attempts=1)

@@ -3,6 +3,7 @@ run and test send, and ``digest preview`` all make their mail here, so they cann
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,10 +45,12 @@ class MailMaker:
         key: int = 0,
         to: str | None = None,
         subject_prefix: str = "",
+        notes: tuple[str, ...] = (),
     ) -> DigestMail:
-        """The message of ``composed``, its links made with ``token``, to the subscriber (or ``to``).
-        Raises MessageError for an address or header that cannot be sent."""
-        digest = digest_of(composed, self.base_url, token)
+        """The message of ``composed``, its links made with ``token``, to the subscriber (or ``to``),
+        with ``notes`` (a line each) above its papers. Raises MessageError for an address or header
+        that cannot be sent."""
+        digest = dataclasses.replace(digest_of(composed, self.base_url, token), notes=notes)
         rendered = self.renderer.render(digest)
         recipient = to or digest.email
         envelope = Envelope(recipient, message_id, now, digest.links.unsubscribe)

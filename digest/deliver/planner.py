@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from digest.model.subscriber import due_date
+from digest.model.subscriber import due_at, due_date
 from digest.store import ledger
 from digest.store import subscribers as stored_subscribers
 from digest.store.engine import Session
@@ -26,20 +26,24 @@ class Due:
 
 @dataclass
 class Plan:
-    """What is due now, and who was left out for a time zone that does not exist."""
+    """What is due now, who was left out for a time zone that does not exist, and whose digest
+    waits for a late source (``held``: not planned yet, so nothing of it is stored)."""
 
     due: list[Due] = field(default_factory=list)
     unknown_zones: list[tuple[str, str]] = field(default_factory=list)  # (email, zone)
+    held: list[Due] = field(default_factory=list)
 
 
-def due(session: Session, now: datetime, only: str | None = None) -> Plan:
+def due(session: Session, now: datetime, only: str | None = None, hold: timedelta = timedelta(0)) -> Plan:
     """Every active subscriber (or only the one with address ``only``) whose digest for their local
-    date is due at ``now`` (see digest.model.subscriber.due_date) and not in the ledger yet. Reads."""
+    date is due at ``now`` (see digest.model.subscriber.due_date) and not in the ledger yet; those
+    due less than ``hold`` ago (a source is late) are ``held`` instead. Reads."""
     plan = Plan()
     schedules = stored_subscribers.active_schedules(session, only)
     weekly = [row.id for row in schedules if row.frequency == "weekly"]
     latest = ledger.latest_dates(session, weekly)
     candidates = []
+    waiting: set[int] = set()
     for row in schedules:
         try:
             day = due_date(row, now, latest.get(row.id))
@@ -54,19 +58,23 @@ def due(session: Session, now: datetime, only: str | None = None) -> Plan:
             continue
         if day is not None:
             candidates.append(Due(row.id, row.email, day))
+            if hold and now < due_at(row, day) + hold:
+                waiting.add(row.id)
     if candidates:
         existing = ledger.existing_pairs(session, sorted({item.day for item in candidates}))
-        plan.due = [item for item in candidates if (item.subscriber_id, item.day) not in existing]
+        fresh = [item for item in candidates if (item.subscriber_id, item.day) not in existing]
+        plan.due = [item for item in fresh if item.subscriber_id not in waiting]
+        plan.held = [item for item in fresh if item.subscriber_id in waiting]
     return plan
 
 
-def plan(session: Session, now: datetime, only: str | None = None) -> Plan:
+def plan(session: Session, now: datetime, only: str | None = None, hold: timedelta = timedelta(0)) -> Plan:
     """Add a pending ledger row for every digest ``due`` at ``now``, superseding the subscriber's
     older rows that never went out (one digest covers what they missed); returns what it added.
     Senders plan one at a time (digest.store.locks), so the next finds the rows the first added.
-    Commits."""
+    Digests ``held`` for a late source (see ``due``) get no row yet. Commits."""
     lock_for_planning(session)
-    found = due(session, now, only)
+    found = due(session, now, only, hold)
     found.due.sort(key=lambda item: (item.subscriber_id, item.day))  # one lock order for every sender
     new = [(item.subscriber_id, item.day) for item in found.due]
     if new:

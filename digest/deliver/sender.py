@@ -35,6 +35,7 @@ from digest.deliver.outcome import Verdict, after_failure, counts_as_bounce
 from digest.errors import MessageError
 from digest.mail.message import Identity, identity_for, new_message_id
 from digest.mail.transports import Outcome, Outgoing, Transport
+from digest.model.freshness import Behind
 from digest.model.ledger import DeliveryStatus, retry_delay
 from digest.model.link_tokens import new_token
 from digest.model.subscriber import SubscriberStatus
@@ -75,6 +76,7 @@ class SendOptions(Protocol):
     link_days: int
     catch_up_days: int
     trending_papers: int
+    hold_for_sources: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,7 @@ class Summary:
     failed_temporary: int = 0
     failed_permanent: int = 0
     deferred: int = 0
+    held: int = 0  # digests due that wait for a late source (not planned yet)
     possible_duplicates: list[str] = field(default_factory=list)
     unknown_zones: list[tuple[str, str]] = field(default_factory=list)
     rows: list[RowResult] = field(default_factory=list)
@@ -201,14 +204,21 @@ class Sender:
         self.collect = collect or mode != Mode.SEND
         self.claimant = new_claimant()
         self._deferred: set[int] = set()  # rows this sender put back to wait once already
+        self._behind: tuple[Behind, ...] = ()  # the sources late or stale in this run
         # This run's results by row: one put back to wait and taken up again keeps its later result.
         self._results: dict[int, RowResult] = {}
         self.progress = progress or (lambda _message: None)
         self.stop = stop or threading.Event()
         self.stages: dict[str, float] = dict.fromkeys(STAGES, 0.0)  # seconds spent in each, for benchmarks
 
-    def run(self, now: datetime | None = None, only: str | None = None) -> Summary:
+    def run(
+        self, now: datetime | None = None, only: str | None = None, behind: Sequence[Behind] = ()
+    ) -> Summary:
         """Send everything due at ``now`` (default: the clock's time); returns what it did.
+
+        ``behind`` are the sources late or stale now: a digest due less than hold_for_sources
+        hours ago waits for them (it is planned once they are fresh, or at the limit), and each
+        digest sent meanwhile says in one line which listing it lacks.
 
         If anything unexpected stops the run, the rows it claimed but never handed to the transport
         are released for a retry (failed-temporary, with the error) before the error propagates.
@@ -217,14 +227,17 @@ class Sender:
         now = utc(now or self.clock())
         summary = Summary()
         self._results = {}
+        self._behind = tuple(behind)
+        hold = timedelta(hours=self.options.hold_for_sources) if behind else timedelta(0)
         with self.database.session() as session:
             rows = self._ledger(session)
             started = time.perf_counter()
-            plan = rows.plan(now, only)
-            summary.planned, summary.unknown_zones, summary.test_to = (
+            plan = rows.plan(now, only, hold)
+            summary.planned, summary.unknown_zones, summary.test_to, summary.held = (
                 len(plan.due),
                 plan.unknown_zones,
                 self.test_to,
+                len(plan.held),
             )
             composer = Composer(self.options, StoreReader(session), self.weights)
             composer.expect(stored_subscribers.active_interests(session))
@@ -394,6 +407,7 @@ class Sender:
             key=delivery.id,
             to=self.test_to,
             subject_prefix="[test] " if self.mode == Mode.TEST else "",
+            notes=tuple(late.note(now, subscriber.timezone) for late in self._behind),
         )
         if not live:
             return Ready(mail, None)

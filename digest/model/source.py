@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 KINDS = ("hf-daily", "hf-page", "arxiv-rss", "arxiv-api", "feed")
-# What a source has published by now (digest.ingest.freshness decides which).
+# What a source has published by now (digest.model.freshness decides which).
 FRESH, RESTING, LATE, STALE, FAILING = "fresh", "resting", "late", "stale", "failing"
 STATES = (FRESH, RESTING, LATE, STALE, FAILING)
 

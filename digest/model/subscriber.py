@@ -76,6 +76,13 @@ def due_date(subscriber: Schedule, now: datetime, last: date | None = None) -> d
     return today if missed else None
 
 
+def due_at(subscriber: Schedule, day: date) -> datetime:
+    """When ``subscriber``'s digest of their local date ``day`` fell due: its send hour there (an
+    hour the clocks skip that night reads as it happens). Raises as ``due_date`` does."""
+    here = zone(subscriber.timezone)
+    return datetime.combine(day, time(subscriber.send_hour), here).astimezone(UTC)
+
+
 def next_digest_at(subscriber: Schedule, now: datetime, last: date | None = None) -> datetime | None:
     """When ``subscriber``'s next digest is due by the due rule, in their time zone: ``now`` when
     one is due already (their latest digest, ``last``, is of an earlier day), else the send hour of

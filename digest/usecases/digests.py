@@ -33,6 +33,7 @@ from digest.store import ledger, papers
 from digest.store.engine import Session
 from digest.store.models import Subscriber
 from digest.store.reader import StoreReader
+from digest.usecases import sources
 from digest.usecases.context import Context
 from digest.usecases.preferences import Preferences, check_interests, normalise_email
 from digest.usecases.subscribers import CHOSEN, TokenError, account_of, require_subscriber
@@ -326,14 +327,14 @@ def send(
     settings that cannot be used."""
     only = normalise_email(only) if only else None
     with transport_for(ctx.settings) as transport:
-        return _sender(ctx, transport, progress=progress, stop=stop).run(now, only)
+        return _sender(ctx, transport, progress=progress, stop=stop).run(now, only, sources.behind(ctx, now))
 
 
 def dry_run(ctx: Context, now: datetime, *, only: str | None = None) -> Summary:
     """What ``send`` would do at ``now``: each digest it would send or skip (``Summary.rows``), with
     its subject and papers. Sends and stores nothing."""
     only = normalise_email(only) if only else None
-    return _sender(ctx, None, mode=Mode.DRY_RUN).run(now, only)
+    return _sender(ctx, None, mode=Mode.DRY_RUN).run(now, only, sources.behind(ctx, now))
 
 
 def test_send(ctx: Context, now: datetime, to: str, *, only: str | None = None) -> Summary:

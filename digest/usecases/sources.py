@@ -11,8 +11,9 @@ from typing import Any
 from digest.errors import DigestError, FetchError, UsageError
 from digest.fetch.addresses import dates_since, takes_dates, url_for_date
 from digest.fetch.http import Fetcher, checked_location, is_local
-from digest.ingest.freshness import Fetch, Freshness, freshness
 from digest.ingest.scrape import SourceReport, scrape
+from digest.model.freshness import Behind, Fetch, Freshness, freshness
+from digest.model.source import LATE, STALE
 from digest.model.time import utc_date
 from digest.parse import parse_document
 from digest.parse.record import KINDS, ParsedPaper
@@ -44,10 +45,23 @@ def source_json(source: Source) -> dict[str, Any]:
 
 def list_sources(ctx: Context, now: datetime | None = None) -> list[dict[str, Any]]:
     """Every source with its last fetch and its state at ``now`` (default: the context's clock;
-    digest.ingest.freshness), by name."""
+    digest.model.freshness), by name."""
     now = now or ctx.now()
     with ctx.session() as session:
         return _with_states(ctx, session, stored.all_sources(session), now)
+
+
+def behind(ctx: Context, now: datetime) -> list[Behind]:
+    """The enabled sources late or stale at ``now``: the batches a digest due now would miss."""
+    with ctx.session() as session:
+        sources = stored.all_sources(session, enabled_only=True)
+        history = stored.recent_fetches(session, [source.id for source in sources], now - HISTORY)
+        found = []
+        for source in sources:
+            state = source_freshness(ctx, source, history[source.id], now)
+            if state.state in (LATE, STALE) and state.due is not None:
+                found.append(Behind(source.name, state.due, state.zone))
+        return found
 
 
 def source_state(ctx: Context, source_id: int, now: datetime) -> dict[str, Any] | None:

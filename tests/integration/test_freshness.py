@@ -177,3 +177,89 @@ def test_the_scheduler_warns_once_and_polls_sooner_while_a_source_stays_stale(
         300,
     ]  # sooner while it is missing, from the start for a new batch
     assert left is None  # fresh again: no more re-polls
+
+
+TUESDAY = (
+    RSS.read_bytes()
+    .replace(b"2609.26811", b"2609.30001")
+    .replace(b"2609.26820", b"2609.30002")
+    .replace(b"2205.06398", b"2609.30003")
+    .replace(b"The Drift Contract", b"Glacier Drift Maps")
+)
+
+
+class Day:
+    """Monday's batch at 20:30 Eastern, Tuesday's fetched again at 01:00 Eastern (still Monday's),
+    a subscriber due at 07:00 UTC on Wednesday 23 September: the clock the test moves."""
+
+    def __init__(self, settings, sessions, server: LoopbackServer) -> None:
+        from tests.support.store import add_subscriber, context
+
+        self.now = eastern(2026, 9, 21, 20, 30)
+        self.sessions = sessions
+        self.context = context(settings, sessions, lambda: self.now)
+        self.source = add_source(sessions, "ml", "arxiv-rss", server.url("/rss"))
+        add_subscriber(sessions, "ada@example.org", interests="drift", send_hour=7, trending_section=False)
+        self.fetch(self.now)
+        self.fetch(eastern(2026, 9, 23, 1, 0))
+
+    def fetch(self, at: datetime) -> None:
+        self.now = at
+        with Fetcher(Settings(host_min_interval=0)) as fetcher:
+            scrape(Database(self.sessions.kw["bind"]), fetcher, [self.source], lambda: at)
+
+    def send(self, at: datetime):
+        from digest.usecases import digests
+
+        self.now = at
+        return digests.send(self.context, at)
+
+
+def bodies(settings) -> list[str]:
+    from tests.support.store import outbox
+
+    return [message.get_body(("plain",)).get_content() for message in outbox(settings)]
+
+
+def test_a_batch_two_hours_late_is_in_the_held_digest_and_in_no_second_mail(
+    mail_settings, sessions, migrated_url
+) -> None:
+    assert digest("sources", "disable", "hf-daily", url=migrated_url).exit_code == 0
+    with LoopbackServer() as server:
+        server.routes["/rss"] = Reply(body=RSS.read_bytes())
+        day = Day(mail_settings, sessions, server)
+        held = day.send(datetime(2026, 9, 23, 7, 0, tzinfo=UTC))  # due, and Tuesday's batch is missing
+        later = day.send(datetime(2026, 9, 23, 8, 0, tzinfo=UTC))
+        server.routes["/rss"] = Reply(body=TUESDAY)
+        day.fetch(datetime(2026, 9, 23, 9, 0, tzinfo=UTC))  # two hours after the digest's hour
+        sent = day.send(datetime(2026, 9, 23, 9, 5, tzinfo=UTC))
+        again = day.send(datetime(2026, 9, 23, 12, 0, tzinfo=UTC))
+    assert (held.held, held.planned, later.held) == (1, 0, 1)
+    assert (sent.sent, again.planned, again.sent) == (1, 0, 0)
+    [body] = bodies(mail_settings)
+    assert "Glacier Drift Maps" in body and "had not arrived" not in body
+
+
+def test_a_batch_that_never_comes_releases_the_digest_at_the_limit_and_reaches_the_next_once(
+    mail_settings, sessions, migrated_url
+) -> None:
+    assert digest("sources", "disable", "hf-daily", url=migrated_url).exit_code == 0
+    mail_settings = mail_settings.model_copy(update={"send_empty_digest": True})  # Wednesday has nothing else
+    with LoopbackServer() as server:
+        server.routes["/rss"] = Reply(body=RSS.read_bytes())
+        day = Day(mail_settings, sessions, server)
+        before = day.send(datetime(2026, 9, 23, 9, 59, tzinfo=UTC))  # hold_for_sources is 3 hours
+        released = day.send(datetime(2026, 9, 23, 10, 0, tzinfo=UTC))
+        server.routes["/rss"] = Reply(body=TUESDAY)
+        day.fetch(eastern(2026, 9, 24, 0, 30))  # Tuesday's batch after all, with Wednesday's due soon
+        thursday = day.send(datetime(2026, 9, 24, 7, 0, tzinfo=UTC))
+        friday = day.send(datetime(2026, 9, 25, 7, 0, tzinfo=UTC))
+    assert (before.held, released.sent, thursday.sent) == (1, 1, 1)
+    wednesday_mail, thursday_mail, *rest = bodies(mail_settings)
+    assert (
+        "The ml listing of Tue 22 Sep had not arrived by 10:00; what it brings will be in your next"
+        in " ".join(wednesday_mail.split())
+    )
+    assert "Glacier Drift Maps" not in wednesday_mail
+    assert "Glacier Drift Maps" in thursday_mail and "had not arrived" not in thursday_mail
+    assert all("Glacier Drift Maps" not in body for body in rest), friday

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.ingest.freshness import Fetch, freshness
 from digest.model.calendar import learn, schedule_for, shipped_arxiv_holidays
+from digest.model.freshness import Fetch, freshness
 from digest.model.source import FAILING, FRESH, LATE, RESTING, STALE
 
 EASTERN = ZoneInfo("America/New_York")

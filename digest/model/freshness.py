@@ -33,6 +33,25 @@ class Freshness:
     last_new: datetime | None
     next_batch: datetime | None
     due: datetime | None
+    zone: str = "UTC"  # the schedule's: the one its batches' days are named in
+
+
+@dataclass(frozen=True, slots=True)
+class Behind:
+    """A source whose batch ``due`` (named in ``zone``) is missing: late or stale."""
+
+    source: str
+    due: datetime
+    zone: str
+
+    def note(self, now: datetime, reader_zone: str) -> str:
+        """The one line a digest sent without the batch carries, ``now`` read in the reader's zone."""
+        day = utc(self.due).astimezone(zone(self.zone))
+        local = utc(now).astimezone(zone(reader_zone))
+        return (
+            f"The {self.source} listing of {day:%a} {day.day} {day:%b} had not arrived by {local:%H:%M}; "
+            "what it brings will be in your next digest."
+        )
 
 
 def freshness(
@@ -60,7 +79,7 @@ def freshness(
     coming = schedule.next_batch(now)
 
     def said(state: str, why: str, about: datetime | None = None) -> Freshness:
-        return Freshness(state, why, schedule.describe, newest, coming, about)
+        return Freshness(state, why, schedule.describe, newest, coming, about, schedule.zone)
 
     if last_error:
         return said(FAILING, f"its last fetch failed: {last_error}")
