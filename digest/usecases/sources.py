@@ -52,14 +52,15 @@ def list_sources(ctx: Context, now: datetime | None = None) -> list[dict[str, An
 
 
 def behind(ctx: Context, now: datetime) -> list[Behind]:
-    """The enabled sources late or stale at ``now``: the batches a digest due now would miss."""
+    """The enabled sources late or stale at ``now``: the batches a digest due now would miss. A
+    source that has never brought a batch is left out: there is nothing it is known to send."""
     with ctx.session() as session:
         sources = stored.all_sources(session, enabled_only=True)
         history = stored.recent_fetches(session, [source.id for source in sources], now - HISTORY)
         found = []
         for source in sources:
             state = source_freshness(ctx, source, history[source.id], now)
-            if state.state in (LATE, STALE) and state.due is not None:
+            if state.state in (LATE, STALE) and state.due is not None and state.last_new is not None:
                 found.append(Behind(source.name, state.due, state.zone))
         return found
 
