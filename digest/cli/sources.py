@@ -108,8 +108,7 @@ def sources_list(app: App, as_json: bool, now_text: str | None) -> None:
     out().print(rows)
     for row in found:
         if row["state"] != "fresh":
-            why = shown(row["state_why"]).rstrip(".")
-            out().print(f"{shown(row['name'])}: {row['state']}: {why}.", soft_wrap=True)
+            _explain(row)
 
 
 def _minute(moment: str | None) -> str:
@@ -237,8 +236,13 @@ def print_states(found: list[dict[str, Any]], names: set[str]) -> None:
     out().print(f"Sources now: {said}.", highlight=False)
     for row in chosen:
         if row["state"] in ("late", "stale"):
-            why = shown(row["state_why"]).rstrip(".")
-            out().print(f"{shown(row['name'])}: {row['state']}: {why}.", soft_wrap=True, highlight=False)
+            _explain(row)
+
+
+def _explain(row: dict[str, Any]) -> None:
+    """The line that says why a source is in its state: "ml: late: the batch due … has not arrived."."""
+    why = shown(row["state_why"]).rstrip(".")
+    out().print(f"{shown(row['name'])}: {row['state']}: {why}.", soft_wrap=True, highlight=False)
 
 
 def print_scrape_summary(reports: list[Any], dry_run: bool) -> None:
