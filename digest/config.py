@@ -143,6 +143,12 @@ class Settings(BaseSettings):
         le=20,
         description="Related papers (near ones the reader liked, matched by no line) a digest adds.",
     )
+    repoll_days: int = Field(
+        2,
+        ge=0,
+        le=7,
+        description="Past listing days of a Hugging Face source fetched again each time (current upvotes).",
+    )
     hold_for_sources: float = Field(
         3.0,
         ge=0,

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from digest.errors import DigestError, FetchError
 from digest.fetch.addresses import takes_dates, url_for_date
@@ -83,20 +83,27 @@ def scrape(
     dates: Sequence[date] | None = None,
     dry_run: bool = False,
     progress: Callable[[str], None] = lambda _message: None,
+    repoll: int = 0,
 ) -> list[SourceReport]:
     """Fetch and store every source, each on its own: one failure never stops the others.
 
     ``dates`` applies to sources that take dates (fetch.addresses.takes_dates); others are fetched
-    once, and their papers are listed on the date the listing itself gives. Every
-    fetch is written to the fetch log with its outcome, unless ``dry_run``. ``clock`` stamps the
-    fetches and the papers' first-seen times.
+    once, and their papers are listed on the date the listing itself gives. Without ``dates``, a
+    source that takes dates is fetched again for each of the ``repoll`` listing days before today,
+    so the upvotes and comments of its recent papers stay current. Every fetch is written to the
+    fetch log with its outcome, unless ``dry_run``. ``clock`` stamps the fetches and the papers'
+    first-seen times.
     """
     reports = []
     for source in sources:
         report = SourceReport(name=source.name, kind=source.kind)
-        days: Sequence[date | None] = dates if (dates and takes_dates(source.kind, source.url)) else [None]
+        dated = takes_dates(source.kind, source.url)
+        days: Sequence[date | None] = dates if (dates and dated) else [None]
         if dates and days == [None]:
             progress(f"{source.name}: fetched once, its URL takes no date")
+        if not dates and dated:
+            today = utc_date(clock())
+            days = [None, *(today - timedelta(days=back) for back in range(1, repoll + 1))]
         for day in days:
             url = url_for_date(source.kind, source.url, day, utc_date(clock()))
             progress(f"{source.name}: {url}")

@@ -209,7 +209,14 @@ def scrape_sources(
         )
     with Fetcher(ctx.settings) as fetcher:
         return scrape(
-            ctx.database, fetcher, sources, ctx.clock, dates=dates, dry_run=dry_run, progress=progress
+            ctx.database,
+            fetcher,
+            sources,
+            ctx.clock,
+            dates=dates,
+            dry_run=dry_run,
+            progress=progress,
+            repoll=ctx.settings.repoll_days,
         )
 
 
@@ -247,7 +254,7 @@ def fetch_due(
         busy(1)
         try:
             with Fetcher(ctx.settings) as fetcher:
-                [report] = scrape(database, fetcher, [source], ctx.clock)
+                [report] = scrape(database, fetcher, [source], ctx.clock, repoll=ctx.settings.repoll_days)
         finally:
             busy(-1)
     return report

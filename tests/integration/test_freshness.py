@@ -13,12 +13,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.config import Settings
 from digest.fetch.http import Fetcher
 from digest.ingest.scrape import scrape
+from digest.scheduler import Scheduler
 from digest.store import sources as stored
 from digest.store.engine import Database
 from digest.store.models import FetchLog, Source
+from digest.usecases import digests, sources
 from tests.support.cli import digest
 from tests.support.data import FIXTURES
 from tests.support.loopback import LoopbackServer, Reply
+from tests.support.store import add_subscriber, context, outbox, send
 
 RSS = FIXTURES / "arxiv_rss_new_cs.LG+cs.AI+cs.CL+stat.ML_2026-09-24_trimmed.xml"
 EASTERN = ZoneInfo("America/New_York")
@@ -135,9 +138,6 @@ def test_digest_run_says_a_source_served_its_previous_batch_again(migrated_url, 
 def test_the_scheduler_warns_once_and_polls_sooner_while_a_source_stays_stale(
     settings, sessions, caplog
 ) -> None:
-    from digest.scheduler import Scheduler
-    from tests.support.store import context
-
     moments = iter(
         [eastern(2026, 9, 21, 20, 30)]  # Monday's batch
         + [eastern(2026, 9, 23, hour, 0) for hour in (1, 2, 3)]  # Tuesday's is due: the same again, thrice
@@ -193,8 +193,6 @@ class Day:
     a subscriber due at 07:00 UTC on Wednesday 23 September: the clock the test moves."""
 
     def __init__(self, settings, sessions, server: LoopbackServer) -> None:
-        from tests.support.store import add_subscriber, context
-
         self.now = eastern(2026, 9, 21, 20, 30)
         self.sessions = sessions
         self.context = context(settings, sessions, lambda: self.now)
@@ -209,15 +207,11 @@ class Day:
             scrape(Database(self.sessions.kw["bind"]), fetcher, [self.source], lambda: at)
 
     def send(self, at: datetime):
-        from digest.usecases import digests
-
         self.now = at
         return digests.send(self.context, at)
 
 
 def bodies(settings) -> list[str]:
-    from tests.support.store import outbox
-
     return [message.get_body(("plain",)).get_content() for message in outbox(settings)]
 
 
@@ -263,3 +257,45 @@ def test_a_batch_that_never_comes_releases_the_digest_at_the_limit_and_reaches_t
     assert "Glacier Drift Maps" not in wednesday_mail
     assert "Glacier Drift Maps" in thursday_mail and "had not arrived" not in thursday_mail
     assert all("Glacier Drift Maps" not in body for body in rest), friday
+
+
+HF_DAY = FIXTURES / "hf_daily_papers_api_2026-06-12_raw.json"
+PAPER = "2606.11409"  # "Risk Under Pressure…", 8 upvotes when captured
+
+
+def with_upvotes(upvotes: int) -> bytes:
+    listing = json.loads(HF_DAY.read_bytes())
+    for entry in listing:
+        if entry["paper"]["id"] == PAPER:
+            entry["paper"]["upvotes"] = upvotes
+    return json.dumps(listing).encode()
+
+
+def test_the_days_before_today_are_fetched_again_so_upvotes_at_send_time_are_current(
+    mail_settings, sessions, migrated_url
+) -> None:
+    with LoopbackServer() as server:
+        server.routes["/api/daily_papers"] = Reply(body=HF_DAY.read_bytes())
+        server.routes["/api/daily_papers?date=2026-06-11"] = Reply(body=b"[]")
+        source = add_source(sessions, "hf", "hf-daily", server.url("/api/daily_papers"))
+        settings = mail_settings.model_copy(update={"repoll_days": 1})
+
+        def fetch(at: datetime) -> None:
+            sources.scrape_sources(context(settings, sessions, lambda: at), ["hf"])
+
+        fetch(datetime(2026, 6, 12, 12, tzinfo=UTC))  # on its day: 8 upvotes
+        server.routes["/api/daily_papers"] = Reply(body=b"[]")  # the next day's list, still empty
+        server.routes["/api/daily_papers?date=2026-06-12"] = Reply(body=with_upvotes(15))
+        for hour in (6, 7):  # fetched twice, no change the second time
+            fetch(datetime(2026, 6, 13, hour, tzinfo=UTC))
+    add_subscriber(sessions, interests='"adversarial robustness"', send_hour=8, trending_section=False)
+    assert send(settings, sessions, datetime(2026, 6, 13, 8, tzinfo=UTC)).sent == 1
+
+    shown = json.loads(digest("papers", "show", PAPER, "--json", url=migrated_url).output)
+    assert [row["upvotes"] for row in shown["metrics"]] == [8, 15]  # one snapshot per change
+    [mail] = outbox(settings)
+    assert "Risk Under Pressure" in mail.get_body(("plain",)).get_content()
+    assert "15 upvotes" in mail.get_body(("plain",)).get_content()
+    with sessions() as session:
+        urls = session.scalars(select(FetchLog.url).where(FetchLog.source_id == source.id)).all()
+    assert sum(url.endswith("?date=2026-06-12") for url in urls) == 2
