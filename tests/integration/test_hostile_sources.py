@@ -191,8 +191,13 @@ def test_one_out_of_range_number_costs_that_number_not_the_paper_or_the_listing(
 ) -> None:
     body = hf_listing_with_one_bad_number()
     with HostileServer(answering(body, {"Content-Type": "application/json"})) as hostile:
-        run, listed = scrape_beside_good(
-            tmp_path, good_server, hostile.url(), "hf-daily", DIGEST_RESPECT_ROBOTS_TXT="false"
+        run, listed = scrape_beside_good(  # one listing: the past days it would fetch again serve the same
+            tmp_path,
+            good_server,
+            hostile.url(),
+            "hf-daily",
+            DIGEST_RESPECT_ROBOTS_TXT="false",
+            DIGEST_REPOLL_DAYS="0",
         )
     assert listed > 0 and run.returncode == 0, run.output
     row = next(line for line in run.output.splitlines() if line.strip().startswith("hostile"))
