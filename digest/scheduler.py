@@ -49,7 +49,7 @@ class Scheduler:
         self._fetching = 0
         self._count_lock = threading.Lock()
         self._lock_file: IO[str] | None = None
-        self._behind: dict[int, tuple[str, str | None]] = {}  # per source: the state last seen, its batch
+        self._behind: dict[int, tuple[bool, str | None]] = {}  # per source: behind or not, for which batch
         self._polls: dict[int, int] = {}  # per late or stale source: the fetches that found it so
         self.scheduler = BackgroundScheduler(
             executors={
@@ -195,8 +195,8 @@ class Scheduler:
         state = sources.source_state(self.context, source_id, self.clock())
         if state is None:
             return
-        episode = (state["state"], state["due_at"])
         behind = state["state"] in ("late", "stale")
+        episode = (behind, state["due_at"])  # late turning stale for the same batch is no news
         if behind and self._behind.get(source_id) != episode:
             log.warning("source %s is %s: %s", state["name"], state["state"], state["state_why"])
             self._polls[source_id] = 0

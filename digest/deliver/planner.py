@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from digest.model.subscriber import due_at, due_date
+from digest.model.subscriber import due_at, due_date, last_call
 from digest.store import ledger
 from digest.store import subscribers as stored_subscribers
 from digest.store.engine import Session
@@ -37,7 +37,8 @@ class Plan:
 def due(session: Session, now: datetime, only: str | None = None, hold: timedelta = timedelta(0)) -> Plan:
     """Every active subscriber (or only the one with address ``only``) whose digest for their local
     date is due at ``now`` (see digest.model.subscriber.due_date) and not in the ledger yet; those
-    due less than ``hold`` ago (a source is late) are ``held`` instead. Reads."""
+    due less than ``hold`` ago (a source is late) are ``held`` instead, but never past the last
+    hour of the subscriber's day (its digest would no longer be due after midnight). Reads."""
     plan = Plan()
     schedules = stored_subscribers.active_schedules(session, only)
     weekly = [row.id for row in schedules if row.frequency == "weekly"]
@@ -58,7 +59,7 @@ def due(session: Session, now: datetime, only: str | None = None, hold: timedelt
             continue
         if day is not None:
             candidates.append(Due(row.id, row.email, day))
-            if hold and now < due_at(row, day) + hold:
+            if hold and now < min(due_at(row, day) + hold, last_call(row, day)):
                 waiting.add(row.id)
     if candidates:
         existing = ledger.existing_pairs(session, sorted({item.day for item in candidates}))

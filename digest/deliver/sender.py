@@ -217,8 +217,9 @@ class Sender:
         """Send everything due at ``now`` (default: the clock's time); returns what it did.
 
         ``behind`` are the sources late or stale now: a digest due less than hold_for_sources
-        hours ago waits for them (it is planned once they are fresh, or at the limit), and each
-        digest sent meanwhile says in one line which listing it lacks.
+        hours ago waits for those worth waiting for (it is planned once they are fresh, or at the
+        limit, never past the subscriber's local day), and each digest sent meanwhile says in one
+        line which listing it lacks.
 
         If anything unexpected stops the run, the rows it claimed but never handed to the transport
         are released for a retry (failed-temporary, with the error) before the error propagates.
@@ -228,7 +229,8 @@ class Sender:
         summary = Summary()
         self._results = {}
         self._behind = tuple(behind)
-        hold = timedelta(hours=self.options.hold_for_sources) if behind else timedelta(0)
+        waiting = any(late.wait for late in behind)
+        hold = timedelta(hours=self.options.hold_for_sources) if waiting else timedelta(0)
         with self.database.session() as session:
             rows = self._ledger(session)
             started = time.perf_counter()

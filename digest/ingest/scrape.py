@@ -101,15 +101,43 @@ def scrape(
         days: Sequence[date | None] = dates if (dates and dated) else [None]
         if dates and days == [None]:
             progress(f"{source.name}: fetched once, its URL takes no date")
-        if not dates and dated:
-            today = utc_date(clock())
-            days = [None, *(today - timedelta(days=back) for back in range(1, repoll + 1))]
         for day in days:
             url = url_for_date(source.kind, source.url, day, utc_date(clock()))
             progress(f"{source.name}: {url}")
             _run_one(database, fetcher, source, url, day, report, dry_run, clock)
+        if not dates and dated and repoll:
+            _repoll(database, fetcher, source, report, dry_run, clock, repoll, progress)
         reports.append(report)
     return reports
+
+
+def _repoll(
+    database: Database,
+    fetcher: Fetcher,
+    source: Source,
+    report: SourceReport,
+    dry_run: bool,
+    clock: Clock,
+    days: int,
+    progress: Callable[[str], None],
+) -> None:
+    """Fetch the ``days`` listing days before today again for their papers' current figures. Only
+    the fetch log hears of these fetches: the source's status and the report's stay its current
+    listing's, and a failed one costs nothing but its figures."""
+    today = utc_date(clock())
+    for back in range(1, days + 1):
+        day = today - timedelta(days=back)
+        url = url_for_date(source.kind, source.url, day, today)
+        progress(f"{source.name}: {url}")
+        again = SourceReport(name=source.name, kind=source.kind)
+        _run_one(database, fetcher, source, url, day, again, dry_run, clock, current=False)
+        report.seen += again.seen
+        report.new += again.new
+        report.updated += again.updated
+        report.fetches += again.fetches
+        report.seconds += again.seconds
+        if again.error:
+            log.info("fetching %s for %s again failed: %s", source.name, day.isoformat(), again.error)
 
 
 @dataclass
@@ -131,6 +159,7 @@ def _run_one(
     report: SourceReport,
     dry_run: bool,
     clock: Clock,
+    current: bool = True,
 ) -> None:
     conditional = day is None and not dry_run
     started, timer = clock(), time.perf_counter()
@@ -156,7 +185,7 @@ def _run_one(
                 )
                 fresh = len({row["paper_id"] for row in counts.listings} - listed) if day is None else 0
                 if not dry_run:
-                    _record(session, source, url, started, outcome, counts, result, clock, fresh)
+                    _record(session, source, url, started, outcome, counts, result, clock, fresh, current)
     except FetchError as exc:
         counts = Changes()
         outcome.fail(str(exc), exc.status)
@@ -169,7 +198,7 @@ def _run_one(
         outcome.fail(f"internal error: {type(exc).__name__}: {exc}", outcome.http_status)
     if not dry_run and outcome.status != "ok":
         with database.begin() as session:
-            _record(session, source, url, started, outcome, counts, None, clock)
+            _record(session, source, url, started, outcome, counts, None, clock, current=current)
     report.fetches += 1
     report.seen += counts.seen
     report.new += counts.new
@@ -191,11 +220,13 @@ def _record(
     result: FetchResult | None,
     clock: Clock,
     fresh: int = 0,
+    current: bool = True,
 ) -> None:
     """Write the fetch log entry and the source's status, in the caller's transaction; ``fresh``
     counts the papers it listed that it had never listed before (none when it serves its batch
     again). The source's ETag and Last-Modified are saved only after its papers are stored
-    (``result`` given)."""
+    (``result`` given); a fetch that is not ``current`` (a past day fetched again) leaves the
+    source's status as it is."""
     validators = None
     if result is not None and result.status is not None:
         validators = (result.etag, result.last_modified)
@@ -211,4 +242,5 @@ def _record(
         counts=(counts.seen, counts.new, counts.updated),
         validators=validators,
         fresh=fresh,
+        current=current,
     )

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from digest.model.calendar import Schedule, schedule_for
+from digest.model.calendar import LOOK_BACK, Schedule, schedule_for
 from digest.model.source import FAILING, FRESH, LATE, RESTING, STALE
 from digest.model.time import utc, zone
 
@@ -34,6 +34,7 @@ class Freshness:
     next_batch: datetime | None
     due: datetime | None
     zone: str = "UTC"  # the schedule's: the one its batches' days are named in
+    missing: int = 0  # batches due since the last one it brought (late or stale: 1 or more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class Behind:
     source: str
     due: datetime
     zone: str
+    wait: bool = True  # worth waiting for: only this batch is missing, not a source that stopped
 
     def note(self, now: datetime, reader_zone: str) -> str:
         """The one line a digest sent without the batch carries, ``now`` read in the reader's zone."""
@@ -72,19 +74,30 @@ def freshness(
     previous batch again, nothing, or 304 Not Modified (a date-addressed listing that is empty is
     late: it fills later). resting: nothing is scheduled today. fresh: otherwise.
     """
+    fetches = [fetch for fetch in fetches if utc(fetch.started) <= utc(now)]  # as it stood at ``now``
     arrivals = [utc(fetch.started) for fetch in fetches if fetch.fresh > 0]
-    newest = max([*arrivals, *([utc(last_new)] if last_new else [])], default=None)
+    known = [utc(last_new)] if last_new and utc(last_new) <= utc(now) else []
+    newest = max([*arrivals, *known], default=None)
     schedule = schedule_for(kind, arrivals, now, extra_holidays)
     due = schedule.last_due(now)
     coming = schedule.next_batch(now)
+    missing = 0
+    if due is not None and (newest is None or newest < due - schedule.early):
+        after = newest + schedule.early if newest else utc(now) - timedelta(days=LOOK_BACK)
+        missing = len(schedule.batches(after, due + timedelta(microseconds=1)))
 
     def said(state: str, why: str, about: datetime | None = None) -> Freshness:
-        return Freshness(state, why, schedule.describe, newest, coming, about, schedule.zone)
+        return Freshness(state, why, schedule.describe, newest, coming, about, schedule.zone, missing)
 
     if last_error:
         return said(FAILING, f"its last fetch failed: {last_error}")
-    if due is not None and (newest is None or newest < due - schedule.early):
-        since = [fetch for fetch in fetches if utc(fetch.started) >= due and fetch.status != "error"]
+    if missing:
+        # A fetch within the grace may rightly show the previous batch: only one after it tells.
+        since = [
+            fetch
+            for fetch in fetches
+            if utc(fetch.started) >= due + schedule.grace and fetch.status != "error"
+        ]
         if since and not date_addressed:
             last = max(since, key=lambda fetch: fetch.started)
             if last.status == "not-modified":
@@ -93,8 +106,8 @@ def freshness(
                 answer = f"served the previous batch again ({last.seen} items, none new)"
             else:
                 answer = "served an empty listing"
-            missing = f"the batch due {when(due, schedule)} is missing"
-            return said(STALE, f"{missing}: the fetch at {when(last.started, schedule)} {answer}", due)
+            lacking = f"the batch due {when(due, schedule)} is missing"
+            return said(STALE, f"{lacking}: the fetch at {when(last.started, schedule)} {answer}", due)
         return said(LATE, f"the batch due {when(due, schedule)} has not arrived", due)
     if not schedule.known:
         return said(FRESH, schedule.describe)

@@ -83,6 +83,13 @@ def due_at(subscriber: Schedule, day: date) -> datetime:
     return datetime.combine(day, time(subscriber.send_hour), here).astimezone(UTC)
 
 
+def last_call(subscriber: Schedule, day: date) -> datetime:
+    """An hour before the end of ``subscriber``'s local date ``day``: a digest held for a late
+    source is planned by then at the latest, so a send run before midnight still finds it due."""
+    here = zone(subscriber.timezone)
+    return datetime.combine(day + timedelta(days=1), time(0), here).astimezone(UTC) - timedelta(hours=1)
+
+
 def next_digest_at(subscriber: Schedule, now: datetime, last: date | None = None) -> datetime | None:
     """When ``subscriber``'s next digest is due by the due rule, in their time zone: ``now`` when
     one is due already (their latest digest, ``last``, is of an earlier day), else the send hour of

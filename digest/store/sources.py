@@ -59,9 +59,11 @@ def record_fetch(
     counts: tuple[int, int, int],
     validators: tuple[str | None, str | None] | None,
     fresh: int = 0,
+    current: bool = True,
 ) -> None:
     """Write a fetch log entry and the source's last status, in the caller's transaction: its
-    consecutive failures, when it last brought ``fresh`` items (ones it had never listed), and
+    consecutive failures (unless the fetch is not ``current``: only logged), when it last brought
+    ``fresh`` items (ones it had never listed), and
     after a success the ``validators`` (ETag, Last-Modified) of its own URL when given (they are
     given only once its papers are stored)."""
     seen, new, updated = counts
@@ -81,7 +83,7 @@ def record_fetch(
         )
     )
     row = session.get(Source, source_id)
-    if row is None:
+    if row is None or not current:  # a past day fetched again says nothing of the source's state
         return
     row.last_fetched_at = finished
     if fresh:

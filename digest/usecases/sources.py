@@ -53,7 +53,9 @@ def list_sources(ctx: Context, now: datetime | None = None) -> list[dict[str, An
 
 def behind(ctx: Context, now: datetime) -> list[Behind]:
     """The enabled sources late or stale at ``now``: the batches a digest due now would miss. A
-    source that has never brought a batch is left out: there is nothing it is known to send."""
+    source that has never brought a batch is left out: there is nothing it is known to send. One
+    that has missed more than its latest batch is not worth waiting for (``wait`` False): it
+    stopped, and a digest only says so."""
     with ctx.session() as session:
         sources = stored.all_sources(session, enabled_only=True)
         history = stored.recent_fetches(session, [source.id for source in sources], now - HISTORY)
@@ -61,7 +63,7 @@ def behind(ctx: Context, now: datetime) -> list[Behind]:
         for source in sources:
             state = source_freshness(ctx, source, history[source.id], now)
             if state.state in (LATE, STALE) and state.due is not None and state.last_new is not None:
-                found.append(Behind(source.name, state.due, state.zone))
+                found.append(Behind(source.name, state.due, state.zone, wait=state.missing == 1))
         return found
 
 

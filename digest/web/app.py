@@ -28,7 +28,12 @@ from digest.web import pages
 from digest.web.guard import MAX_BODY, Csrf, RateLimits, SecurityHeaders, body_limit, security_headers
 
 log = logging.getLogger(__name__)
-QUIET = ("fresh", "resting")  # source states /readyz names without explaining them
+EXPLAINED = ("late", "stale")  # source states /readyz explains (their reasons hold no error text)
+
+
+def _said(row: dict[str, Any]) -> str:
+    """A source's state as /readyz gives it; a failing one's error stays in the log."""
+    return f"{row['state']}: {row['state_why']}" if row["state"] in EXPLAINED else row["state"]
 
 
 class Service(Protocol):
@@ -158,11 +163,12 @@ def create_app(web: Web) -> FastAPI:
         ready = all(value == "ok" for value in checks.values())
         body: dict[str, Any] = {"status": "ok" if ready else "unavailable", **checks}
         if checks["database"] == "ok":  # a late source is news, not unreadiness: the mail goes out
-            body["sources"] = {
-                row["name"]: row["state"] if row["state"] in QUIET else f"{row['state']}: {row['state_why']}"
-                for row in sources.list_sources(web.context)
-                if row["enabled"]
-            }
+            try:
+                found = sources.list_sources(web.context)
+            except Exception:
+                log.warning("readiness: cannot read the sources' states", exc_info=True)
+            else:
+                body["sources"] = {row["name"]: _said(row) for row in found if row["enabled"]}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     if web.settings.metrics_enabled:
@@ -173,7 +179,7 @@ def create_app(web: Web) -> FastAPI:
 
             def states() -> tuple[list[dict[str, Any]], datetime]:
                 now = web.context.now()
-                return sources.list_sources(web.context, now), now
+                return [row for row in sources.list_sources(web.context, now) if row["enabled"]], now
 
             return Response(
                 metrics.exposition(lambda: maintenance.backlog(web.context), states),

@@ -49,7 +49,7 @@ def test_a_tuesday_batch_that_repeats_mondays_ids_is_stale(migrated_url, session
         server.routes["/rss"] = Reply(body=RSS.read_bytes())
         source = add_source(sessions, "ml", "arxiv-rss", server.url("/rss"))
         with Fetcher(Settings(host_min_interval=0)) as fetcher:
-            for moment in (eastern(2026, 9, 21, 20, 30), eastern(2026, 9, 22, 20, 30)):
+            for moment in (eastern(2026, 9, 21, 20, 30), eastern(2026, 9, 23, 0, 30)):
                 scrape(Database(sessions.kw["bind"]), fetcher, [source], lambda moment=moment: moment)
     with sessions() as session:
         fresh = session.scalars(select(FetchLog.fresh).order_by(FetchLog.started_at)).all()
@@ -57,9 +57,11 @@ def test_a_tuesday_batch_that_repeats_mondays_ids_is_stale(migrated_url, session
         3,
         0,
     ]  # Monday's items (its fourth, a new version of an unknown paper, is not listed), then none
-    tuesday_night = states(migrated_url, eastern(2026, 9, 22, 21, 0))["ml"]
+    tuesday_night = states(migrated_url, eastern(2026, 9, 22, 23, 0))["ml"]
+    midnight = states(migrated_url, eastern(2026, 9, 23, 0, 15))["ml"]
     wednesday = states(migrated_url, eastern(2026, 9, 23, 1, 0))["ml"]
     assert tuesday_night["state"] == "fresh"  # the batch is not due before midnight Eastern
+    assert midnight["state"] == "late"  # due, and not fetched since
     assert wednesday["state"] == "stale"
     assert "served the previous batch again (4 items, none new)" in wednesday["state_why"]
     assert wednesday["last_new_at"] == eastern(2026, 9, 21, 20, 30).isoformat()
@@ -91,7 +93,7 @@ def test_sources_list_names_each_state_and_explains_those_not_fresh(migrated_url
     record(sessions, fresh, eastern(2026, 9, 22, 20, 30))  # Tuesday's batch
     record(sessions, late, eastern(2026, 9, 21, 20, 30))  # Monday's, nothing since
     record(sessions, stale, eastern(2026, 9, 21, 20, 30))
-    record(sessions, stale, eastern(2026, 9, 22, 20, 30), fresh=0)  # Monday's again
+    record(sessions, stale, eastern(2026, 9, 23, 0, 30), fresh=0)  # Monday's again, after the grace
     for week in range(8):  # Mondays at 09:00 UTC, 3 August to 21 September
         record(sessions, weekly, datetime(2026, 8, 3, 9, tzinfo=UTC) + timedelta(weeks=week))
     record(sessions, failing, eastern(2026, 9, 23, 8, 0), error="HTTP 503 from the server")
@@ -192,12 +194,14 @@ class Day:
     """Monday's batch at 20:30 Eastern, Tuesday's fetched again at 01:00 Eastern (still Monday's),
     a subscriber due at 07:00 UTC on Wednesday 23 September: the clock the test moves."""
 
-    def __init__(self, settings, sessions, server: LoopbackServer) -> None:
+    def __init__(self, settings, sessions, server: LoopbackServer, send_hour: int = 7) -> None:
         self.now = eastern(2026, 9, 21, 20, 30)
         self.sessions = sessions
         self.context = context(settings, sessions, lambda: self.now)
         self.source = add_source(sessions, "ml", "arxiv-rss", server.url("/rss"))
-        add_subscriber(sessions, "ada@example.org", interests="drift", send_hour=7, trending_section=False)
+        add_subscriber(
+            sessions, "ada@example.org", interests="drift", send_hour=send_hour, trending_section=False
+        )
         self.fetch(self.now)
         self.fetch(eastern(2026, 9, 23, 1, 0))
 
@@ -299,3 +303,54 @@ def test_the_days_before_today_are_fetched_again_so_upvotes_at_send_time_are_cur
     with sessions() as session:
         urls = session.scalars(select(FetchLog.url).where(FetchLog.source_id == source.id)).all()
     assert sum(url.endswith("?date=2026-06-12") for url in urls) == 2
+
+
+def test_a_digest_held_late_in_the_day_goes_out_before_its_day_ends(
+    mail_settings, sessions, migrated_url
+) -> None:
+    """Due at 22:00, held 3 hours at most: until 23:00, not past midnight, when it is no longer due."""
+    assert digest("sources", "disable", "hf-daily", url=migrated_url).exit_code == 0
+    mail_settings = mail_settings.model_copy(update={"send_empty_digest": True})
+    with LoopbackServer() as server:
+        server.routes["/rss"] = Reply(body=RSS.read_bytes())
+        day = Day(mail_settings, sessions, server, send_hour=22)
+        held = day.send(datetime(2026, 9, 23, 22, 30, tzinfo=UTC))
+        sent = day.send(datetime(2026, 9, 23, 23, 0, tzinfo=UTC))
+    assert (held.held, sent.sent) == (1, 1)
+    assert "had not arrived by 23:00" in " ".join(bodies(mail_settings)[0].split())
+
+
+def test_nothing_waits_for_a_source_that_has_missed_more_than_its_latest_batch(
+    mail_settings, sessions, migrated_url
+) -> None:
+    """A source that stopped is not about to send: the digest goes out at its hour, and says so."""
+    assert digest("sources", "disable", "hf-daily", url=migrated_url).exit_code == 0
+    mail_settings = mail_settings.model_copy(update={"send_empty_digest": True})
+    with LoopbackServer() as server:
+        server.routes["/rss"] = Reply(body=RSS.read_bytes())
+        day = Day(mail_settings, sessions, server)
+        day.fetch(eastern(2026, 9, 24, 1, 0))  # Wednesday's batch is missing too
+        thursday = day.send(datetime(2026, 9, 24, 7, 0, tzinfo=UTC))
+    assert (thursday.held, thursday.sent) == (0, 1)
+    assert "The ml listing of Wed 23 Sep had not arrived by 07:00" in " ".join(
+        bodies(mail_settings)[0].split()
+    )
+
+
+def test_a_past_day_that_fails_to_fetch_again_leaves_the_source_as_its_listing_left_it(
+    settings, sessions
+) -> None:
+    with LoopbackServer() as server:
+        server.routes["/api/daily_papers"] = Reply(body=HF_DAY.read_bytes())
+        server.routes["/api/daily_papers?date=2026-06-11"] = Reply(503)
+        add_source(sessions, "hf", "hf-daily", server.url("/api/daily_papers"))
+        quick = settings.model_copy(update={"repoll_days": 1, "fetch_retries": 0})
+        [report] = sources.scrape_sources(
+            context(quick, sessions, lambda: datetime(2026, 6, 12, 12, tzinfo=UTC)), ["hf"]
+        )
+    assert report.status == "ok" and report.new == 30
+    with sessions() as session:
+        source = session.scalar(select(Source).where(Source.name == "hf"))
+        logged = session.scalars(select(FetchLog.status).where(FetchLog.source_id == source.id)).all()
+    assert (source.last_status, source.consecutive_failures) == ("ok", 0)
+    assert sorted(logged) == ["error", "ok"]

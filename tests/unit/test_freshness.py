@@ -60,11 +60,11 @@ def test_an_arxiv_holiday_is_resting_and_the_next_batch_is_after_it() -> None:
 
 
 def test_a_holiday_given_in_the_settings_counts_like_a_shipped_one() -> None:
-    week = [brought(eastern(2026, 12, day, 20, 30)) for day in (20, 21, 22, 23)]
-    christmas_eve = eastern(2026, 12, 25, 9, 0)  # Thursday 24 December's batch is due by then
-    assert freshness("arxiv-rss", week, christmas_eve).state == LATE
-    state = freshness("arxiv-rss", week, christmas_eve, extra_holidays=[date(2026, 12, 24)])
-    assert state.state == RESTING
+    """2031, a year no shipped list will hold for a long time."""
+    week = [brought(eastern(2031, 12, day, 20, 30)) for day in (21, 22, 23)]  # Sunday to Tuesday
+    christmas = eastern(2031, 12, 25, 9, 0)  # Wednesday 24 December's batch is due by then
+    assert freshness("arxiv-rss", week, christmas).state == LATE
+    assert freshness("arxiv-rss", week, christmas, extra_holidays=[date(2031, 12, 24)]).state == FRESH
 
 
 def test_an_arxiv_batch_missing_past_its_grace_is_late_and_named() -> None:
@@ -76,11 +76,27 @@ def test_an_arxiv_batch_missing_past_its_grace_is_late_and_named() -> None:
     assert "the batch due Tue 22 Sep 20:00 EDT has not arrived" in after_grace.why
 
 
-def test_a_tuesday_fetch_serving_mondays_batch_again_is_stale() -> None:
-    fetches = [*ARXIV_WEEK[:2], served_again(eastern(2026, 9, 22, 20, 30))]
+def test_a_fetch_after_the_grace_serving_mondays_batch_again_is_stale() -> None:
+    fetches = [*ARXIV_WEEK[:2], served_again(eastern(2026, 9, 23, 0, 30))]
     state = freshness("arxiv-rss", fetches, eastern(2026, 9, 23, 1, 0))
-    assert state.state == STALE
+    assert state.state == STALE and state.missing == 1
     assert "served the previous batch again (4 items, none new)" in state.why
+
+
+def test_a_fetch_within_the_grace_may_show_the_previous_batch_the_source_is_only_late() -> None:
+    """rss.arxiv.org brings Tuesday's 20:00 batch by midnight: at 20:30 the old one is no news."""
+    fetches = [*ARXIV_WEEK[:2], served_again(eastern(2026, 9, 22, 20, 30))]
+    assert freshness("arxiv-rss", fetches, eastern(2026, 9, 23, 1, 0)).state == LATE
+
+
+def test_a_source_that_missed_two_batches_counts_them() -> None:
+    state = freshness("arxiv-rss", ARXIV_WEEK[:1], eastern(2026, 9, 23, 1, 0))  # only Sunday's came
+    assert state.state == LATE and state.missing == 2
+
+
+def test_what_a_source_did_after_the_moment_asked_about_does_not_count() -> None:
+    later = freshness("arxiv-rss", ARXIV_WEEK, eastern(2026, 9, 23, 1, 0), last_new=ARXIV_WEEK[-1].started)
+    assert later.state == FRESH and later.last_new == ARXIV_WEEK[2].started
 
 
 def test_an_empty_feed_or_a_304_where_a_batch_was_due_is_stale() -> None:
