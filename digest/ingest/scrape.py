@@ -90,7 +90,8 @@ def scrape(
     ``dates`` applies to sources that take dates (fetch.addresses.takes_dates); others are fetched
     once, and their papers are listed on the date the listing itself gives. Without ``dates``, a
     source that takes dates is fetched again for each of the ``repoll`` listing days before today,
-    so the upvotes and comments of its recent papers stay current. Every fetch is written to the
+    so the upvotes and comments of its recent papers stay current (unless that listing failed).
+    Every fetch is written to the
     fetch log with its outcome, unless ``dry_run``. ``clock`` stamps the fetches and the papers'
     first-seen times.
     """
@@ -105,7 +106,7 @@ def scrape(
             url = url_for_date(source.kind, source.url, day, utc_date(clock()))
             progress(f"{source.name}: {url}")
             _run_one(database, fetcher, source, url, day, report, dry_run, clock)
-        if not dates and dated and repoll:
+        if not dates and dated and repoll and report.status != "error":  # a failing host fails again
             _repoll(database, fetcher, source, report, dry_run, clock, repoll, progress)
         reports.append(report)
     return reports

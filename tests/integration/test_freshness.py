@@ -354,3 +354,17 @@ def test_a_past_day_that_fails_to_fetch_again_leaves_the_source_as_its_listing_l
         logged = session.scalars(select(FetchLog.status).where(FetchLog.source_id == source.id)).all()
     assert (source.last_status, source.consecutive_failures) == ("ok", 0)
     assert sorted(logged) == ["error", "ok"]
+
+
+def test_when_todays_listing_fails_the_past_days_are_not_tried(settings, sessions) -> None:
+    """An unreachable host would only fail again: `digest run` offline would take three times as long."""
+    with LoopbackServer() as server:
+        server.routes["/api/daily_papers"] = Reply(503)
+        add_source(sessions, "hf", "hf-daily", server.url("/api/daily_papers"))
+        quick = settings.model_copy(update={"repoll_days": 2, "fetch_retries": 0})
+        [report] = sources.scrape_sources(
+            context(quick, sessions, lambda: datetime(2026, 6, 12, 12, tzinfo=UTC)), ["hf"]
+        )
+    with sessions() as session:
+        logged = session.scalars(select(FetchLog.url)).all()
+    assert report.status == "error" and [url.rsplit("/", 1)[-1] for url in logged] == ["daily_papers"]
