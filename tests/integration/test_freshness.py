@@ -4,6 +4,8 @@ on an injected clock and from the fetch log."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -215,6 +217,19 @@ class Day:
         return digests.send(self.context, at)
 
 
+@contextmanager
+def arxiv_week(
+    mail_settings: Settings, sessions, migrated_url: str, *, empty: bool = False, send_hour: int = 7
+) -> Iterator[tuple[Day, LoopbackServer, Settings]]:
+    """A Day on a loopback arXiv feed serving Monday's batch, the seeded hf-daily (the internet)
+    off; ``empty``: a digest with nothing new is sent (send_empty_digest)."""
+    assert digest("sources", "disable", "hf-daily", url=migrated_url).exit_code == 0
+    settings = mail_settings.model_copy(update={"send_empty_digest": empty})
+    with LoopbackServer() as server:
+        server.routes["/rss"] = Reply(body=RSS.read_bytes())
+        yield Day(settings, sessions, server, send_hour), server, settings
+
+
 def bodies(settings) -> list[str]:
     return [message.get_body(("plain",)).get_content() for message in outbox(settings)]
 
@@ -222,10 +237,7 @@ def bodies(settings) -> list[str]:
 def test_a_batch_two_hours_late_is_in_the_held_digest_and_in_no_second_mail(
     mail_settings, sessions, migrated_url
 ) -> None:
-    assert digest("sources", "disable", "hf-daily", url=migrated_url).exit_code == 0
-    with LoopbackServer() as server:
-        server.routes["/rss"] = Reply(body=RSS.read_bytes())
-        day = Day(mail_settings, sessions, server)
+    with arxiv_week(mail_settings, sessions, migrated_url) as (day, server, mail_settings):
         held = day.send(datetime(2026, 9, 23, 7, 0, tzinfo=UTC))  # due, and Tuesday's batch is missing
         later = day.send(datetime(2026, 9, 23, 8, 0, tzinfo=UTC))
         server.routes["/rss"] = Reply(body=TUESDAY)
@@ -241,11 +253,7 @@ def test_a_batch_two_hours_late_is_in_the_held_digest_and_in_no_second_mail(
 def test_a_batch_that_never_comes_releases_the_digest_at_the_limit_and_reaches_the_next_once(
     mail_settings, sessions, migrated_url
 ) -> None:
-    assert digest("sources", "disable", "hf-daily", url=migrated_url).exit_code == 0
-    mail_settings = mail_settings.model_copy(update={"send_empty_digest": True})  # Wednesday has nothing else
-    with LoopbackServer() as server:
-        server.routes["/rss"] = Reply(body=RSS.read_bytes())
-        day = Day(mail_settings, sessions, server)
+    with arxiv_week(mail_settings, sessions, migrated_url, empty=True) as (day, server, mail_settings):
         before = day.send(datetime(2026, 9, 23, 9, 59, tzinfo=UTC))  # hold_for_sources is 3 hours
         released = day.send(datetime(2026, 9, 23, 10, 0, tzinfo=UTC))
         server.routes["/rss"] = Reply(body=TUESDAY)
@@ -309,11 +317,11 @@ def test_a_digest_held_late_in_the_day_goes_out_before_its_day_ends(
     mail_settings, sessions, migrated_url
 ) -> None:
     """Due at 22:00, held 3 hours at most: until 23:00, not past midnight, when it is no longer due."""
-    assert digest("sources", "disable", "hf-daily", url=migrated_url).exit_code == 0
-    mail_settings = mail_settings.model_copy(update={"send_empty_digest": True})
-    with LoopbackServer() as server:
-        server.routes["/rss"] = Reply(body=RSS.read_bytes())
-        day = Day(mail_settings, sessions, server, send_hour=22)
+    with arxiv_week(mail_settings, sessions, migrated_url, empty=True, send_hour=22) as (
+        day,
+        _,
+        mail_settings,
+    ):
         held = day.send(datetime(2026, 9, 23, 22, 30, tzinfo=UTC))
         sent = day.send(datetime(2026, 9, 23, 23, 0, tzinfo=UTC))
     assert (held.held, sent.sent) == (1, 1)
@@ -324,11 +332,7 @@ def test_nothing_waits_for_a_source_that_has_missed_more_than_its_latest_batch(
     mail_settings, sessions, migrated_url
 ) -> None:
     """A source that stopped is not about to send: the digest goes out at its hour, and says so."""
-    assert digest("sources", "disable", "hf-daily", url=migrated_url).exit_code == 0
-    mail_settings = mail_settings.model_copy(update={"send_empty_digest": True})
-    with LoopbackServer() as server:
-        server.routes["/rss"] = Reply(body=RSS.read_bytes())
-        day = Day(mail_settings, sessions, server)
+    with arxiv_week(mail_settings, sessions, migrated_url, empty=True) as (day, _, mail_settings):
         day.fetch(eastern(2026, 9, 24, 1, 0))  # Wednesday's batch is missing too
         thursday = day.send(datetime(2026, 9, 24, 7, 0, tzinfo=UTC))
     assert (thursday.held, thursday.sent) == (0, 1)
