@@ -91,9 +91,8 @@ def scrape(
     once, and their papers are listed on the date the listing itself gives. Without ``dates``, a
     source that takes dates is fetched again for each of the ``repoll`` listing days before today,
     so the upvotes and comments of its recent papers stay current (unless that listing failed).
-    Every fetch is written to the
-    fetch log with its outcome, unless ``dry_run``. ``clock`` stamps the fetches and the papers'
-    first-seen times.
+    Every fetch is written to the fetch log with its outcome, unless ``dry_run``. ``clock`` stamps
+    the fetches and the papers' first-seen times.
     """
     reports = []
     for source in sources:
@@ -180,7 +179,9 @@ def _run_one(
             kind = papers[0].kind if papers else source.kind
             authority = text_authority(kind, result.url)
             with database.begin() as session:
-                listed = stored_sources.listed_by(session, source.id, sorted({paper.id for paper in papers}))
+                # Only the current listing can bring a new batch: a given day's is a back-fill.
+                ids = sorted({paper.id for paper in papers}) if day is None else []
+                listed = stored_sources.listed_by(session, source.id, ids)
                 counts = store_papers(
                     session, source.id, papers, clock(), listed_on=day, write=not dry_run, authority=authority
                 )

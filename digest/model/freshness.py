@@ -70,9 +70,10 @@ def freshness(
     it last brought an item it had not listed (``last_new``; the newest such fetch otherwise).
 
     failing: its last fetch failed (``last_error``). late: a batch is due (its grace passed) and no
-    new item came since. stale: likewise, but a fetch since the batch was due answered with the
-    previous batch again, nothing, or 304 Not Modified (a date-addressed listing that is empty is
-    late: it fills later). resting: nothing is scheduled today. fresh: otherwise.
+    new item came since. stale: likewise, but a fetch after that grace answered with the previous
+    batch again, nothing, or 304 Not Modified (a date-addressed listing that is empty is late: it
+    fills later). resting: nothing is scheduled today. fresh: otherwise. Fetches after ``now``,
+    and a ``last_new`` after it, are not counted.
     """
     fetches = [fetch for fetch in fetches if utc(fetch.started) <= utc(now)]  # as it stood at ``now``
     arrivals = [utc(fetch.started) for fetch in fetches if fetch.fresh > 0]

@@ -77,8 +77,9 @@ def due_date(subscriber: Schedule, now: datetime, last: date | None = None) -> d
 
 
 def due_at(subscriber: Schedule, day: date) -> datetime:
-    """When ``subscriber``'s digest of their local date ``day`` fell due: its send hour there (an
-    hour the clocks skip that night reads as it happens). Raises as ``due_date`` does."""
+    """When ``subscriber``'s digest of their local date ``day`` falls due: its send hour there.
+    Through UTC, a send hour the clocks skip that night (02:00 in spring) reads as it happens.
+    Raises as ``due_date`` does."""
     here = zone(subscriber.timezone)
     return datetime.combine(day, time(subscriber.send_hour), here).astimezone(UTC)
 
@@ -100,8 +101,7 @@ def next_digest_at(subscriber: Schedule, now: datetime, last: date | None = None
         day = local.date() + timedelta(days=ahead)
         if last is not None and day <= last:
             continue
-        # Through UTC: a send hour the clocks skip that night (02:00 in spring) reads as it happens.
-        at_hour = datetime.combine(day, time(subscriber.send_hour), here).astimezone(UTC).astimezone(here)
+        at_hour = due_at(subscriber, day).astimezone(here)
         moment = max(at_hour, local)
         if due_date(subscriber, moment, last) == day:
             return moment

@@ -61,11 +61,11 @@ def record_fetch(
     fresh: int = 0,
     current: bool = True,
 ) -> None:
-    """Write a fetch log entry and the source's last status, in the caller's transaction: its
-    consecutive failures (unless the fetch is not ``current``: only logged), when it last brought
-    ``fresh`` items (ones it had never listed), and
-    after a success the ``validators`` (ETag, Last-Modified) of its own URL when given (they are
-    given only once its papers are stored)."""
+    """Write a fetch log entry and, unless the fetch is not ``current`` (then it is only logged),
+    the source's last status, in the caller's transaction: its consecutive failures, when it last
+    brought ``fresh`` items (ones it had never listed), and after a success the ``validators``
+    (ETag, Last-Modified) of its own URL when given (they are given only once its papers are
+    stored)."""
     seen, new, updated = counts
     session.add(
         FetchLog(

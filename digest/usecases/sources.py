@@ -57,14 +57,12 @@ def behind(ctx: Context, now: datetime) -> list[Behind]:
     that has missed more than its latest batch is not worth waiting for (``wait`` False): it
     stopped, and a digest only says so."""
     with ctx.session() as session:
-        sources = stored.all_sources(session, enabled_only=True)
-        history = stored.recent_fetches(session, [source.id for source in sources], now - HISTORY)
-        found = []
-        for source in sources:
-            state = source_freshness(ctx, source, history[source.id], now)
-            if state.state in (LATE, STALE) and state.due is not None and state.last_new is not None:
-                found.append(Behind(source.name, state.due, state.zone, wait=state.missing == 1))
-        return found
+        states = _states(ctx, session, stored.all_sources(session, enabled_only=True), now)
+    return [
+        Behind(source.name, state.due, state.zone, wait=state.missing == 1)
+        for source, state in states
+        if state.state in (LATE, STALE) and state.due is not None and state.last_new is not None
+    ]
 
 
 def source_state(ctx: Context, source_id: int, now: datetime) -> dict[str, Any] | None:
@@ -77,11 +75,16 @@ def source_state(ctx: Context, source_id: int, now: datetime) -> dict[str, Any] 
 def _with_states(
     ctx: Context, session: Session, sources: Sequence[Source], now: datetime
 ) -> list[dict[str, Any]]:
+    states = _states(ctx, session, sources, now)
+    return [source_json(source) | freshness_json(state) for source, state in states]
+
+
+def _states(
+    ctx: Context, session: Session, sources: Sequence[Source], now: datetime
+) -> list[tuple[Source, Freshness]]:
+    """Each of ``sources`` with its state at ``now``, from its last HISTORY of fetch log (one read)."""
     history = stored.recent_fetches(session, [source.id for source in sources], now - HISTORY)
-    return [
-        source_json(source) | freshness_json(source_freshness(ctx, source, history[source.id], now))
-        for source in sources
-    ]
+    return [(source, source_freshness(ctx, source, history[source.id], now)) for source in sources]
 
 
 def source_freshness(ctx: Context, source: Source, log: Sequence[FetchLog], now: datetime) -> Freshness:
