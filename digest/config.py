@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     stars_weight: float = Field(
         0.25, ge=0, description="Weight of ln(1 + GitHub stars) in the trending signal."
     )
+    trending_rank_weight: float = Field(
+        2.0,
+        ge=0,
+        description="Weight of 1 / rank in the trending signal, for a paper on Hugging Face's trending "
+        "list (a source whose URL asks for sort=trending).",
+    )
     feedback_lift: float = Field(
         1.0,
         ge=0,

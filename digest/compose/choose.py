@@ -17,6 +17,7 @@ from scipy import sparse
 
 from digest.compose.digest import Digest, Item, PaperView, Why, items, links, select
 from digest.compose.tldr import tldr
+from digest.model.figures import Figures
 from digest.model.ledger import Window, window_for
 from digest.parse.record import paper_key
 from digest.score.index import Corpus, Doc, Index, PaperText, Weights, build_index, corpus_from, docs_of
@@ -69,9 +70,7 @@ class Reader(Protocol):
     def newest_first_seen(self, up_to: datetime) -> datetime | None: ...
     def papers_first_seen(self, after: datetime, until: datetime) -> Sequence[PaperRecord]: ...
     def papers_by_id(self, ids: Sequence[str]) -> Mapping[str, PaperRecord]: ...
-    def latest_metrics(
-        self, ids: Sequence[str]
-    ) -> Mapping[str, tuple[int | None, int | None, int | None]]: ...
+    def latest_metrics(self, ids: Sequence[str]) -> Mapping[str, Figures]: ...
     def sent_pairs(
         self, subscriber_ids: Sequence[int], paper_ids: Sequence[str], after: datetime
     ) -> set[tuple[int, str]]: ...
@@ -97,6 +96,7 @@ def paper_view(paper: PaperRecord, doc: Doc) -> PaperView:
         authors=tuple(paper.authors),
         upvotes=doc.upvotes,
         comments=doc.comments,
+        trending_rank=doc.trending_rank,
         pdf_url=paper.pdf_url,
         code_url=paper.github_repo,
         project_url=paper.project_page,

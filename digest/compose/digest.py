@@ -30,6 +30,7 @@ class PaperView:
     authors: tuple[str, ...] = ()
     upvotes: int | None = None
     comments: int | None = None
+    trending_rank: int | None = None  # place on Hugging Face's trending list, when a source ranks it
     pdf_url: str | None = None
     code_url: str | None = None
     project_url: str | None = None

@@ -16,6 +16,12 @@ def takes_dates(kind: str, url: str) -> bool:
     return "{date}" in url or (kind in DATE_ADDRESSED and not is_local(url))
 
 
+def ranks_trending(kind: str, url: str) -> bool:
+    """True when a source's listing comes in Hugging Face's trending order: an hf-daily URL that
+    asks the API for ``sort=trending``."""
+    return kind == "hf-daily" and ("sort", "trending") in parse_qsl(urlsplit(url).query)
+
+
 def url_for_date(kind: str, url: str, day: date | None, today: date) -> str:
     """The URL of a source of ``kind`` for listing date ``day`` (its own URL when ``day`` is None).
 

@@ -3,11 +3,12 @@ metric snapshots. Plain functions over plain data; digest.ingest.scrape does the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from digest.model.figures import Figures
 from digest.model.source import FEED_AUTHORITY
 from digest.parse.record import ParsedPaper
 
@@ -114,11 +115,12 @@ def changes_for(
     papers: Sequence[ParsedPaper],
     *,
     stored: dict[str, dict[str, Any]],
-    metrics: dict[str, tuple[int | None, int | None, int | None]],
+    metrics: Mapping[str, Figures],
     source_id: int,
     listed_on: date | None,
     now: datetime,
     authority: int = FEED_AUTHORITY,
+    ranked: bool = False,
 ) -> Changes:
     """Decide inserts, updates, listings and snapshots for a batch; no I/O.
 
@@ -126,6 +128,8 @@ def changes_for(
     text as this source gives it is kept in ``texts`` whatever the paper then shows. An arXiv
     ``replace`` announcement updates a known paper and never adds one. A metric snapshot is
     recorded only when a value differs from the paper's latest snapshot, so re-running adds nothing.
+    A ``ranked`` batch is in Hugging Face's trending order: its ranks are the papers' trending
+    places; any other keeps the place each paper last had.
     """
     result = Changes()
     for paper in dedupe(papers):
@@ -165,16 +169,34 @@ def changes_for(
                 "seen_at": now,
             }
         )
-        values = (paper.upvotes, paper.comments, paper.github_stars)
-        if any(value is not None for value in values) and metrics.get(paper.id) != values:
-            result.snapshots.append(
-                {
-                    "paper_id": paper.id,
-                    "source_id": source_id,
-                    "taken_at": now,
-                    "upvotes": values[0],
-                    "comments": values[1],
-                    "github_stars": values[2],
-                }
-            )
+        latest = metrics.get(paper.id)
+        place = paper.rank if ranked else (latest.trending_rank if latest else None)
+        values = Figures(paper.upvotes, paper.comments, paper.github_stars, place)
+        if any(value is not None for value in values[:3]) and latest != values:
+            result.snapshots.append(snapshot(paper.id, source_id, now, values))
     return result
+
+
+def unranked(
+    ids: Iterable[str], metrics: Mapping[str, Figures], source_id: int, now: datetime
+) -> list[dict[str, Any]]:
+    """The snapshots that take a trending place from the papers among ``ids`` (those a trending
+    source ranked lately but no longer lists) that still have one: their other figures as they were."""
+    return [
+        snapshot(paper_id, source_id, now, latest._replace(trending_rank=None))
+        for paper_id in sorted(ids)
+        if (latest := metrics.get(paper_id)) is not None and latest.trending_rank is not None
+    ]
+
+
+def snapshot(paper_id: str, source_id: int, now: datetime, figures: Figures) -> dict[str, Any]:
+    """A metric_snapshots row."""
+    return {
+        "paper_id": paper_id,
+        "source_id": source_id,
+        "taken_at": now,
+        "upvotes": figures.upvotes,
+        "comments": figures.comments,
+        "github_stars": figures.stars,
+        "trending_rank": figures.trending_rank,
+    }

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from digest.errors import DigestError, FetchError
-from digest.fetch.addresses import takes_dates, url_for_date
+from digest.fetch.addresses import ranks_trending, takes_dates, url_for_date
 from digest.fetch.http import Fetcher, FetchResult
-from digest.ingest.merge import Changes, changes_for
+from digest.ingest.merge import Changes, changes_for, unranked
 from digest.model.source import FEED_AUTHORITY, text_authority
 from digest.model.time import Clock, utc_date
 from digest.parse import parse_document
@@ -26,6 +26,8 @@ from digest.store.engine import Database, Session
 from digest.store.models import Source
 
 log = logging.getLogger(__name__)
+
+RANKED_LATELY = timedelta(days=15)  # how far back a trending source's ranks are taken back when gone
 
 
 @dataclass
@@ -52,9 +54,12 @@ def store_papers(
     listed_on: date | None = None,
     write: bool = True,
     authority: int = FEED_AUTHORITY,
+    ranked: bool = False,
 ) -> Changes:
     """Upsert ``papers`` as listed by source ``source_id`` at ``now``, believed as far as
-    ``authority`` says about their text; with ``write=False`` only work out the changes."""
+    ``authority`` says about their text; with ``write=False`` only work out the changes. A
+    ``ranked`` batch is Hugging Face's trending list: its order is recorded as each paper's
+    trending place, and the papers the source ranked lately that have left the list lose theirs."""
     ids = list(dict.fromkeys(paper.id for paper in papers))
     changes = changes_for(
         papers,
@@ -64,7 +69,12 @@ def store_papers(
         listed_on=listed_on,
         now=now,
         authority=authority,
+        ranked=ranked,
     )
+    if ranked:
+        left = stored_papers.ranked_by(session, source_id, now - RANKED_LATELY) - set(ids)
+        gone = stored_papers.latest_metrics(session, sorted(left))
+        changes.snapshots += unranked(left, gone, source_id, now)
     if write:
         stored_papers.insert_papers(session, changes.inserts)
         stored_papers.update_papers(session, changes.updates)
@@ -183,7 +193,14 @@ def _run_one(
                 ids = sorted({paper.id for paper in papers}) if day is None else []
                 listed = stored_sources.listed_by(session, source.id, ids)
                 counts = store_papers(
-                    session, source.id, papers, clock(), listed_on=day, write=not dry_run, authority=authority
+                    session,
+                    source.id,
+                    papers,
+                    clock(),
+                    listed_on=day,
+                    write=not dry_run,
+                    authority=authority,
+                    ranked=day is None and ranks_trending(source.kind, url),
                 )
                 fresh = len({row["paper_id"] for row in counts.listings} - listed) if day is None else 0
                 if not dry_run:

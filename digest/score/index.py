@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import sparse
 
+from digest.model.figures import Figures
 from digest.score import acronyms, text
 from digest.score.acronyms import Expansion
 from digest.score.interests import Atom
@@ -36,6 +37,7 @@ class Weights:
     upvotes: float = 1.0
     comments: float = 0.5
     stars: float = 0.25
+    rank: float = 2.0
     lift: float = 1.0  # how far nearness to a liked paper lifts a matched one (x 1 + lift * nearness)
     sink: float = 1.0  # and to a disliked one sinks it
     related: float = 4.0  # the relevance of a paper as near a liked one as can be, matched by no line
@@ -54,6 +56,7 @@ class Weights:
             upvotes=settings.upvotes_weight,
             comments=settings.comments_weight,
             stars=settings.stars_weight,
+            rank=settings.trending_rank_weight,
             lift=settings.feedback_lift,
             sink=settings.feedback_sink,
             related=settings.related_relevance,
@@ -72,6 +75,7 @@ class Doc:
     upvotes: int | None = None
     comments: int | None = None
     stars: int | None = None
+    trending_rank: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +123,8 @@ class PaperText(Protocol):
     categories: Sequence[str]
 
 
-def docs_of(
-    papers: Iterable[PaperText], metrics: Mapping[str, tuple[int | None, int | None, int | None]]
-) -> list[Doc]:
-    """``papers`` with their latest (upvotes, comments, stars), as scoring reads them."""
+def docs_of(papers: Iterable[PaperText], metrics: Mapping[str, Figures]) -> list[Doc]:
+    """``papers`` with their latest figures, as scoring reads them."""
     return [
         Doc(
             paper.id,
@@ -130,7 +132,7 @@ def docs_of(
             paper.abstract,
             tuple(paper.authors),
             tuple(paper.categories),
-            *metrics.get(paper.id, (None, None, None)),
+            *metrics.get(paper.id, Figures()),
         )
         for paper in papers
     ]
@@ -165,11 +167,13 @@ class Index:
 
 
 def trending_score(doc: Doc, weights: Weights) -> float:
-    """w_u ln(1+upvotes) + w_c ln(1+comments) + w_s ln(1+stars), from the latest snapshot."""
+    """w_u ln(1+upvotes) + w_c ln(1+comments) + w_s ln(1+stars) + w_r / rank, from the latest
+    snapshot (the last term only for a paper on Hugging Face's trending list)."""
     return (
         weights.upvotes * math.log1p(doc.upvotes or 0)
         + weights.comments * math.log1p(doc.comments or 0)
         + weights.stars * math.log1p(doc.stars or 0)
+        + (weights.rank / doc.trending_rank if doc.trending_rank else 0.0)
     )
 
 

@@ -152,10 +152,11 @@ class Listing(Base):
 
 
 class MetricSnapshot(Base):
-    """Upvotes, comments and GitHub stars of a paper at one moment: the trending signal over time."""
+    """Upvotes, comments, GitHub stars and trending place of a paper at one moment: the trending signal
+    over time."""
 
     __tablename__ = "metric_snapshots"
-    __table_args__ = (Index(None, "paper_id", "taken_at"),)
+    __table_args__ = (Index(None, "paper_id", "taken_at"), Index(None, "source_id", "taken_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     paper_id: Mapped[str] = mapped_column(Text, ForeignKey("papers.id", ondelete="CASCADE"))
@@ -164,6 +165,7 @@ class MetricSnapshot(Base):
     upvotes: Mapped[int | None]
     comments: Mapped[int | None]
     github_stars: Mapped[int | None]
+    trending_rank: Mapped[int | None]  # place in Hugging Face's trending order, from a sort=trending source
 
 
 class FetchLog(Base):

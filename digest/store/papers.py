@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from digest.model.figures import Figures
 from digest.store.bulk import chunked, insert_for
 from digest.store.models import Listing, MetricSnapshot, Paper, PaperText, Source
 
@@ -90,11 +91,9 @@ def insert_listings(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         )
 
 
-def latest_metrics(
-    session: Session, ids: Sequence[str]
-) -> dict[str, tuple[int | None, int | None, int | None]]:
-    """The newest (upvotes, comments, github_stars) snapshot of each paper among ``ids`` that has one."""
-    latest: dict[str, tuple[int | None, int | None, int | None]] = {}
+def latest_metrics(session: Session, ids: Sequence[str]) -> dict[str, Figures]:
+    """The newest snapshot of each paper among ``ids`` that has one."""
+    latest: dict[str, Figures] = {}
     for chunk in chunked(ids):
         newest = (
             select(func.max(MetricSnapshot.id))
@@ -107,10 +106,21 @@ def latest_metrics(
             MetricSnapshot.upvotes,
             MetricSnapshot.comments,
             MetricSnapshot.github_stars,
+            MetricSnapshot.trending_rank,
         ).where(MetricSnapshot.id.in_(newest))
-        for paper_id, upvotes, comments, stars in session.execute(query):
-            latest[paper_id] = (upvotes, comments, stars)
+        for paper_id, *figures in session.execute(query):
+            latest[paper_id] = Figures(*figures)
     return latest
+
+
+def ranked_by(session: Session, source_id: int, since: datetime) -> set[str]:
+    """The papers to which source ``source_id`` gave a trending rank at ``since`` or later."""
+    query = select(MetricSnapshot.paper_id).where(
+        MetricSnapshot.source_id == source_id,
+        MetricSnapshot.taken_at >= since,
+        MetricSnapshot.trending_rank.is_not(None),
+    )
+    return set(session.scalars(query.distinct()))
 
 
 def insert_snapshots(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -149,20 +159,20 @@ def paper_listings(session: Session, paper_id: str) -> list[tuple[str, date, int
     return [tuple(row) for row in session.execute(query)]
 
 
-def paper_metrics(
-    session: Session, paper_id: str
-) -> list[tuple[datetime, int | None, int | None, int | None]]:
+def paper_metrics(session: Session, paper_id: str) -> list[tuple[datetime, Figures]]:
+    """Every snapshot of a paper's figures, oldest first."""
     query = (
         select(
             MetricSnapshot.taken_at,
             MetricSnapshot.upvotes,
             MetricSnapshot.comments,
             MetricSnapshot.github_stars,
+            MetricSnapshot.trending_rank,
         )
         .where(MetricSnapshot.paper_id == paper_id)
-        .order_by(MetricSnapshot.taken_at)
+        .order_by(MetricSnapshot.taken_at, MetricSnapshot.id)
     )
-    return [tuple(row) for row in session.execute(query)]
+    return [(at, Figures(*figures)) for at, *figures in session.execute(query)]
 
 
 def listed_papers(session: Session, day: date | None) -> list[Paper]:

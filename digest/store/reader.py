@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from digest.model.figures import Figures
 from digest.store import feedback, ledger, papers
 from digest.store.models import Paper
 
@@ -26,7 +27,7 @@ class StoreReader:
     def papers_by_id(self, ids: Sequence[str]) -> dict[str, Paper]:
         return papers.papers_by_id(self.session, ids)
 
-    def latest_metrics(self, ids: Sequence[str]) -> dict[str, tuple[int | None, int | None, int | None]]:
+    def latest_metrics(self, ids: Sequence[str]) -> dict[str, Figures]:
         return papers.latest_metrics(self.session, ids)
 
     def sent_pairs(

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from digest.errors import UsageError
+from digest.model.figures import Figures
 from digest.parse.record import paper_key
 from digest.store import papers as stored
 from digest.store.engine import Session
@@ -44,7 +45,7 @@ def list_papers(
         source_id = require(session, source).id if source else None
         found = stored.list_papers(session, since=since, source_id=source_id, limit=limit)
         metrics = stored.latest_metrics(session, [paper.id for paper in found])
-        return [{**paper_json(paper), "upvotes": metrics.get(paper.id, (None,))[0]} for paper in found]
+        return [{**paper_json(paper), "upvotes": metrics.get(paper.id, Figures()).upvotes} for paper in found]
 
 
 def require_paper(session: Session, given: str) -> Paper:
@@ -68,7 +69,13 @@ def show_paper(ctx: Context, paper_id: str) -> dict[str, Any]:
             for name, day, rank, kind in stored.paper_listings(session, paper_id)
         ]
         data["metrics"] = [
-            {"taken_at": at.isoformat(timespec="seconds"), "upvotes": up, "comments": co, "github_stars": st}
-            for at, up, co, st in stored.paper_metrics(session, paper_id)
+            {
+                "taken_at": at.isoformat(timespec="seconds"),
+                "upvotes": figures.upvotes,
+                "comments": figures.comments,
+                "github_stars": figures.stars,
+                "trending_rank": figures.trending_rank,
+            }
+            for at, figures in stored.paper_metrics(session, paper_id)
         ]
     return data

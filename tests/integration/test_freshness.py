@@ -313,6 +313,54 @@ def test_the_days_before_today_are_fetched_again_so_upvotes_at_send_time_are_cur
     assert sum(url.endswith("?date=2026-06-12") for url in urls) == 2
 
 
+def trending_order(*first: str, without: str | None = None) -> bytes:
+    """The captured day's listing with ``first`` moved to the top (and ``without`` left out)."""
+    listing = [entry for entry in json.loads(HF_DAY.read_bytes()) if entry["paper"]["id"] != without]
+    listing.sort(key=lambda entry: entry["paper"]["id"] not in first)
+    return json.dumps(listing).encode()
+
+
+def test_a_trending_source_records_each_papers_place_and_takes_it_back_when_the_paper_leaves(
+    mail_settings, sessions, migrated_url
+) -> None:
+    with LoopbackServer() as server:
+        server.routes["/api/daily_papers?sort=trending"] = Reply(body=HF_DAY.read_bytes())
+        add_source(sessions, "trending", "hf-daily", server.url("/api/daily_papers?sort=trending"))
+        settings = mail_settings.model_copy(update={"repoll_days": 0})
+
+        def fetch(hour: int) -> None:
+            sources.scrape_sources(
+                context(settings, sessions, lambda: datetime(2026, 6, 12, hour, tzinfo=UTC)), []
+            )
+
+        fetch(9)  # 7th in the captured order
+        fetch(10)  # the same order again: nothing to record
+        server.routes["/api/daily_papers?sort=trending"] = Reply(body=trending_order(PAPER))
+        fetch(11)
+        add_subscriber(sessions, interests='"adversarial robustness"', send_hour=12, trending_section=False)
+        assert send(settings, sessions, datetime(2026, 6, 12, 12, tzinfo=UTC)).sent == 1
+        server.routes["/api/daily_papers?sort=trending"] = Reply(body=trending_order(without=PAPER))
+        fetch(13)
+
+    shown = json.loads(digest("papers", "show", PAPER, "--json", url=migrated_url).output)
+    assert [(row["trending_rank"], row["upvotes"]) for row in shown["metrics"]] == [(7, 8), (1, 8), (None, 8)]
+    [mail] = outbox(settings)
+    assert "8 upvotes · 3 comments · #1 trending on Hugging Face" in mail.get_body(("plain",)).get_content()
+    assert "#1 trending on Hugging Face" in mail.get_body(("html",)).get_content()
+
+
+def test_a_source_in_the_apis_own_order_records_no_trending_place(
+    mail_settings, sessions, migrated_url
+) -> None:
+    with LoopbackServer() as server:
+        server.routes["/api/daily_papers"] = Reply(body=HF_DAY.read_bytes())
+        add_source(sessions, "hf", "hf-daily", server.url("/api/daily_papers"))
+        settings = mail_settings.model_copy(update={"repoll_days": 0})
+        sources.scrape_sources(context(settings, sessions, lambda: datetime(2026, 6, 12, 9, tzinfo=UTC)), [])
+    shown = json.loads(digest("papers", "show", PAPER, "--json", url=migrated_url).output)
+    assert [row["trending_rank"] for row in shown["metrics"]] == [None]
+
+
 def test_a_digest_held_late_in_the_day_goes_out_before_its_day_ends(
     mail_settings, sessions, migrated_url
 ) -> None:

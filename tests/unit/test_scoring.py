@@ -190,6 +190,20 @@ def test_trending_breaks_near_ties() -> None:
     assert [doc.id for doc in ranked("agents", [quiet, popular])] == ["popular", "quiet"]
 
 
+def test_a_place_high_on_the_trending_list_lifts_a_paper_as_upvotes_do() -> None:
+    base = next(doc for doc in DOCS if has_words(doc, "agents"))
+    unranked = replace(base, id="a-unranked", upvotes=3)
+    first = replace(base, id="b-first", upvotes=3, trending_rank=1)
+    far_down = replace(base, id="c-far-down", upvotes=3, trending_rank=40)
+    assert [doc.id for doc in ranked("agents", [unranked, far_down, first])] == [
+        "b-first",
+        "c-far-down",
+        "a-unranked",
+    ]
+    assert trending_score(first, Weights()) - trending_score(unranked, Weights()) == pytest.approx(2.0)
+    assert trending_score(first, Weights(rank=0.0)) == trending_score(unranked, Weights())
+
+
 def test_exact_ties_break_by_paper_id() -> None:
     base = next(doc for doc in DOCS if has_words(doc, "agents"))
     twins = [replace(base, id=name) for name in ("b", "c", "a")]
