@@ -7,6 +7,7 @@ index per window and ranks everyone in it at once; papers a subscriber was sent 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -19,6 +20,7 @@ from digest.compose.digest import Digest, Item, PaperView, Why, items, links, se
 from digest.compose.tldr import tldr
 from digest.model.figures import Figures
 from digest.model.ledger import Window, window_for
+from digest.model.time import utc
 from digest.parse.record import paper_key
 from digest.score.index import Corpus, Doc, Index, PaperText, Weights, build_index, corpus_from, docs_of
 from digest.score.interests import Atom, InterestError, parse_interests, parse_with_seeds
@@ -36,6 +38,7 @@ class PaperRecord(PaperText, Protocol):
     github_repo: str | None
     project_page: str | None
     ai_summary: str | None
+    first_seen_at: datetime
 
 
 class SubscriberRecord(Protocol):
@@ -145,6 +148,7 @@ class Composed:
     # (paper id, pick, section, the liked paper a related pick is near)
     picks: list[tuple[str, Pick, str, str | None]] = field(default_factory=list)
     error: str | None = None
+    papers: int = 0  # first seen since the previous digest: 0 when nothing new came at all
 
     @property
     def empty(self) -> bool:
@@ -160,6 +164,16 @@ class _Pool:
     atoms: dict[tuple[str, tuple[str, ...]], Atom] = field(default_factory=dict)
     index: Index | None = None
     explained: dict[tuple[int, str | None], Why] = field(default_factory=dict)  # for this index
+    seen: list[datetime] | None = None  # the papers' first-seen times, in order (made when asked)
+
+    def since(self, moment: datetime | None) -> int:
+        """How many of the papers were first seen after ``moment`` (all of them for None)."""
+        if moment is None:
+            return len(self.papers)
+        if self.seen is None:
+            self.seen = sorted(utc(paper.first_seen_at) for paper in self.papers.values())
+        return len(self.seen) - bisect.bisect_right(self.seen, utc(moment))
+
     vectors: np.ndarray | None = None  # the docs in the semantic space, once asked for
 
 
@@ -375,6 +389,7 @@ class Composer:
                 items(index, chosen.main, profile, views, pool.explained, titles),
                 items(index, chosen.trending, profile, views, pool.explained),
                 picks,
+                papers=pool.since(job.previous_until),
             )
 
     def recompose(self, job: Job, stored: Sequence[StoredPick]) -> Composed:

@@ -113,6 +113,7 @@ class Digest:
     links: Links
     has_interests: bool = True
     notes: tuple[str, ...] = ()  # lines above the papers: a listing that had not arrived, say
+    quiet: str = ""  # why an empty digest is empty, when nothing new came (every source rests)
 
     @property
     def empty(self) -> bool:

@@ -46,11 +46,13 @@ class MailMaker:
         to: str | None = None,
         subject_prefix: str = "",
         notes: tuple[str, ...] = (),
+        quiet: str = "",
     ) -> DigestMail:
         """The message of ``composed``, its links made with ``token``, to the subscriber (or ``to``),
-        with ``notes`` (a line each) above its papers. Raises MessageError for an address or header
-        that cannot be sent."""
-        digest = dataclasses.replace(digest_of(composed, self.base_url, token), notes=notes)
+        with ``notes`` (a line each) above its papers, and ``quiet`` (why nothing new came) in place
+        of "nothing matched" when it has none. Raises MessageError for an address or header that
+        cannot be sent."""
+        digest = dataclasses.replace(digest_of(composed, self.base_url, token), notes=notes, quiet=quiet)
         rendered = self.renderer.render(digest)
         recipient = to or digest.email
         envelope = Envelope(recipient, message_id, now, digest.links.unsubscribe)

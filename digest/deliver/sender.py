@@ -35,7 +35,7 @@ from digest.deliver.outcome import Verdict, after_failure, counts_as_bounce
 from digest.errors import MessageError
 from digest.mail.message import Identity, identity_for, new_message_id
 from digest.mail.transports import Outcome, Outgoing, Transport
-from digest.model.freshness import Behind
+from digest.model.freshness import Standing
 from digest.model.ledger import DeliveryStatus, retry_delay
 from digest.model.link_tokens import new_token
 from digest.model.subscriber import SubscriberStatus
@@ -204,7 +204,7 @@ class Sender:
         self.collect = collect or mode != Mode.SEND
         self.claimant = new_claimant()
         self._deferred: set[int] = set()  # rows this sender put back to wait once already
-        self._behind: tuple[Behind, ...] = ()  # the sources late or stale in this run
+        self._standing = Standing()  # the sources late, stale or resting in this run
         # This run's results by row: one put back to wait and taken up again keeps its later result.
         self._results: dict[int, RowResult] = {}
         self.progress = progress or (lambda _message: None)
@@ -212,14 +212,15 @@ class Sender:
         self.stages: dict[str, float] = dict.fromkeys(STAGES, 0.0)  # seconds spent in each, for benchmarks
 
     def run(
-        self, now: datetime | None = None, only: str | None = None, behind: Sequence[Behind] = ()
+        self, now: datetime | None = None, only: str | None = None, standing: Standing | None = None
     ) -> Summary:
         """Send everything due at ``now`` (default: the clock's time); returns what it did.
 
-        ``behind`` are the sources late or stale now: a digest due less than hold_for_sources
-        hours ago waits for those worth waiting for (it is planned once they are fresh, or at the
-        limit, never past the subscriber's local day), and each digest sent meanwhile says in one
-        line which listing it lacks.
+        ``standing`` says which sources are late or stale now: a digest due less than
+        hold_for_sources hours ago waits for those worth waiting for (it is planned once they are
+        fresh, or at the limit, never past the subscriber's local day), and each digest sent
+        meanwhile says in one line which listing it lacks. When every source rests, a digest with
+        no new paper at all says so instead of "nothing matched".
 
         If anything unexpected stops the run, the rows it claimed but never handed to the transport
         are released for a retry (failed-temporary, with the error) before the error propagates.
@@ -228,8 +229,8 @@ class Sender:
         now = utc(now or self.clock())
         summary = Summary()
         self._results = {}
-        self._behind = tuple(behind)
-        waiting = any(late.wait for late in behind)
+        self._standing = standing or Standing()
+        waiting = self._standing.waiting
         hold = timedelta(hours=self.options.hold_for_sources) if waiting else timedelta(0)
         with self.database.session() as session:
             rows = self._ledger(session)
@@ -409,7 +410,8 @@ class Sender:
             key=delivery.id,
             to=self.test_to,
             subject_prefix="[test] " if self.mode == Mode.TEST else "",
-            notes=tuple(late.note(now, subscriber.timezone) for late in self._behind),
+            notes=self._standing.notes(now, subscriber.timezone),
+            quiet=self._standing.quiet(subscriber.timezone) if result.papers == 0 else "",
         )
         if not live:
             return Ready(mail, None)

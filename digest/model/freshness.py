@@ -56,6 +56,46 @@ class Behind:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Rest:
+    """A source with no batch scheduled today: its schedule, and when its next batch is due."""
+
+    source: str
+    schedule: str
+    next_batch: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What the enabled sources mean for the digests sent now: those late or stale (``behind``),
+    and, when every one of them rests today, each with its schedule (``resting``; else empty)."""
+
+    behind: tuple[Behind, ...] = ()
+    resting: tuple[Rest, ...] = ()
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a digest due now should wait for a source."""
+        return any(late.wait for late in self.behind)
+
+    def notes(self, now: datetime, reader_zone: str) -> tuple[str, ...]:
+        """The lines a digest sent now says of the sources behind."""
+        return tuple(late.note(now, reader_zone) for late in self.behind)
+
+    def quiet(self, reader_zone: str) -> str:
+        """Why a digest with no new paper at all has none, when the sources rest ("" when they do
+        not): the one line it says instead of "nothing matched"."""
+        if not self.resting:
+            return ""
+        schedules = "; ".join(f"{rest.source}: {rest.schedule}" for rest in self.resting)
+        line = f"No new papers since your last digest: none of the listings publishes today ({schedules})."
+        coming = [utc(rest.next_batch) for rest in self.resting if rest.next_batch is not None]
+        if coming:
+            local = min(coming).astimezone(zone(reader_zone))
+            line += f" The next listing is due {local:%a} {local.day} {local:%b} at {local:%H:%M}."
+        return line
+
+
 def freshness(
     kind: str,
     fetches: Sequence[Fetch],

@@ -327,14 +327,16 @@ def send(
     settings that cannot be used."""
     only = normalise_email(only) if only else None
     with transport_for(ctx.settings) as transport:
-        return _sender(ctx, transport, progress=progress, stop=stop).run(now, only, sources.behind(ctx, now))
+        return _sender(ctx, transport, progress=progress, stop=stop).run(
+            now, only, sources.standing(ctx, now)
+        )
 
 
 def dry_run(ctx: Context, now: datetime, *, only: str | None = None) -> Summary:
     """What ``send`` would do at ``now``: each digest it would send or skip (``Summary.rows``), with
     its subject and papers. Sends and stores nothing."""
     only = normalise_email(only) if only else None
-    return _sender(ctx, None, mode=Mode.DRY_RUN).run(now, only, sources.behind(ctx, now))
+    return _sender(ctx, None, mode=Mode.DRY_RUN).run(now, only, sources.standing(ctx, now))
 
 
 def test_send(ctx: Context, now: datetime, to: str, *, only: str | None = None) -> Summary:

@@ -12,8 +12,8 @@ from digest.errors import DigestError, FetchError, UsageError
 from digest.fetch.addresses import dates_since, takes_dates, url_for_date
 from digest.fetch.http import Fetcher, checked_location, is_local
 from digest.ingest.scrape import SourceReport, scrape
-from digest.model.freshness import Behind, Fetch, Freshness, freshness
-from digest.model.source import LATE, STALE
+from digest.model.freshness import Behind, Fetch, Freshness, Rest, Standing, freshness
+from digest.model.source import LATE, RESTING, STALE
 from digest.model.time import utc_date
 from digest.parse import parse_document
 from digest.parse.record import KINDS, ParsedPaper
@@ -51,18 +51,24 @@ def list_sources(ctx: Context, now: datetime | None = None) -> list[dict[str, An
         return _with_states(ctx, session, stored.all_sources(session), now)
 
 
-def behind(ctx: Context, now: datetime) -> list[Behind]:
-    """The enabled sources late or stale at ``now``: the batches a digest due now would miss. A
-    source that has never brought a batch is left out: there is nothing it is known to send. One
-    that has missed more than its latest batch is not worth waiting for (``wait`` False): it
-    stopped, and a digest only says so."""
+def standing(ctx: Context, now: datetime) -> Standing:
+    """What the enabled sources mean for a digest due at ``now`` (one read of the fetch log).
+
+    ``behind``: those late or stale, the batches it would miss. A source that has never brought a
+    batch is left out: there is nothing it is known to send. One that has missed more than its
+    latest batch is not worth waiting for (``wait`` False): it stopped, and a digest only says so.
+    ``resting``: every source, when each of them rests today (so nothing new is expected)."""
     with ctx.session() as session:
         states = _states(ctx, session, stored.all_sources(session, enabled_only=True), now)
-    return [
+    behind = tuple(
         Behind(source.name, state.due, state.zone, wait=state.missing == 1)
         for source, state in states
         if state.state in (LATE, STALE) and state.due is not None and state.last_new is not None
-    ]
+    )
+    resting = ()
+    if states and all(state.state == RESTING for _, state in states):
+        resting = tuple(Rest(source.name, state.schedule, state.next_batch) for source, state in states)
+    return Standing(behind, resting)
 
 
 def source_state(ctx: Context, source_id: int, now: datetime) -> dict[str, Any] | None:

@@ -271,6 +271,31 @@ def test_a_batch_that_never_comes_releases_the_digest_at_the_limit_and_reaches_t
     assert all("Glacier Drift Maps" not in body for body in rest), friday
 
 
+def test_on_a_resting_day_a_digest_with_nothing_new_says_why(mail_settings, sessions, migrated_url) -> None:
+    with arxiv_week(mail_settings, sessions, migrated_url, empty=True) as (day, server, mail_settings):
+        add_subscriber(sessions, "bo@example.org", interests="quantum chromodynamics", send_hour=7)
+        server.routes["/rss"] = Reply(body=TUESDAY)
+        day.fetch(eastern(2026, 9, 24, 20, 30))  # Thursday's batch, the last of the week
+        friday = day.send(datetime(2026, 9, 25, 7, 0, tzinfo=UTC))
+        saturday = day.send(datetime(2026, 9, 26, 7, 0, tzinfo=UTC))
+    assert (friday.sent, friday.held, saturday.sent, saturday.held) == (2, 0, 2, 0)
+    mails = {(message["To"], message["Date"][:16]): message for message in outbox(mail_settings)}
+    text = {
+        key: " ".join(message.get_body(("plain",)).get_content().split()) for key, message in mails.items()
+    }
+    quiet = (
+        "No new papers since your last digest: none of the listings publishes today (ml: arXiv: Sunday "
+        "to Thursday at 20:00 US Eastern, not on its holidays). The next listing is due Mon 28 Sep at 00:00."
+    )
+    assert "Glacier Drift Maps" in text["ada@example.org", "Fri, 25 Sep 2026"]
+    assert "Nothing new matched your interests" in text["bo@example.org", "Fri, 25 Sep 2026"]  # papers came
+    for reader in ("ada@example.org", "bo@example.org"):
+        assert quiet in text[reader, "Sat, 26 Sep 2026"]
+        assert "Nothing new matched" not in text[reader, "Sat, 26 Sep 2026"]
+        assert quiet in mails[reader, "Sat, 26 Sep 2026"].get_body(("html",)).get_content()
+    assert all(quiet not in body for key, body in text.items() if key[1].startswith("Fri"))
+
+
 HF_DAY = FIXTURES / "hf_daily_papers_api_2026-06-12_raw.json"
 PAPER = "2606.11409"  # "Risk Under Pressure…", 8 upvotes when captured
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.model.calendar import learn, schedule_for, shipped_arxiv_holidays
-from digest.model.freshness import Fetch, freshness
+from digest.model.freshness import Behind, Fetch, Rest, Standing, freshness
 from digest.model.source import FAILING, FRESH, LATE, RESTING, STALE
 
 EASTERN = ZoneInfo("America/New_York")
@@ -169,3 +169,25 @@ def test_arxiv_holidays_come_comma_separated_from_the_environment(monkeypatch) -
 
     monkeypatch.setenv("DIGEST_ARXIV_HOLIDAYS", "2026-12-24, 2026-12-31")
     assert Settings().arxiv_holidays == [date(2026, 12, 24), date(2026, 12, 31)]
+
+
+def test_a_quiet_day_names_every_resting_schedule_and_the_soonest_batch_in_the_readers_zone() -> None:
+    standing = Standing(
+        resting=(
+            Rest("ml", "arXiv: Sunday to Thursday at 20:00 US Eastern", eastern(2026, 9, 27, 20, 0)),
+            Rest("hf", "Hugging Face: weekdays", datetime(2026, 9, 28, 0, 0, tzinfo=UTC)),
+        )
+    )
+    assert standing.quiet("Asia/Tokyo") == (
+        "No new papers since your last digest: none of the listings publishes today (ml: arXiv: Sunday "
+        "to Thursday at 20:00 US Eastern; hf: Hugging Face: weekdays). "
+        "The next listing is due Mon 28 Sep at 09:00."
+    )
+    assert Standing().quiet("UTC") == ""
+
+
+def test_only_a_source_missing_just_its_latest_batch_makes_digests_wait() -> None:
+    late = Behind("ml", eastern(2026, 9, 22, 20, 0), "America/New_York")
+    stopped = Behind("old", eastern(2026, 9, 1, 20, 0), "America/New_York", wait=False)
+    assert Standing((late, stopped)).waiting and not Standing((stopped,)).waiting
+    assert len(Standing((late, stopped)).notes(eastern(2026, 9, 23, 6, 0), "UTC")) == 2
