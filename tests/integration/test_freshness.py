@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -181,6 +182,71 @@ def test_the_scheduler_warns_once_and_polls_sooner_while_a_source_stays_stale(
         300,
     ]  # sooner while it is missing, from the start for a new batch
     assert left is None  # fresh again: no more re-polls
+
+
+def resting_run(settings, sessions, caplog, batch: datetime, fetches: list[datetime], send_at: datetime):
+    """The scheduler fetching a loopback arXiv feed that brought its batch at ``batch`` and serves
+    it again at each of ``fetches``, then a digest due at ``send_at``: (its send summary, the
+    warnings logged, the re-polls planned, the source's state then)."""
+    now = [batch]
+    with LoopbackServer() as server:
+        server.routes["/rss"] = Reply(body=RSS.read_bytes())
+        assert digest("sources", "disable", "hf-daily", url=str(sessions.kw["bind"].url)).exit_code == 0
+        source = add_source(sessions, "ml", "arxiv-rss", server.url("/rss"))
+        add_subscriber(sessions, interests="drift", send_hour=send_at.hour, trending_section=False)
+        ctx = context(settings.model_copy(update={"send_empty_digest": True}), sessions, lambda: now[0])
+        service = Scheduler(ctx)
+        service.scheduler.start(paused=True)
+        repolls = []
+        with caplog.at_level("WARNING", logger="digest.scheduler"):
+            for moment in [batch, *fetches]:
+                now[0] = moment
+                assert service.fetch(source.id) is not None
+                repolls.append(service.scheduler.get_job(f"repoll:{source.id}") is not None)
+        service.scheduler.shutdown(wait=False)
+        now[0] = send_at
+        summary = digests.send(ctx, send_at)
+    state = sources.source_state(ctx, source.id, send_at)["state"]
+    return summary, [record.getMessage() for record in caplog.records], repolls, state
+
+
+@pytest.mark.parametrize(
+    ("batch", "fetches", "send_at"),
+    [
+        pytest.param(  # Thursday's batch; Friday announces nothing
+            eastern(2026, 9, 24, 20, 30),
+            [eastern(2026, 9, 25, 20, 30), eastern(2026, 9, 26, 1, 0)],
+            datetime(2026, 9, 26, 6, 0, tzinfo=UTC),
+            id="friday-and-saturday",
+        ),
+        pytest.param(  # Wednesday's batch; Thanksgiving Thursday, a listed holiday, announces nothing
+            eastern(2025, 11, 26, 20, 30),
+            [eastern(2025, 11, 27, 22, 30), eastern(2025, 11, 28, 1, 0)],
+            datetime(2025, 11, 28, 6, 0, tzinfo=UTC),
+            id="listed-holiday",
+        ),
+    ],
+)
+def test_after_a_friday_or_a_listed_holiday_nothing_waits_and_nothing_warns(
+    settings, sessions, caplog, batch, fetches, send_at
+) -> None:
+    summary, warnings, repolls, state = resting_run(settings, sessions, caplog, batch, fetches, send_at)
+    assert (state, warnings, any(repolls)) == ("resting", [], False)
+    assert (summary.held, summary.sent) == (0, 1)  # at its hour
+
+
+def test_the_same_week_without_the_holiday_is_stale_and_warned(settings, sessions, caplog) -> None:
+    """The holiday case a week earlier: Thursday 20 November 2025 announces, so serving Wednesday's
+    batch again after the grace is stale, warned and re-polled, and the digest waits."""
+    batch, fetches = (
+        eastern(2025, 11, 19, 20, 30),
+        [eastern(2025, 11, 20, 22, 30), eastern(2025, 11, 21, 1, 0)],
+    )
+    summary, warnings, repolls, state = resting_run(
+        settings, sessions, caplog, batch, fetches, datetime(2025, 11, 21, 6, 0, tzinfo=UTC)
+    )
+    assert state == "stale" and len(warnings) == 1 and repolls[-1]
+    assert (summary.held, summary.sent) == (1, 0)
 
 
 TUESDAY = (
