@@ -1,0 +1,1 @@
+"""Mail that comes back: delivery reports, complaints, and (to come) commands by mail."""

@@ -1,0 +1,117 @@
+"""Reading what comes back by mail: bounces in the formats MTAs send them, RFC 3464 reports, and
+feedback-loop complaints (ARF), against a corpus of real messages (tests/data/inbound)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digest.inbound.reports import BOUNCE, COMPLAINT, MALFORMED, NOT_A_REPORT, read_report, verp_token
+from tests.support.data import DATA
+
+CORPUS = DATA / "inbound"
+EXPECTED = json.loads((CORPUS / "expected.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_real_report_names_the_addresses_that_failed_or_complained(name: str) -> None:
+    report = read_report((CORPUS / name).read_bytes())
+    got = {
+        "kind": report.kind,
+        "permanent": sorted(report.permanent),
+        "temporary": sorted(report.temporary),
+        "complainants": sorted(report.complainants),
+        "original_message_id": report.original_message_id,
+    }
+    assert got == EXPECTED[name]
+
+
+def test_the_corpus_holds_every_kind_of_outcome() -> None:
+    kinds = {entry["kind"] for entry in EXPECTED.values()}
+    assert kinds == {BOUNCE, COMPLAINT, NOT_A_REPORT}
+    assert any(entry["temporary"] for entry in EXPECTED.values())
+
+
+def dsn(action: str, status: str, recipient: str = "ada@example.org") -> bytes:
+    """A relay's RFC 3464 report on one recipient of a digest."""
+    return f"""From: MAILER-DAEMON@relay.example
+Subject: Delivery Status Notification
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+Your message could not be delivered.
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; relay.example
+
+Final-Recipient: rfc822; {recipient}
+Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; 550 5.1.1 no such user
+
+--b
+Content-Type: text/rfc822-headers
+
+Message-ID: <20260924.7.abc@digest.example>
+To: {recipient}
+
+--b--
+""".encode()
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "permanent", "temporary"),
+    [("failed", "5.1.1", True, False), ("failed", "4.2.2", False, True), ("delayed", "4.4.7", False, True)],
+)
+def test_an_rfc_3464_report_is_permanent_only_when_it_failed_for_good(
+    action: str, status: str, permanent: bool, temporary: bool
+) -> None:
+    report = read_report(dsn(action, status))
+    assert report.kind == BOUNCE
+    assert (bool(report.permanent), bool(report.temporary)) == (permanent, temporary)
+    assert report.original_message_id == "20260924.7.abc@digest.example"
+
+
+def test_a_delivered_notice_reports_no_failure() -> None:
+    assert read_report(dsn("delivered", "2.0.0")).kind == NOT_A_REPORT
+
+
+def test_an_ordinary_reply_is_not_a_report() -> None:
+    reply = b"From: ada@example.org\r\nSubject: Re: Paper digest\r\n\r\nThanks, lovely digest.\r\n"
+    assert read_report(reply).kind == NOT_A_REPORT
+
+
+@pytest.mark.parametrize(
+    ("recipient", "token"),
+    [
+        ("bounces+AbC123_-xyz9@digest.example.org", "AbC123_-xyz9"),
+        ("<bounces+AbC123_-xyz9@digest.example.org>", "AbC123_-xyz9"),
+        ("bounces@digest.example.org", None),
+        ("bounces+short@digest.example.org", None),
+        ("bounces+bad token!@digest.example.org", None),
+        ("bounces+AbC123_-xyz9@a@b", None),
+    ],
+)
+def test_a_per_message_return_address_gives_its_token_and_nothing_else_does(recipient: str, token) -> None:
+    assert verp_token(recipient) == token
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=4000))
+def test_any_bytes_are_read_without_raising(raw: bytes) -> None:
+    assert read_report(raw).kind in (BOUNCE, COMPLAINT, NOT_A_REPORT, MALFORMED)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(EXPECTED)), st.integers(0, 10_000), st.binary(min_size=1, max_size=40))
+def test_a_damaged_real_report_is_read_without_raising(name: str, at: int, junk: bytes) -> None:
+    raw = (CORPUS / name).read_bytes()
+    at %= len(raw)
+    assert read_report(raw[:at] + junk + raw[at:]).kind in (BOUNCE, COMPLAINT, NOT_A_REPORT, MALFORMED)
