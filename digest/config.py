@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         "http://localhost:8000",
         description="Public address of the web front; links in mail (unsubscribe, preferences) start here.",
     )
+    bounce_address: str | None = Field(
+        None,
+        description="Where delivery reports go: each digest's envelope sender becomes LOCAL+ID@DOMAIN of it "
+        "(VERP; ID is the left part of the message's Message-ID), so a bounce names its delivery. Unset: "
+        "mail_from.",
+    )
     unsubscribe_mailto: str | None = Field(
         None, description="An address that unsubscribes whoever mails it, added to List-Unsubscribe."
     )
@@ -270,7 +276,7 @@ class Settings(BaseSettings):
             raise ValueError("use one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("mail_from", "unsubscribe_mailto")
+    @field_validator("mail_from", "unsubscribe_mailto", "bounce_address")
     @classmethod
     def _check_address(cls, value: str | None) -> str | None:
         if value is None:

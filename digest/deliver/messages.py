@@ -9,7 +9,7 @@ from datetime import datetime
 
 from digest.compose.choose import Composed, digest_of
 from digest.compose.digest import Digest
-from digest.mail.message import Envelope, Identity, build_message
+from digest.mail.message import Envelope, Identity, build_message, return_path
 from digest.mail.transports import Outgoing
 from digest.model.address import checked_address
 from digest.render.mails import Rendered, Renderer
@@ -59,5 +59,6 @@ class MailMaker:
         data = build_message(
             self.identity, envelope, subject_prefix + rendered.subject, rendered.text, rendered.html
         )
-        outgoing = Outgoing(key, self.identity.address, checked_address(recipient), message_id, data)
+        sender = return_path(self.identity, message_id)
+        outgoing = Outgoing(key, sender, checked_address(recipient), message_id, data)
         return DigestMail(outgoing, rendered.subject, rendered, digest)

@@ -22,7 +22,7 @@ MALFORMED = "malformed"
 
 _ADDRESS = re.compile(r"<?([^\s<>;]+@[^\s<>;]+?)>?$")
 _STATUS = re.compile(r"^([245])\.\d{1,3}\.\d{1,3}")
-_VERP = re.compile(r"^[^+@]+\+([A-Za-z0-9_-]{8,64})@[^@]+$")
+_VERP = re.compile(r"^[^+@]+\+([A-Za-z0-9._-]{8,80})@[^@]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,8 @@ def read_report(raw: bytes) -> Report:
 
 
 def verp_token(recipient: str) -> str | None:
-    """The token of a per-message return address ``bounces+TOKEN@domain``, or None."""
+    """The token of a per-message return address ``bounces+TOKEN@domain`` (digest.mail.message.
+    return_path: the left part of the message's Message-ID), or None."""
     found = _VERP.match(recipient.strip().strip("<>"))
     return found.group(1) if found else None
 

@@ -37,6 +37,7 @@ class Identity:
     name: str
     domain: str
     unsubscribe_mailto: str | None = None
+    bounce_address: str | None = None  # delivery reports go to its LOCAL+ID@DOMAIN (VERP) when set
     dkim_selector: str | None = None
     dkim_key: bytes | None = None
 
@@ -66,6 +67,16 @@ DKIM_HEADERS = (
 def new_message_id(domain: str, label: str) -> str:
     """A unique ``<…@domain>`` id; ``label`` (digits, dots) makes it readable in logs."""
     return f"<{label}.{secrets.token_hex(8)}@{domain}>"
+
+
+def return_path(sender: Identity, message_id: str) -> str:
+    """The envelope sender of the message ``message_id``: ``LOCAL+ID@DOMAIN`` of the bounce address
+    (ID the Message-ID's left part, so a delivery report names its message even when it quotes
+    nothing of it), or the From address when no bounce address is set."""
+    if sender.bounce_address is None:
+        return sender.address
+    local, domain = sender.bounce_address.rsplit("@", 1)
+    return f"{local}+{message_id.strip('<>').rsplit('@', 1)[0]}@{domain}"
 
 
 def build_message(sender: Identity, envelope: Envelope, subject: str, text: str, html: str) -> bytes:
@@ -176,6 +187,7 @@ def identity_for(settings: Any) -> Identity:
         name=settings.mail_from_name,
         domain=settings.mail_domain,
         unsubscribe_mailto=settings.unsubscribe_mailto,
+        bounce_address=settings.bounce_address,
         dkim_selector=settings.dkim_selector if key else None,
         dkim_key=key,
     )

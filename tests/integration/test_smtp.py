@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
 from digest.deliver.sender import Sender, Summary
+from digest.inbound.reports import verp_token
 from digest.mail.transports import Outgoing, SmtpTarget, SmtpTransport, transport_for
 from digest.store.engine import Database
 from digest.store.models import Delivery, Subscriber
@@ -345,6 +346,26 @@ def test_one_run_tries_a_refused_digest_once_even_with_the_shortest_retry_delay(
     summary = send(mail_settings.model_copy(update={"retry_delay": 1.0}), sessions)
     row = ledger(sessions)["ann@example.org", 24]
     assert summary.failed_temporary == 1 and row.attempts == 1 and row.next_attempt_at > NOW
+
+
+def test_with_a_bounce_address_each_digest_goes_out_from_a_return_address_naming_it(
+    mail_settings: Settings, sessions: sessionmaker[Session], server: ScriptedServer
+) -> None:
+    subscribe(sessions, "ada@example.org", "bo@example.org")
+    settings = mail_settings.model_copy(update={"bounce_address": "bounces@digest.example.org"})
+    assert send(settings, sessions).sent == 2
+    tokens = [verp_token(sender) for sender in server.senders]
+    assert server.senders == [f"bounces+{token}@digest.example.org" for token in tokens]
+    left_parts = {row.message_id.strip("<>").rsplit("@", 1)[0] for row in ledger(sessions).values()}
+    assert set(tokens) == left_parts and len(left_parts) == 2  # each names its own ledger row
+
+
+def test_without_a_bounce_address_the_envelope_sender_is_mail_from(
+    mail_settings: Settings, sessions: sessionmaker[Session], server: ScriptedServer
+) -> None:
+    subscribe(sessions, "ada@example.org")
+    assert send(mail_settings, sessions).sent == 1
+    assert server.senders == [mail_settings.mail_from]
 
 
 def test_lines_starting_with_a_dot_arrive_unchanged(server: ScriptedServer) -> None:

@@ -25,6 +25,7 @@ class ScriptedServer:
         self.next: dict[str, list[str]] = {"MAIL": [], "RCPT": [], "DATA": []}
         self.refuse: dict[str, str] = {}
         self.received: list[tuple[str, str]] = []  # (recipient, Message-ID)
+        self.senders: list[str] = []  # the envelope sender of each message received
         self.connections = 0
         self.quits = 0
         self.port = 0
@@ -65,6 +66,7 @@ class ScriptedServer:
         elif reply:
             return reply
         self.contents.append(envelope.original_content)
+        self.senders.append(envelope.mail_from)
         message_id = email.message_from_bytes(envelope.content)["Message-ID"]
         self.received.extend((recipient, message_id) for recipient in envelope.rcpt_tos)
         return "250 OK"

@@ -95,6 +95,7 @@ def test_an_ordinary_reply_is_not_a_report() -> None:
         ("<bounces+AbC123_-xyz9@digest.example.org>", "AbC123_-xyz9"),
         ("bounces@digest.example.org", None),
         ("bounces+short@digest.example.org", None),
+        ("bounces+20260924.7.0a1b2c3d4e5f6789@digest.example.org", "20260924.7.0a1b2c3d4e5f6789"),
         ("bounces+bad token!@digest.example.org", None),
         ("bounces+AbC123_-xyz9@a@b", None),
     ],
