@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         "http://localhost:8000",
         description="Public address of the web front; links in mail (unsubscribe, preferences) start here.",
     )
+    inbound_max_bytes: int = Field(
+        10_000_000,
+        ge=10_000,
+        description="Largest incoming message read (a report, a command); larger ones are refused.",
+    )
     bounce_address: str | None = Field(
         None,
         description="Where delivery reports go: each digest's envelope sender becomes LOCAL+ID@DOMAIN of it "

@@ -13,6 +13,7 @@ from digest.cli.db import db_group
 from digest.cli.deliveries import deliveries_group
 from digest.cli.digests import preview_command, run_command, score_command, send_command
 from digest.cli.feedback import feedback_command
+from digest.cli.inbound import inbound_group
 from digest.cli.papers import papers_group
 from digest.cli.service import clean_up_command, healthcheck_command, serve_command
 from digest.cli.sources import parse_command, scrape_command, sources_group
@@ -55,6 +56,7 @@ for command in (
     send_command,
     run_command,
     deliveries_group,
+    inbound_group,
     serve_command,
     healthcheck_command,
     clean_up_command,

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from digest.deliver import planner
 from digest.model.ledger import MOVES, DeliveryStatus
-from digest.model.time import Clock
+from digest.model.time import Clock, utc
 from digest.store import ledger, tokens
 from digest.store import subscribers as stored_subscribers
 from digest.store.engine import Session
@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 S = DeliveryStatus
 
 
+BOUNCES_FORGOTTEN = timedelta(days=7)  # with reports by mail: no hard bounce for this long clears the count
+
+
 class LedgerOptions(Protocol):
     """What the ledgers read of the settings."""
 
@@ -27,6 +30,7 @@ class LedgerOptions(Protocol):
     claim_lease: float
     retry_deadline: float
     max_hard_bounces: int
+    bounce_address: str | None
 
 
 class LiveLedger:
@@ -115,8 +119,14 @@ class LiveLedger:
                 error,
             )
 
-    def accepted(self, subscriber: Subscriber) -> None:
-        if subscriber.hard_bounces:
+    def accepted(self, subscriber: Subscriber, now: datetime) -> None:
+        """The server took a message: hard bounces in a row start again from zero. When reports
+        come back later (``bounce_address``), taking a message says nothing yet of delivering it,
+        so only a subscriber with no hard bounce for BOUNCES_FORGOTTEN starts again."""
+        if not subscriber.hard_bounces:
+            return
+        last = subscriber.bounced_at
+        if self.options.bounce_address is None or last is None or utc(last) <= now - BOUNCES_FORGOTTEN:
             stored_subscribers.clear_bounces(self.session, subscriber.id)
 
     def commit(self) -> None:

@@ -569,7 +569,7 @@ class Sender:
             )
             return None
         if outcome.ok:
-            rows.accepted(subscriber)
+            rows.accepted(subscriber, now)
         elif counts_as_bounce(outcome.permanent, outcome.code):
             rows.bounced(subscriber, now, outcome.error)
         return values["status"]

@@ -372,6 +372,11 @@ def get(session: Session, delivery_id: int) -> Delivery | None:
     return session.get(Delivery, delivery_id)
 
 
+def record_report(session: Session, delivery: Delivery, report: str, now: datetime) -> None:
+    """Note on a row what a report that came back later said of it (in the caller's transaction)."""
+    delivery.report, delivery.reported_at = report[:1000], now
+
+
 def listing(
     session: Session, *, day: date | None = None, status: str | None = None, limit: int = 100
 ) -> list[tuple[Delivery, str]]:

@@ -211,6 +211,7 @@ class Subscriber(Base):
     unsubscribed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
     hard_bounces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    bounced_at: Mapped[datetime | None]  # the last hard bounce, at send time or reported later
 
 
 CLAIMABLE = text("status IN (" + ", ".join(f"'{status}'" for status in CLAIMABLE_STATUSES) + ")")
@@ -253,6 +254,9 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # What a report that came back by mail after the send said: "bounced: …", "delayed: …", "complaint: …"
+    report: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[datetime | None]
 
     papers: Mapped[list[DeliveryPaper]] = relationship(
         back_populates="delivery", passive_deletes=True, order_by="DeliveryPaper.position"

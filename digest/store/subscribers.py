@@ -102,7 +102,7 @@ def record_bounce(session: Session, subscriber_id: int, most: int, now: datetime
     session.execute(
         update(Subscriber)
         .where(Subscriber.id == subscriber_id)
-        .values(hard_bounces=Subscriber.hard_bounces + 1)
+        .values(hard_bounces=Subscriber.hard_bounces + 1, bounced_at=now)
         .execution_options(synchronize_session=False)
     )
     suspended = session.execute(

@@ -36,6 +36,8 @@ def delivery_json(row: Delivery, email: str) -> dict[str, Any]:
         "papers_until": stamp(row.papers_until),
         "created_at": stamp(row.created_at),
         "updated_at": stamp(row.updated_at),
+        "report": row.report,
+        "reported_at": stamp(row.reported_at),
     }
 
 

@@ -511,12 +511,19 @@ def unsubscribe(ctx: Context, token: str, now: datetime) -> bool:
     is harmless). Raises TokenError."""
     with ctx.session() as session:
         _, subscriber = account_of(session, token, now, ctx.settings.link_days)
-        if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
-            return False
-        record = dataclasses.replace(preferences_of(subscriber), status=SubscriberStatus.UNSUBSCRIBED.value)
-        _apply(subscriber, record, now)
+        changed = stop_mailing(subscriber, now)
         session.commit()
-        return True
+        return changed
+
+
+def stop_mailing(subscriber: Subscriber, now: datetime) -> bool:
+    """Unsubscribe ``subscriber`` (in the caller's session, which commits); True if this changed
+    anything."""
+    if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        return False
+    record = dataclasses.replace(preferences_of(subscriber), status=SubscriberStatus.UNSUBSCRIBED.value)
+    _apply(subscriber, record, now)
+    return True
 
 
 def past_digests(ctx: Context, subscriber_id: int) -> Sequence[Delivery]:
