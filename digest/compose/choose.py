@@ -165,6 +165,7 @@ class _Pool:
     index: Index | None = None
     explained: dict[tuple[int, str | None], Why] = field(default_factory=dict)  # for this index
     seen: list[datetime] | None = None  # the papers' first-seen times, in order (made when asked)
+    vectors: np.ndarray | None = None  # the docs in the semantic space, once asked for
 
     def since(self, moment: datetime | None) -> int:
         """How many of the papers were first seen after ``moment`` (all of them for None)."""
@@ -173,8 +174,6 @@ class _Pool:
         if self.seen is None:
             self.seen = sorted(utc(paper.first_seen_at) for paper in self.papers.values())
         return len(self.seen) - bisect.bisect_right(self.seen, utc(moment))
-
-    vectors: np.ndarray | None = None  # the docs in the semantic space, once asked for
 
 
 class Composer:

@@ -78,11 +78,9 @@ def _dsn(message: Message) -> Report | None:
     permanent: set[str] = set()
     temporary: set[str] = set()
     details: list[str] = []
-    found = False
     for part in message.walk():
         if part.get_content_type() != "message/delivery-status":
             continue
-        found = True
         for block in _status_blocks(part)[1:]:  # the first block is about the message, not a recipient
             recipient = _recipient(block)
             if recipient is None:
@@ -98,7 +96,7 @@ def _dsn(message: Message) -> Report | None:
                 continue
             diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
             details.append(f"{recipient}: {action} {code} {diagnostic}".strip())
-    if not found or not (permanent or temporary):
+    if not (permanent or temporary):
         return None
     return Report(
         BOUNCE,

@@ -69,6 +69,11 @@ def new_message_id(domain: str, label: str) -> str:
     return f"<{label}.{secrets.token_hex(8)}@{domain}>"
 
 
+def message_token(message_id: str) -> str:
+    """The left part of a Message-ID (``<LEFT@host>``): what a VERP return address carries."""
+    return message_id.strip("<>").rsplit("@", 1)[0]
+
+
 def return_path(sender: Identity, message_id: str) -> str:
     """The envelope sender of the message ``message_id``: ``LOCAL+ID@DOMAIN`` of the bounce address
     (ID the Message-ID's left part, so a delivery report names its message even when it quotes
@@ -76,7 +81,7 @@ def return_path(sender: Identity, message_id: str) -> str:
     if sender.bounce_address is None:
         return sender.address
     local, domain = sender.bounce_address.rsplit("@", 1)
-    return f"{local}+{message_id.strip('<>').rsplit('@', 1)[0]}@{domain}"
+    return f"{local}+{message_token(message_id)}@{domain}"
 
 
 def build_message(sender: Identity, envelope: Envelope, subject: str, text: str, html: str) -> bytes:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from digest.inbound.reports import BOUNCE, COMPLAINT, Report, read_report, verp_token
+from digest.mail.message import message_token
 from digest.store import ledger
 from digest.store import subscribers as stored
 from digest.store.engine import Session
@@ -47,10 +48,11 @@ def handle(ctx: Context, raw: bytes, recipients: Sequence[str] = (), now: dateti
     report = read_report(raw)
     if report.kind not in (BOUNCE, COMPLAINT):
         return Handled(report.kind, report.detail)
+    tokens = [verp_token(to) for to in recipients]
+    if report.original_message_id:
+        tokens.append(message_token(report.original_message_id))
     with ctx.session() as session:
-        delivery = _delivery(
-            session, [*(verp_token(to) for to in recipients), _left(report.original_message_id)]
-        )
+        delivery = _delivery(session, tokens)
         subscriber = _subscriber(session, delivery, report)
         if subscriber is None:
             return Handled("unattributed", report.detail)
@@ -92,7 +94,7 @@ def _delivery(session: Session, tokens: Sequence[str | None]) -> Delivery | None
         if len(parts) != 3 or not parts[1].isdigit():
             continue
         delivery = ledger.get(session, int(parts[1]))
-        if delivery is not None and _left(delivery.message_id) == token:
+        if delivery is not None and message_token(delivery.message_id) == token:
             return delivery
     return None
 
@@ -109,7 +111,3 @@ def _subscriber(session: Session, delivery: Delivery | None, report: Report) -> 
             if found is not None:
                 return found
     return None
-
-
-def _left(message_id: str | None) -> str | None:
-    return message_id.strip("<>").rsplit("@", 1)[0] if message_id else None

@@ -18,6 +18,7 @@ from digest.store.models import Delivery, Subscriber
 from tests.integration.test_smtp import NOW, send, subscribe
 from tests.support.cli import digest
 from tests.support.data import DATA
+from tests.support.reports import dsn
 from tests.support.smtp import ScriptedServer, serving
 
 DAY = timedelta(days=1)
@@ -42,32 +43,6 @@ def relayed(settings: Settings, relay: ScriptedServer) -> Settings:
             "send_empty_digest": True,
         }
     )
-
-
-def dsn(recipient: str, status: str = "5.1.1", action: str = "failed") -> bytes:
-    """What a relay sends the envelope sender when it cannot deliver: RFC 3464, quoting nothing."""
-    return f"""From: MAILER-DAEMON@relay.example
-To: {BOUNCES}
-Subject: Undelivered Mail Returned to Sender
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="b"
-
---b
-Content-Type: text/plain
-
-I'm sorry to have to inform you that your message could not be delivered.
---b
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; relay.example
-
-Final-Recipient: rfc822; {recipient}
-Action: {action}
-Status: {status}
-Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown
-
---b--
-""".encode()
 
 
 def handle(tmp_path: Path, url: str, message: bytes, to: str) -> str:

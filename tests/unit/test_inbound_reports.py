@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from digest.inbound.reports import BOUNCE, COMPLAINT, MALFORMED, NOT_A_REPORT, read_report, verp_token
 from tests.support.data import DATA
+from tests.support.reports import dsn
 
 CORPUS = DATA / "inbound"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
@@ -35,37 +36,6 @@ def test_the_corpus_holds_every_kind_of_outcome() -> None:
     assert any(entry["temporary"] for entry in EXPECTED.values())
 
 
-def dsn(action: str, status: str, recipient: str = "ada@example.org") -> bytes:
-    """A relay's RFC 3464 report on one recipient of a digest."""
-    return f"""From: MAILER-DAEMON@relay.example
-Subject: Delivery Status Notification
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="b"
-
---b
-Content-Type: text/plain
-
-Your message could not be delivered.
---b
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; relay.example
-
-Final-Recipient: rfc822; {recipient}
-Action: {action}
-Status: {status}
-Diagnostic-Code: smtp; 550 5.1.1 no such user
-
---b
-Content-Type: text/rfc822-headers
-
-Message-ID: <20260924.7.abc@digest.example>
-To: {recipient}
-
---b--
-""".encode()
-
-
 @pytest.mark.parametrize(
     ("action", "status", "permanent", "temporary"),
     [("failed", "5.1.1", True, False), ("failed", "4.2.2", False, True), ("delayed", "4.4.7", False, True)],
@@ -73,14 +43,14 @@ To: {recipient}
 def test_an_rfc_3464_report_is_permanent_only_when_it_failed_for_good(
     action: str, status: str, permanent: bool, temporary: bool
 ) -> None:
-    report = read_report(dsn(action, status))
+    report = read_report(dsn("ada@example.org", status, action, quoting="20260924.7.abc@digest.example"))
     assert report.kind == BOUNCE
     assert (bool(report.permanent), bool(report.temporary)) == (permanent, temporary)
     assert report.original_message_id == "20260924.7.abc@digest.example"
 
 
 def test_a_delivered_notice_reports_no_failure() -> None:
-    assert read_report(dsn("delivered", "2.0.0")).kind == NOT_A_REPORT
+    assert read_report(dsn("ada@example.org", "2.0.0", "delivered")).kind == NOT_A_REPORT
 
 
 def test_an_ordinary_reply_is_not_a_report() -> None:
