@@ -132,6 +132,17 @@ class Settings(BaseSettings):
         "http://localhost:8000",
         description="Public address of the web front; links in mail (unsubscribe, preferences) start here.",
     )
+    commands_address: str | None = Field(
+        None,
+        description="An address that takes commands by mail (subscribe, add, del, list, pause, resume, "
+        "cancel, help), as arXiv's lists do; answers come from it. Unset: commands by mail are off.",
+    )
+    inbound_answers_per_day: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Answers by mail (to commands, to an unsubscribe) one address gets in a day at most.",
+    )
     inbound_max_bytes: int = Field(
         10_000_000,
         ge=10_000,
@@ -281,7 +292,7 @@ class Settings(BaseSettings):
             raise ValueError("use one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("mail_from", "unsubscribe_mailto", "bounce_address")
+    @field_validator("mail_from", "unsubscribe_mailto", "bounce_address", "commands_address")
     @classmethod
     def _check_address(cls, value: str | None) -> str | None:
         if value is None:

@@ -19,19 +19,29 @@ def inbound_group() -> None:
 @inbound_group.command("handle")
 @click.argument("message", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--to", "recipients", multiple=True, help="An envelope recipient of the message (repeatable).")
+@click.option(
+    "--from",
+    "envelope_sender",
+    help="The envelope sender (SMTP MAIL FROM) of the message; empty for a bounce's null sender.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
 @pass_app
-def handle_command(app: App, message: str, recipients: tuple[str, ...], as_json: bool) -> None:
-    """Act on one message (a file, or - for standard input) that came back: a permanent failure
-    counts as a hard bounce, a delay is recorded, a complaint unsubscribes its recipient. The
-    message is tied to its digest by the return address it came to (give it with --to, as an
-    MTA's pipe transport does) or by the Message-ID it quotes. Exits 0 whatever the message holds.
+def handle_command(
+    app: App, message: str, recipients: tuple[str, ...], envelope_sender: str | None, as_json: bool
+) -> None:
+    """Act on one message (a file, or - for standard input) that came in. A report: a permanent
+    failure counts as a hard bounce, a delay is recorded, a complaint unsubscribes its recipient;
+    it is tied to its digest by the return address it came to (give it with --to, as an MTA's pipe
+    transport does) or by the Message-ID it quotes. To unsubscribe_mailto: unsubscribes the address
+    it names. To commands_address: carries out (or asks to confirm) its commands and answers. A
+    message handled before is not acted on again. Exits 0 whatever the message holds.
 
     \b
     Examples:
       digest inbound handle bounce.eml --to bounces+20261124.7.0a1b2c3d4e5f6789@example.org
       (Postfix master.cf) digest unix - n n - - pipe
           user=digest argv=/srv/digest/.venv/bin/digest inbound handle - --to ${original_recipient}
+          --from ${sender}
     """
     from digest.usecases import inbound
 
@@ -46,7 +56,7 @@ def handle_command(app: App, message: str, recipients: tuple[str, ...], as_json:
         raise UsageError(
             f"Cannot read {message}: {exc.strerror}. Give a message file, or - for standard input."
         ) from None
-    handled = inbound.handle(app.context, raw, recipients)
+    handled = inbound.handle(app.context, raw, recipients, envelope_sender=envelope_sender)
     if as_json:
         print_json_lines([dataclasses.asdict(handled)])
         return

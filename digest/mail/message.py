@@ -26,6 +26,8 @@ class Envelope:
     message_id: str
     date: datetime
     unsubscribe_url: str | None  # None for a mail about the subscription itself: no list headers
+    in_reply_to: str | None = None  # an answer's: the Message-ID it answers (checked, see QUOTED_ID)
+    auto_replied: bool = False  # an answer made by a program: Auto-Submitted: auto-replied (RFC 3834)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,10 @@ DKIM_HEADERS = (
 )
 
 
+# A Message-ID taken from outside mail to answer it: printable ASCII, no space or angle bracket inside.
+QUOTED_ID = re.compile(r"<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>")
+
+
 def new_message_id(domain: str, label: str) -> str:
     """A unique ``<…@domain>`` id; ``label`` (digits, dots) makes it readable in logs."""
     return f"<{label}.{secrets.token_hex(8)}@{domain}>"
@@ -98,6 +104,12 @@ def build_message(sender: Identity, envelope: Envelope, subject: str, text: str,
         f"Date: {format_datetime(envelope.date)}",
         f"Message-ID: {_message_id(envelope.message_id)}",
     ]
+    if envelope.in_reply_to is not None:
+        if not QUOTED_ID.fullmatch(envelope.in_reply_to):
+            raise MessageError(f"{envelope.in_reply_to!r} cannot go into In-Reply-To")
+        headers += [f"In-Reply-To: {envelope.in_reply_to}", f"References: {envelope.in_reply_to}"]
+    if envelope.auto_replied:
+        headers.append("Auto-Submitted: auto-replied")
     if envelope.unsubscribe_url is not None:
         unsubscribe = [_header_url(envelope.unsubscribe_url)]
         if sender.unsubscribe_mailto:

@@ -136,14 +136,39 @@ NOTICES = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer to a message sent to one of digest's addresses: what it said (``quoted``), one
+    line per thing done or refused (``done``), the interests now (None: not shown) and at most one
+    ``link`` (with its ``action``)."""
+
+    subject: str
+    heading: str
+    lead: str
+    quoted: str = ""
+    done: tuple[str, ...] = ()
+    interests: tuple[str, ...] | None = None
+    link: str | None = None
+    action: str = ""
+    footer: str = ""
+
+
 class NoticeRenderer:
-    """Renders the mails about a subscription (confirm it, manage it); build once and reuse."""
+    """Renders the mails about a subscription (confirm it, manage it, answers to mail); build once
+    and reuse."""
 
     def __init__(self, site_name: str = "Paper digest") -> None:
         env = environment()
         self.site_name = site_name
         self._html = env.get_template("email/notice.html")
         self._text = env.get_template("email/notice.txt")
+        self._answer_html = env.get_template("email/answer.html")
+        self._answer_text = env.get_template("email/answer.txt")
+
+    def answer(self, answer: Answer) -> Rendered:
+        """The mail of ``answer``."""
+        context = {"answer": answer, "subject": answer.subject, "site_name": self.site_name}
+        return Rendered(answer.subject, self._answer_text.render(context), self._answer_html.render(context))
 
     def render(self, kind: str, link: str, confirm_hours: float) -> Rendered:
         """The ``kind`` (confirm or manage) mail with its one ``link``."""

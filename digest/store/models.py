@@ -304,6 +304,23 @@ class Token(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class InboundMessage(Base):
+    """A message that came in (a report, an unsubscribe, commands), kept so that one handed over
+    twice is acted on once: ``key`` is the SHA-256 of its Message-ID (of the whole message when it
+    has none). ``answered_at`` says when an answer went to ``sender``."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    sender: Mapped[str | None] = mapped_column(Text, index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    answered_at: Mapped[datetime | None]
+
+
 class Feedback(Base):
     """What a subscriber said of a paper: more like this (+1) or less like this (-1). One row per
     (subscriber, paper), the latest word; none when they said nothing or took it back."""

@@ -230,7 +230,7 @@ def import_csv(ctx: Context, text: str, *, active: bool = False, confirm: bool =
             ids = [subscriber.id for subscriber, _ in unconfirmed]
             linked = stored_tokens.with_live_confirmation(session, ids, now)
             notices = [
-                _confirmation(ctx, session, subscriber, record, now)
+                ask_confirmation(ctx, session, subscriber, record, now)
                 for subscriber, record in unconfirmed
                 if subscriber.id not in linked
             ]
@@ -331,12 +331,12 @@ def sign_up(ctx: Context, wish: Preferences, now: datetime, liked: Sequence[str]
             stored_tokens.add(session, hashed, "manage", subscriber.id, now, expires, None)
             notice = Notice("manage", subscriber.email, token)
         else:
-            notice = _confirmation(ctx, session, subscriber, wish, now, liked)
+            notice = ask_confirmation(ctx, session, subscriber, wish, now, liked)
         session.commit()
         return notice
 
 
-def _confirmation(
+def ask_confirmation(
     ctx: Context,
     session: Session,
     subscriber: Subscriber,
@@ -427,26 +427,31 @@ def confirm(ctx: Context, token: str, now: datetime) -> str:
         if not stored_tokens.use(session, row.id, now):
             session.rollback()
             raise TokenError(USED)
-        subscriber = stored.subscriber_by_id(session, row.subscriber_id)
-        wish = dataclasses.replace(
-            preferences_of(subscriber),
-            status=SubscriberStatus.ACTIVE.value,
-            **{name: value for name, value in (row.payload or {}).items() if name in CHOSEN},
-        )
-        _apply(subscriber, wish, now, confirming=True)
-        liked = [str(paper) for paper in (row.payload or {}).get(LIKED, [])]
-        if liked:
-            known = stored_papers.titles(session, liked)
-            present = [paper for paper in liked if paper in known]
-            stored_feedback.add_new(
-                session, subscriber.id, present, int(Verdict.UP), FeedbackOrigin.LIBRARY, now
-            )
-        manage = _manage_token(session, subscriber.id, now, settings.link_days)
+        subscriber = confirmed(session, row, now)
+        manage = manage_token(session, subscriber.id, now, settings.link_days)
         session.commit()
         return manage
 
 
-def _manage_token(session: Session, subscriber_id: int, now: datetime, link_days: int) -> str:
+def confirmed(session: Session, row: Token, now: datetime) -> Subscriber:
+    """Make the subscriber of the (used) confirmation token ``row`` active with the preferences it
+    carries, liking its papers that are stored; in the caller's session, which commits."""
+    subscriber = stored.subscriber_by_id(session, row.subscriber_id)
+    wish = dataclasses.replace(
+        preferences_of(subscriber),
+        status=SubscriberStatus.ACTIVE.value,
+        **{name: value for name, value in (row.payload or {}).items() if name in CHOSEN},
+    )
+    _apply(subscriber, wish, now, confirming=True)
+    liked = [str(paper) for paper in (row.payload or {}).get(LIKED, [])]
+    if liked:
+        known = stored_papers.titles(session, liked)
+        present = [paper for paper in liked if paper in known]
+        stored_feedback.add_new(session, subscriber.id, present, int(Verdict.UP), FeedbackOrigin.LIBRARY, now)
+    return subscriber
+
+
+def manage_token(session: Session, subscriber_id: int, now: datetime, link_days: int) -> str:
     token, hashed = new_token()
     stored_tokens.add(session, hashed, "manage", subscriber_id, now, now + timedelta(days=link_days))
     return token
@@ -455,7 +460,7 @@ def _manage_token(session: Session, subscriber_id: int, now: datetime, link_days
 def new_manage_token(ctx: Context, subscriber_id: int, now: datetime) -> str:
     """A new link token to a subscriber's preferences, valid for ``link_days``."""
     with ctx.database.begin() as session:
-        return _manage_token(session, subscriber_id, now, ctx.settings.link_days)
+        return manage_token(session, subscriber_id, now, ctx.settings.link_days)
 
 
 def account_of(session: Session, token: str, now: datetime, link_days: int) -> tuple[Account, Subscriber]:
@@ -514,6 +519,12 @@ def unsubscribe(ctx: Context, token: str, now: datetime) -> bool:
         changed = stop_mailing(subscriber, now)
         session.commit()
         return changed
+
+
+def change(subscriber: Subscriber, changes: dict[str, Any], now: datetime) -> None:
+    """Apply ``changes`` (fields of Preferences) to ``subscriber``, validated, in the caller's
+    session (which commits). Raises UsageError naming a field that cannot be used."""
+    _apply(subscriber, dataclasses.replace(preferences_of(subscriber), **changes).validated(), now)
 
 
 def stop_mailing(subscriber: Subscriber, now: datetime) -> bool:
