@@ -143,6 +143,14 @@ class Settings(BaseSettings):
         le=100,
         description="Answers by mail (to commands, to an unsubscribe) one address gets in a day at most.",
     )
+    inbound_listen: str | None = Field(
+        None,
+        description="HOST:PORT where `digest serve` (and `digest inbound serve`) takes mail from an MTA "
+        "by LMTP, e.g. 127.0.0.1:8024. Unset: `digest serve` takes no mail.",
+    )
+    inbound_protocol: Literal["lmtp", "smtp"] = Field(
+        "lmtp", description="What the inbound listener speaks: lmtp (an MTA's transport) or smtp."
+    )
     inbound_max_bytes: int = Field(
         10_000_000,
         ge=10_000,
@@ -282,6 +290,13 @@ class Settings(BaseSettings):
                     f"{item!r} is not an IP address or network; give the proxies' addresses, "
                     "comma-separated (e.g. 127.0.0.1,10.0.0.0/8), or *"
                 ) from None
+        return value
+
+    @field_validator("inbound_listen")
+    @classmethod
+    def _check_inbound_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            listen_address(value)
         return value
 
     @field_validator("log_level")
@@ -491,3 +506,12 @@ def _describe(
         lines.append(f"  {name} ({env}): {error['msg'].removeprefix('Value error, ')}{got}.")
     lines.append("Fix these values; once they are valid, `digest check-config` shows every setting.")
     return "\n".join(lines)
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[IPv6]:PORT`` too) as a host and a port; raises ValueError saying the form."""
+    host, _, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT; give one such as 127.0.0.1:8024")
+    return host, int(port)

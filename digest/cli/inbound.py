@@ -1,19 +1,26 @@
-"""``digest inbound``: mail that comes back after the send (delivery reports, complaints)."""
+"""``digest inbound``: mail that comes in (delivery reports, complaints, unsubscribes, commands)."""
 
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
+import threading
+from typing import TYPE_CHECKING
 
 import click
 
-from digest.cli.common import App, out, pass_app, print_json_lines, shown
-from digest.errors import UsageError
+from digest.cli.common import App, err, out, pass_app, print_json_lines, shown
+from digest.config import listen_address
+from digest.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from digest.listener import Listener
 
 
 @click.group("inbound")
 def inbound_group() -> None:
-    """Read mail that comes back: bounces and complaints."""
+    """Read mail that comes in: bounces, complaints, unsubscribes and commands."""
 
 
 @inbound_group.command("handle")
@@ -63,3 +70,58 @@ def handle_command(
     about = f" for {shown(handled.subscriber)}" if handled.subscriber else ""
     row = f" (delivery {handled.delivery_id})" if handled.delivery_id is not None else ""
     out().print(f"{handled.outcome}{about}{row}: {shown(handled.detail) or 'nothing to do'}", soft_wrap=True)
+
+
+DEFAULT_LISTEN = "127.0.0.1:8024"
+
+
+@inbound_group.command("serve")
+@click.option("--listen", help=f"HOST:PORT to take mail on (default: inbound_listen, else {DEFAULT_LISTEN}).")
+@click.option("--smtp", is_flag=True, help="Speak plain SMTP rather than LMTP (default: inbound_protocol).")
+@pass_app
+def serve_command(app: App, listen: str | None, smtp: bool) -> None:
+    """Take mail from an MTA by LMTP (or SMTP) and act on each message as `digest inbound handle`
+    does: reports, unsubscribes, commands. Only digest's own addresses are accepted; a failure of
+    ours answers 451, so the MTA keeps the message and tries again. SIGTERM or Ctrl-C stops it.
+    `digest serve` runs the same listener when inbound_listen is set.
+
+    \b
+    Examples:
+      digest inbound serve
+      digest inbound serve --listen 127.0.0.1:2525 --smtp
+      (Postfix main.cf) transport_maps = inline:{ commands@example.org=lmtp:inet:127.0.0.1:8024 }
+    """
+    settings = app.settings
+    lmtp = not smtp and settings.inbound_protocol == "lmtp"
+    listener = start_listener(app, listen or settings.inbound_listen or DEFAULT_LISTEN, lmtp)
+    stopped = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_args: stopped.set())
+    try:
+        while not stopped.wait(1.0):
+            pass
+    finally:
+        listener.stop()
+
+
+def start_listener(app: App, listen: str, lmtp: bool) -> Listener:
+    """The inbound listener on ``listen``, started; raises UsageError or ConfigError, naming the fix,
+    for an address that is not HOST:PORT or cannot be listened on."""
+    from digest.listener import Listener
+
+    try:
+        host, port = listen_address(listen)
+    except ValueError as exc:
+        raise UsageError(f"{exc}, with --listen or DIGEST_INBOUND_LISTEN.") from None
+    listener = Listener(app.context, host, port, lmtp)
+    try:
+        listener.start()
+    except (OSError, RuntimeError) as exc:
+        raise ConfigError(
+            f"Cannot take mail on {listen}: {exc}. Give a free HOST:PORT with --listen or "
+            "DIGEST_INBOUND_LISTEN."
+        ) from None
+    err().print(
+        f"digest: taking mail by {'LMTP' if lmtp else 'SMTP'} on {listen}; Ctrl-C or SIGTERM stops it."
+    )
+    return listener

@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+from typing import TYPE_CHECKING
 
 import click
 
 from digest.cli.common import App, err, now_of, now_option, out, pass_app, ranking_ready
 from digest.errors import ConfigError, DigestError, UsageError
+
+if TYPE_CHECKING:
+    from digest.scheduler import Scheduler
 
 
 @click.command("serve")
@@ -33,7 +37,7 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
       digest serve --host 0.0.0.0 --port 8080 --no-scheduler
       digest serve --no-web
     """
-    from digest.scheduler import Scheduler, exit_leaving_fetches, run_until_signalled
+    from digest.scheduler import Scheduler
     from digest.usecases import maintenance
 
     if no_web and no_scheduler:
@@ -55,6 +59,23 @@ def serve_command(app: App, host: str | None, port: int | None, no_web: bool, no
     service = None if no_scheduler else Scheduler(context)
     if service is not None:
         service.claim()  # on SQLite, refuse a second scheduler before anything starts
+    listener = None
+    if settings.inbound_listen:
+        from digest.cli.inbound import start_listener
+
+        listener = start_listener(app, settings.inbound_listen, settings.inbound_protocol == "lmtp")
+    try:
+        _serve(app, service, host, port, no_web, derived)
+    finally:
+        if listener is not None:
+            listener.stop()
+
+
+def _serve(app: App, service: Scheduler | None, host: str, port: int, no_web: bool, derived: bool) -> None:
+    """Run the scheduler alone, or the web front (with ``service`` when given), until signalled."""
+    from digest.scheduler import exit_leaving_fetches, run_until_signalled
+
+    settings, context = app.settings, app.context
     if no_web:
         assert service is not None
         err().print("digest: scheduler running (no web front); Ctrl-C or SIGTERM stops it.")

@@ -140,6 +140,12 @@ def _answer(ctx: Context, role: str, letter: Letter, reply: Reply, now: datetime
     return outcome.ok
 
 
+def takes(ctx: Context, address: str) -> bool:
+    """Whether mail to ``address`` is digest's to read (its From, bounce, unsubscribe or commands
+    address, with any +tag)."""
+    return base_address(address) in _ours(ctx)
+
+
 def _ours(ctx: Context) -> frozenset[str]:
     settings = ctx.settings
     found = (

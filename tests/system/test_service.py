@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -400,3 +401,33 @@ def test_healthcheck_says_why_the_service_is_not_ready(migrated_url, tmp_path) -
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     old = CliRunner().invoke(cli, ["healthcheck", "--database"], env={"DIGEST_DATABASE_URL": empty})
     assert old.exit_code == 3 and "digest db upgrade" in old.output
+
+
+def test_serve_takes_mail_by_lmtp_when_inbound_listen_is_set(migrated_url, sink) -> None:
+    port = free_port()
+    process = serve(
+        migrated_url,
+        sink,
+        "--no-web",
+        DIGEST_INBOUND_LISTEN=f"127.0.0.1:{port}",
+        DIGEST_COMMANDS_ADDRESS="commands@digest.example.org",
+        DIGEST_MAIL_FROM="digest@digest.example.org",
+    )
+    try:
+        wait_until(lambda: _listening(port), "the inbound listener")
+        with smtplib.LMTP("127.0.0.1", port, timeout=WAIT) as mta:
+            letter = (
+                b"From: ada@example.org\r\nSubject: help\r\nMessage-ID: <h1@mail.example>\r\n\r\nhelp\r\n"
+            )
+            assert mta.sendmail("ada@example.org", ["commands@digest.example.org"], letter) == {}
+        wait_until(lambda: len(sink.received) == 1, "the answer at the SMTP server")
+    finally:
+        errors = stop(process)
+    assert "taking mail by LMTP on 127.0.0.1:" in errors
+    assert sink.received[0][0] == "ada@example.org" and sink.senders == ["<>"]  # RFC 3834: the null sender
+    assert b"Auto-Submitted: auto-replied" in sink.contents[0]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
