@@ -151,6 +151,19 @@ class Settings(BaseSettings):
     inbound_protocol: Literal["lmtp", "smtp"] = Field(
         "lmtp", description="What the inbound listener speaks: lmtp (an MTA's transport) or smtp."
     )
+    inbound_imap_url: SecretStr | None = Field(
+        None,
+        description="imaps://user:password@host:993/FOLDER (TLS), or imap://…:143/FOLDER (STARTTLS): a "
+        "mailbox `digest inbound fetch` (and `digest serve`, every inbound_imap_interval) reads; each "
+        "message handled goes to inbound_imap_done, one that cannot be read to inbound_imap_failed.",
+    )
+    inbound_imap_done: str = Field("digest-done", min_length=1, description="Folder for messages handled.")
+    inbound_imap_failed: str = Field(
+        "digest-failed", min_length=1, description="Folder for messages that could not be read (kept there)."
+    )
+    inbound_imap_interval: float = Field(
+        60.0, ge=5, description="Seconds between `digest serve`'s reads of inbound_imap_url."
+    )
     inbound_max_bytes: int = Field(
         10_000_000,
         ge=10_000,
@@ -347,6 +360,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 "give the API's address without a query, e.g. https://export.arxiv.org/api/query"
             )
+        return value
+
+    @field_validator("inbound_imap_url")
+    @classmethod
+    def _check_imap_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parsed = urlsplit(value.get_secret_value())
+        if parsed.scheme not in ("imap", "imaps") or not parsed.hostname or not parsed.username:
+            raise ValueError(
+                "use imaps://user:password@host:993/INBOX (TLS) or "
+                "imap://user:password@host:143/INBOX (STARTTLS)"
+            )
+        try:
+            parsed.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError("the port is not a number") from None
         return value
 
     @field_validator("smtp_url")

@@ -26,7 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from digest import metrics
 from digest.config import Settings
-from digest.usecases import digests, maintenance, sources
+from digest.usecases import digests, inbound, maintenance, sources
 from digest.usecases.context import Context
 from digest.usecases.faults import expected
 
@@ -93,6 +93,15 @@ class Scheduler:
             id="clean-up",
             misfire_grace_time=6 * 3600,
         )
+        if self.settings.inbound_imap_url is not None:
+            every = self.settings.inbound_imap_interval
+            self.scheduler.add_job(
+                as_job(self.settings, self.read_mail, "reading the inbound mailbox"),
+                IntervalTrigger(seconds=every),
+                id="inbound",
+                next_run_time=now,
+                misfire_grace_time=max(1, int(every)),
+            )
         self.scheduler.start()
         log.info(
             "scheduler started: sending every %gs, fetching every %gs",
@@ -219,6 +228,14 @@ class Scheduler:
             replace_existing=True,
             misfire_grace_time=max(1, int(delay / 2)),
         )
+
+    def read_mail(self) -> None:
+        """Handle what waits in the inbound mailbox (inbound_imap_url)."""
+        fetched = inbound.fetch(self.context)
+        if fetched.outcomes:
+            log.info(
+                "inbound mailbox: %d handled, %d to the failed folder", len(fetched.outcomes), fetched.failed
+            )
 
     def clean_up(self) -> dict[str, int]:
         """Delete expired tokens and old fetch log entries."""

@@ -72,6 +72,34 @@ def handle_command(
     out().print(f"{handled.outcome}{about}{row}: {shown(handled.detail) or 'nothing to do'}", soft_wrap=True)
 
 
+@inbound_group.command("fetch")
+@click.option("--limit", type=click.IntRange(1), help="Handle at most this many messages.")
+@pass_app
+def fetch_command(app: App, limit: int | None) -> None:
+    """Read the IMAP mailbox of inbound_imap_url once: act on each message waiting there as
+    `digest inbound handle` does, then move it to inbound_imap_done (inbound_imap_failed when it
+    cannot be read). A message is moved only once handled, and never acted on twice, so a crash
+    loses nothing. `digest serve` does this every inbound_imap_interval when the URL is set.
+
+    \b
+    Examples:
+      DIGEST_INBOUND_IMAP_URL='imaps://digest%40example.org:APP-PASSWORD@imap.example.org/INBOX' \\
+        digest inbound fetch
+    """
+    from digest.usecases import inbound
+
+    if app.settings.inbound_imap_url is None:
+        raise ConfigError(
+            "No mailbox to read: set DIGEST_INBOUND_IMAP_URL (imaps://user:password@host:993/INBOX)."
+        )
+    fetched = inbound.fetch(app.context, limit)
+    counts: dict[str, int] = {}
+    for outcome in fetched.outcomes:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    said = ", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items())) or "nothing waiting"
+    out().print(f"{len(fetched.outcomes)} messages: {said}; {fetched.failed} to the failed folder")
+
+
 DEFAULT_LISTEN = "127.0.0.1:8024"
 
 

@@ -111,6 +111,57 @@ def handle(
     return Handled(reply.outcome, reply.detail, None, reply.to, answered)
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What one read of the IMAP mailbox did: the outcome of each message handled, in order, and
+    how many went to the failed folder."""
+
+    outcomes: tuple[str, ...]
+    failed: int
+
+
+UNREADABLE = ("malformed", "too-large")  # outcomes whose message goes to the failed folder
+
+
+def fetch(ctx: Context, limit: int | None = None) -> Fetched:
+    """Handle each message waiting in ``inbound_imap_url``'s folder (at most ``limit``), oldest
+    first, moving it to inbound_imap_done once handled, or to inbound_imap_failed when it cannot be
+    read. A message is moved only after it is handled, and handled once however often it is read,
+    so a crash at any point loses nothing and repeats nothing. Raises MailboxError, or what the
+    database raises (the message then waits for the next read)."""
+    from digest.inbound.mailbox import opened
+
+    settings = ctx.settings
+    assert settings.inbound_imap_url is not None
+    outcomes: list[str] = []
+    failed = 0
+    with opened(settings.inbound_imap_url.get_secret_value(), settings.smtp_timeout) as mailbox:
+        for waiting in mailbox.waiting()[:limit]:
+            if waiting.size > settings.inbound_max_bytes:
+                handled = Handled("too-large", f"{waiting.size} bytes")
+            else:
+                raw = mailbox.read(waiting.uid)
+                if raw is None:
+                    continue  # gone meanwhile (another reader moved it)
+                handled = handle(ctx, raw, (), envelope_sender=_return_path(raw))
+            unreadable = handled.outcome in UNREADABLE
+            mailbox.move(
+                waiting.uid, settings.inbound_imap_failed if unreadable else settings.inbound_imap_done
+            )
+            failed += unreadable
+            outcomes.append(handled.outcome)
+    return Fetched(tuple(outcomes), failed)
+
+
+def _return_path(raw: bytes) -> str | None:
+    """The envelope sender a delivering MTA wrote into Return-Path ("" for the null sender)."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    for line in head.splitlines():
+        if line[:12].lower() == b"return-path:":
+            return line[12:].decode("ascii", "replace").strip().strip("<>")
+    return None
+
+
 def _act_on_letter(ctx: Context, session: Session, role: str, letter: Letter, now: datetime) -> Reply:
     """Act on a person's message; one a program sent is acted on only when it is an unsubscribe
     (a mail client's unsubscribe button may mark its message auto-submitted), never answered."""
