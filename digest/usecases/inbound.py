@@ -17,13 +17,14 @@ with a null envelope sender; at most ``inbound_answers_per_day`` to an address.
 from __future__ import annotations
 
 import dataclasses
-import email
 import email.policy
 import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import Message
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
 from digest.inbound.letters import Letter, base_address, read_letter
@@ -155,11 +156,16 @@ def fetch(ctx: Context, limit: int | None = None) -> Fetched:
 
 def _return_path(raw: bytes) -> str | None:
     """The envelope sender a delivering MTA wrote into Return-Path ("" for the null sender)."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    for line in head.splitlines():
-        if line[:12].lower() == b"return-path:":
-            return line[12:].decode("ascii", "replace").strip().strip("<>")
-    return None
+    try:
+        value = _headers(raw).get("Return-Path")
+    except Exception:  # outside text: a header that cannot be read names nobody
+        return None
+    return None if value is None else str(value).strip().strip("<>")
+
+
+def _headers(raw: bytes) -> Message:
+    """The header block of ``raw`` alone (the body is not parsed)."""
+    return BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
 
 
 def _act_on_letter(ctx: Context, session: Session, role: str, letter: Letter, now: datetime) -> Reply:
@@ -230,9 +236,7 @@ def _addressed_to(raw: bytes) -> list[str]:
     """The addresses a message says it came to (Delivered-To, X-Original-To, To, Cc), for a
     message handed over without its envelope."""
     try:
-        headers = email.message_from_bytes(
-            raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0], policy=email.policy.compat32
-        )
+        headers = _headers(raw)
         values = [
             str(value)
             for name in ("Delivered-To", "X-Original-To", "To", "Cc")
