@@ -1,6 +1,7 @@
 """What a report that comes back by mail says: a delivery status notification (RFC 3464, read with
 the standard library), an unstructured bounce of a common MTA (read by flufl.bounce, Mailman's
-detectors), or a complaint from a feedback loop (ARF, RFC 5965). Pure functions over bytes.
+detectors), or a complaint from a feedback loop (ARF, RFC 5965, or Microsoft's older JMRP form).
+Pure functions over bytes.
 """
 
 from __future__ import annotations
@@ -17,11 +18,17 @@ from flufl.bounce import all_failures
 
 BOUNCE = "bounce"
 COMPLAINT = "complaint"
+FEEDBACK = "feedback"  # an ARF report that is not a recipient's complaint (RFC 6591 auth-failure, not-spam)
 NOT_A_REPORT = "not-a-report"
 MALFORMED = "malformed"
 
 _ADDRESS = re.compile(r"<?([^\s<>;]+@[^\s<>;]+?)>?$")
 _STATUS = re.compile(r"^([245])\.\d{1,3}\.\d{1,3}")
+# The feedback types (RFC 5965 § 7.3) by which a recipient says the mail was unwanted or harmful.
+_COMPLAINT_TYPES = frozenset({"abuse", "fraud", "virus"})
+# The header Microsoft's Junk Mail Reporting Program puts on the message it returns, in the form it
+# used before it sent ARF: the address of the recipient who marked it as junk.
+_JMRP_RECIPIENT = "X-HmXmrOriginalRecipient"
 _VERP = re.compile(r"^[^+@]+\+([A-Za-z0-9._-]{8,80})@[^@]+$")
 
 
@@ -55,21 +62,36 @@ def verp_token(recipient: str) -> str | None:
 
 
 def _complaint(message: Message) -> Report | None:
-    """An ARF report: its Original-Rcpt-To lines, else the To of the message it quotes."""
+    """An ARF report (its Original-Rcpt-To lines, else the To of the message it quotes), or a
+    JMRP one. An ARF report of another feedback type is FEEDBACK: nobody complained."""
     blocks = [part for part in message.walk() if part.get_content_type() == "message/feedback-report"]
-    if not blocks:
-        return None
-    fields = _fields(blocks[0])
     quoted = _quoted(message)
+    if not blocks:
+        return _jmrp(quoted)
+    fields = _fields(blocks[0])
+    kind = str(fields.get("Feedback-Type", "")).strip().lower() or "abuse"
+    if kind not in _COMPLAINT_TYPES:
+        return Report(FEEDBACK, original_message_id=_message_id(quoted), detail=f"feedback-type {kind}")
     recipients = _addresses(fields.get_all("Original-Rcpt-To") or [])
     if not recipients and quoted is not None:
         recipients = _addresses(value for _, value in email.utils.getaddresses(quoted.get_all("To") or []))
-    kind = str(fields.get("Feedback-Type", "")).strip().lower() or "abuse"
     return Report(
         COMPLAINT,
         complainants=frozenset(recipients),
         original_message_id=_message_id(quoted),
         detail=f"feedback-type {kind}",
+    )
+
+
+def _jmrp(quoted: Message | None) -> Report | None:
+    """A complaint in Microsoft's pre-ARF form: the returned message, marked with its recipient."""
+    if quoted is None or quoted.get(_JMRP_RECIPIENT) is None:
+        return None
+    return Report(
+        COMPLAINT,
+        complainants=frozenset(_addresses(quoted.get_all(_JMRP_RECIPIENT) or [])),
+        original_message_id=_message_id(quoted),
+        detail="microsoft jmrp",
     )
 
 

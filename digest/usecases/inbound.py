@@ -6,7 +6,8 @@ Where a message came to says what it is: ``bounce_address`` (LOCAL or LOCAL+ID) 
 mail_commands); a report is read as one whatever address it came to. A report is tied to its digest
 by the return address it came to or by the Message-ID it quotes: a permanent failure counts as a
 hard bounce exactly like a 5xx at send time (``max_hard_bounces``), a temporary one is recorded
-only, and a complaint unsubscribes its recipient at once. Each is noted on the ledger row.
+only, and a complaint unsubscribes its recipient at once. Each is noted on the ledger row. A
+feedback report that is no complaint (a DMARC failure report, a "not spam") is taken and left alone.
 
 A person's message is remembered by its Message-ID (``inbound_messages``), in the transaction that
 acts on it, so one handed over twice is acted on once. Answers follow RFC 3834: none to a message
@@ -28,7 +29,7 @@ from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
 from digest.inbound.letters import Letter, base_address, read_letter
-from digest.inbound.reports import BOUNCE, COMPLAINT, Report, read_report, verp_token
+from digest.inbound.reports import BOUNCE, COMPLAINT, FEEDBACK, Report, read_report, verp_token
 from digest.mail.message import Envelope, build_message, message_token, new_message_id
 from digest.mail.transports import Outgoing, transport_for
 from digest.model.address import checked_address
@@ -50,9 +51,9 @@ REPORTS, UNSUBSCRIBE, COMMANDS = "reports", "unsubscribe", "commands"
 class Handled:
     """What one incoming message came to. For a report, ``outcome`` is bounced, delayed,
     complaint, repeated (a report already acted on), unattributed (names no digest or subscriber of
-    ours), not-a-report or malformed; for a person's message, unsubscribed, unchanged, commands,
-    help, ignored (sent by a program: not acted on) or repeated; too-large for either. ``answered``
-    says whether an answer went out."""
+    ours), feedback (a feedback report that is no complaint), not-a-report or malformed; for a
+    person's message, unsubscribed, unchanged, commands, help, ignored (sent by a program: not
+    acted on) or repeated; too-large for either. ``answered`` says whether an answer went out."""
 
     outcome: str
     detail: str = ""
@@ -80,6 +81,9 @@ def handle(
     report = read_report(raw)
     if report.kind in (BOUNCE, COMPLAINT):
         return _report(ctx, report, recipients, now)
+    if report.kind == FEEDBACK:
+        log.info("inbound feedback report, not a complaint: %s", report.detail)
+        return Handled(FEEDBACK, report.detail)
     role = _role(ctx, recipients or _addressed_to(raw))
     if role == REPORTS:
         return Handled(report.kind, report.detail)

@@ -124,6 +124,41 @@ def test_a_feedback_loop_complaint_unsubscribes_its_recipient_at_once(
     assert subscriber(sessions, "user@example.com").status == "unsubscribed"
 
 
+def test_an_amazon_ses_bounce_forwarded_to_the_return_address_counts_as_a_hard_bounce(
+    relayed: Settings,
+    sessions: sessionmaker[Session],
+    relay: ScriptedServer,
+    migrated_url: str,
+    tmp_path: Path,
+) -> None:
+    """SES puts its own Message-ID on what it sends, so the report quotes none of ours: the return
+    address it was forwarded to is what ties it to the digest."""
+    subscribe(sessions, "bounce@simulator.amazonses.com")
+    assert send(relayed, sessions, NOW).sent == 1
+    report = (DATA / "inbound" / "ses_02.eml").read_bytes()
+    said = handle(tmp_path, migrated_url, report, relay.senders[-1])
+    assert said.startswith("bounced for bounce@simulator.amazonses.com (delivery 1)")
+    assert subscriber(sessions, "bounce@simulator.amazonses.com").hard_bounces == 1
+
+
+def test_a_microsoft_jmrp_complaint_unsubscribes_the_recipient_it_names(
+    sessions: sessionmaker[Session], migrated_url: str, tmp_path: Path
+) -> None:
+    subscribe(sessions, "recipient@hotmail.com")
+    report = (DATA / "inbound" / "jmrp_hotmail.eml").read_bytes()
+    assert handle(tmp_path, migrated_url, report, BOUNCES).startswith("complaint for recipient@hotmail.com")
+    assert subscriber(sessions, "recipient@hotmail.com").status == "unsubscribed"
+
+
+def test_a_dmarc_failure_report_is_no_complaint_and_unsubscribes_nobody(
+    sessions: sessionmaker[Session], migrated_url: str, tmp_path: Path
+) -> None:
+    subscribe(sessions, "fake.rcpt@example.com")
+    report = (DATA / "inbound" / "arf_dmarc.eml").read_bytes()
+    assert handle(tmp_path, migrated_url, report, BOUNCES).startswith("feedback")
+    assert subscriber(sessions, "fake.rcpt@example.com").status == "active"
+
+
 def test_an_unreadable_message_file_is_refused_with_what_to_do(migrated_url: str, tmp_path: Path) -> None:
     result = digest("inbound", "handle", str(tmp_path / "missing.eml"), url=migrated_url)
     assert result.exit_code == 2

@@ -9,12 +9,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.inbound.reports import BOUNCE, COMPLAINT, MALFORMED, NOT_A_REPORT, read_report, verp_token
+from digest.inbound.reports import (
+    BOUNCE,
+    COMPLAINT,
+    FEEDBACK,
+    MALFORMED,
+    NOT_A_REPORT,
+    read_report,
+    verp_token,
+)
 from tests.support.data import DATA
 from tests.support.reports import dsn
 
 CORPUS = DATA / "inbound"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
+KINDS = (BOUNCE, COMPLAINT, FEEDBACK, NOT_A_REPORT, MALFORMED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -32,7 +41,7 @@ def test_each_real_report_names_the_addresses_that_failed_or_complained(name: st
 
 def test_the_corpus_holds_every_kind_of_outcome() -> None:
     kinds = {entry["kind"] for entry in EXPECTED.values()}
-    assert kinds == {BOUNCE, COMPLAINT, NOT_A_REPORT}
+    assert kinds == {BOUNCE, COMPLAINT, FEEDBACK, NOT_A_REPORT}
     assert any(entry["temporary"] for entry in EXPECTED.values())
 
 
@@ -77,7 +86,7 @@ def test_a_per_message_return_address_gives_its_token_and_nothing_else_does(reci
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=4000))
 def test_any_bytes_are_read_without_raising(raw: bytes) -> None:
-    assert read_report(raw).kind in (BOUNCE, COMPLAINT, NOT_A_REPORT, MALFORMED)
+    assert read_report(raw).kind in KINDS
 
 
 @settings(max_examples=200, deadline=None)
@@ -85,4 +94,4 @@ def test_any_bytes_are_read_without_raising(raw: bytes) -> None:
 def test_a_damaged_real_report_is_read_without_raising(name: str, at: int, junk: bytes) -> None:
     raw = (CORPUS / name).read_bytes()
     at %= len(raw)
-    assert read_report(raw[:at] + junk + raw[at:]).kind in (BOUNCE, COMPLAINT, NOT_A_REPORT, MALFORMED)
+    assert read_report(raw[:at] + junk + raw[at:]).kind in KINDS
