@@ -9,12 +9,17 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
 
 from flufl.bounce import all_failures
+
+# flufl.bounce logs a traceback for each of its detectors that fails on a message; read_report
+# copes with any message, and the caller logs what it came to.
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
 BOUNCE = "bounce"
 COMPLAINT = "complaint"

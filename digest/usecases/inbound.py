@@ -45,6 +45,7 @@ from digest.usecases.subscribers import stop_mailing
 
 log = logging.getLogger(__name__)
 REPORTS, UNSUBSCRIBE, COMMANDS = "reports", "unsubscribe", "commands"
+UNREADABLE = ("malformed", "too-large")  # outcomes whose message goes to the failed folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +72,18 @@ def handle(
 ) -> Handled:
     """Read one whole message that came to ``recipients`` (the envelope's; the message's own
     headers when none are given) from ``envelope_sender`` and act on it (see the module). Writes in
-    one transaction, then mails the answer; never raises for what the message holds."""
-    now = now or ctx.now()
+    one transaction, then mails the answer, and logs one line of what it came to (a warning when
+    the message could not be read); never raises for what the message holds."""
+    handled = _handle(ctx, raw, recipients, now or ctx.now(), envelope_sender)
+    level = logging.WARNING if handled.outcome in UNREADABLE else logging.INFO
+    about = handled.subscriber or envelope_sender or "?"
+    log.log(level, "inbound %s (%s): %s", handled.outcome, about, handled.detail)
+    return handled
+
+
+def _handle(
+    ctx: Context, raw: bytes, recipients: Sequence[str], now: datetime, envelope_sender: str | None
+) -> Handled:
     settings = ctx.settings
     if len(raw) > settings.inbound_max_bytes:
         return Handled(
@@ -82,7 +93,6 @@ def handle(
     if report.kind in (BOUNCE, COMPLAINT):
         return _report(ctx, report, recipients, now)
     if report.kind == FEEDBACK:
-        log.info("inbound feedback report, not a complaint: %s", report.detail)
         return Handled(FEEDBACK, report.detail)
     role = _role(ctx, recipients or _addressed_to(raw))
     if role == REPORTS:
@@ -112,7 +122,6 @@ def handle(
     if answered:
         with ctx.database.begin() as session:
             stored_inbound.mark_answered(session, row_id, now)
-    log.info("inbound %s from %s: %s", reply.outcome, letter.sender, reply.detail)
     return Handled(reply.outcome, reply.detail, None, reply.to, answered)
 
 
@@ -123,9 +132,6 @@ class Fetched:
 
     outcomes: tuple[str, ...]
     failed: int
-
-
-UNREADABLE = ("malformed", "too-large")  # outcomes whose message goes to the failed folder
 
 
 def fetch(ctx: Context, limit: int | None = None) -> Fetched:
@@ -144,6 +150,7 @@ def fetch(ctx: Context, limit: int | None = None) -> Fetched:
         for waiting in mailbox.waiting()[:limit]:
             if waiting.size > settings.inbound_max_bytes:
                 handled = Handled("too-large", f"{waiting.size} bytes")
+                log.warning("inbound too-large: message %s of %d bytes", waiting.uid, waiting.size)
             else:
                 raw = mailbox.read(waiting.uid)
                 if raw is None:
@@ -262,7 +269,6 @@ def _report(ctx: Context, report: Report, recipients: Sequence[str], now: dateti
             return Handled("unattributed", report.detail)
         handled = _act(ctx, session, report, delivery, subscriber, now)
         session.commit()
-    log.info("inbound %s for %s: %s", handled.outcome, handled.subscriber, handled.detail)
     return handled
 
 

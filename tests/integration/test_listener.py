@@ -89,6 +89,19 @@ def test_a_command_from_the_null_sender_is_not_answered(listening, inbound_setti
     assert answers(inbound_settings) == []
 
 
+def test_a_message_that_is_no_mail_at_all_is_taken_logged_and_the_listener_goes_on(
+    listening, inbound_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    garbage = b"\x00\xff--\r\nContent-Type: multipart/report; boundary=\r\n\r\n\xfe\xfd" * 50
+    with caplog.at_level("INFO", logger="digest.usecases.inbound"), client(listening) as mta:
+        assert mta.sendmail("", [BOUNCES], garbage) == {}
+        assert mta.sendmail("ada@example.org", [COMMANDS], garbage) == {}
+        assert mta.sendmail("ada@example.org", [COMMANDS], letter("ada@example.org", "help")) == {}
+    assert len(answers(inbound_settings)) == 1
+    outcomes = [(record.levelname, record.message.split(" ")[1]) for record in caplog.records]
+    assert outcomes == [("WARNING", "malformed"), ("INFO", "ignored"), ("INFO", "help")]
+
+
 def test_a_message_over_the_size_cap_is_refused_with_552(listening) -> None:
     with (
         client(listening) as mta,
