@@ -105,3 +105,33 @@ def db_current(app: App) -> None:
     current, head = maintenance.revisions(app.context)
     state = "up to date" if current == head else "behind: run `digest db upgrade`"
     out().print(f"database: {current or 'empty'}; code: {head} ({state})")
+
+
+@db_group.command("corpus")
+@click.option("--rebuild", is_flag=True, help="Count the statistics again from every stored paper first.")
+@pass_app
+def db_corpus(app: App, rebuild: bool) -> None:
+    """Check the corpus statistics (the document frequencies behind IDF, and the acronym
+    definitions) that digest keeps as papers are stored against a full recount of the stored
+    papers; with --rebuild, count them again from scratch first. Reads every stored paper. Exits 1
+    when they disagree.
+
+    \b
+    Examples:
+      digest db corpus
+      digest db corpus --rebuild
+    """
+    from digest.errors import DigestError
+    from digest.usecases import maintenance
+
+    checked = maintenance.rebuild_corpus(app.context) if rebuild else maintenance.check_corpus(app.context)
+    out().print(
+        f"papers: {checked.papers} stored, {checked.counted} counted; stems: {checked.terms}, "
+        f"{checked.terms_wrong} counted wrong; acronym definitions: {checked.definitions}, "
+        f"{checked.definitions_wrong} counted wrong."
+    )
+    if not checked.agrees:
+        raise DigestError(
+            "The corpus statistics disagree with the stored papers: run `digest db corpus --rebuild` "
+            "(stop digest's fetches while it counts)."
+        )

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from digest.errors import FetchError, ParseError
 from digest.fetch.http import Fetcher
+from digest.ingest import statistics
 from digest.ingest.merge import paper_row
 from digest.model.source import AUTHORITY
 from digest.parse.feeds import parse_arxiv_api
@@ -61,6 +62,9 @@ def look_up(database: Database, fetcher: Fetcher, api_url: str, ids: Sequence[st
         ]
         with database.begin() as session:
             inserted = set(stored_papers.insert_references(session, rows))
+            statistics.record(
+                session, [(row["title"], row["abstract"]) for row in rows if row["id"] in inserted]
+            )
         done.stored.extend(paper for paper in batch if paper in inserted)
         done.not_found.extend(paper for paper in batch if paper not in found)
     return done

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from digest.errors import DigestError, FetchError
 from digest.fetch.addresses import ranks_trending, takes_dates, url_for_date
 from digest.fetch.http import Fetcher, FetchResult
+from digest.ingest import statistics
 from digest.ingest.merge import Changes, changes_for, unranked
 from digest.model.source import FEED_AUTHORITY, text_authority
 from digest.model.time import Clock, utc_date
@@ -76,12 +77,28 @@ def store_papers(
         gone = stored_papers.latest_metrics(session, sorted(left))
         changes.snapshots += unranked(left, gone, source_id, now)
     if write:
-        stored_papers.insert_papers(session, changes.inserts)
-        stored_papers.update_papers(session, changes.updates)
+        _write_papers(session, changes)
         stored_papers.save_texts(session, changes.texts)
         stored_papers.insert_listings(session, changes.listings)
         stored_papers.insert_snapshots(session, changes.snapshots)
     return changes
+
+
+def _write_papers(session: Session, changes: Changes) -> None:
+    """Insert and update the papers, and count the texts they add and replace into the corpus
+    statistics."""
+    inserted = set(stored_papers.insert_papers(session, changes.inserts))
+    retexted = {
+        change["id"]: change for change in changes.updates if "title" in change or "abstract" in change
+    }
+    replaced = stored_papers.texts_to_change(session, list(retexted))
+    stored_papers.update_papers(session, changes.updates)
+    new_texts = [
+        (retexted[paper].get("title", title), retexted[paper].get("abstract", abstract))
+        for paper, (title, abstract) in replaced.items()
+    ]
+    added = [(row["title"], row["abstract"]) for row in changes.inserts if row["id"] in inserted]
+    statistics.record(session, added + new_texts, list(replaced.values()))
 
 
 def scrape(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -100,6 +100,28 @@ class Counts:
         for key, written in found.items():
             self.pairs[key] += 1
             self.written.setdefault(key, Counter())[written] += 1
+
+    def rows(self) -> Counter[tuple[str, str, str, str]]:
+        """The definitions as stored (digest.store.corpus): papers by (short form's stems, long
+        form's stems, each joined by spaces; short form as written, long form lower-cased)."""
+        found: Counter[tuple[str, str, str, str]] = Counter()
+        for (short, long), written in self.written.items():
+            for (short_text, long_text), papers in written.items():
+                found[" ".join(short), " ".join(long), short_text, long_text] += papers
+        return found
+
+    @classmethod
+    def of_rows(cls, rows: Iterable[tuple[tuple[str, str, str, str], int]]) -> Counts:
+        """The counts that rows() gave (any subset of them: expansions() then holds for the
+        acronyms and long forms whose every row is among them)."""
+        counts = cls()
+        for (short, long, short_text, long_text), papers in rows:
+            if papers <= 0:
+                continue
+            key = (tuple(short.split()), tuple(long.split()))
+            counts.pairs[key] += papers
+            counts.written.setdefault(key, Counter())[short_text, long_text] += papers
+        return counts
 
     def expansions(self) -> dict[tuple[str, ...], Expansion]:
         """Each acronym and each long form defined the same way by most of the papers that define it

@@ -101,7 +101,18 @@ class Corpus:
         return expansion.short, expansion.short_text
 
 
-def corpus_from(texts: Iterable[tuple[str, str]]) -> Corpus:
+@dataclass(frozen=True, slots=True)
+class CorpusCounts:
+    """What some papers add to the corpus statistics (digest.store.corpus keeps their sum): how many
+    papers, how many of them hold each stem, and the acronym definitions they make (acronyms.Counts.
+    rows)."""
+
+    papers: int
+    df: Counter[str]
+    definitions: Counter[tuple[str, str, str, str]]
+
+
+def corpus_counts(texts: Iterable[tuple[str, str]]) -> CorpusCounts:
     """Count, for every stem, how many (title, abstract) pairs contain it, and the acronyms they define."""
     df: Counter[str] = Counter()
     definitions = acronyms.Counts()
@@ -110,7 +121,29 @@ def corpus_from(texts: Iterable[tuple[str, str]]) -> Corpus:
         size += 1
         df.update(set(text.analyze(title)) | set(text.analyze(abstract)))
         definitions.add(title, abstract)
-    return Corpus(size, dict(df), definitions.expansions())
+    return CorpusCounts(size, df, definitions.rows())
+
+
+def corpus_from(texts: Iterable[tuple[str, str]]) -> Corpus:
+    """The corpus of the papers whose (title, abstract) are ``texts``."""
+    counts = corpus_counts(texts)
+    return corpus_of(counts.papers, counts.df, counts.definitions.items())
+
+
+def corpus_of(
+    size: int,
+    df: Mapping[str, int],
+    definitions: Iterable[tuple[tuple[str, str, str, str], int]],
+    asked: Iterable[tuple[str, ...]] | None = None,
+) -> Corpus:
+    """The corpus from its stored counts: ``df`` may hold only the stems to be weighed, and
+    ``definitions`` only the rows that bear on the ``asked`` term sequences (whose expansions alone
+    are then kept)."""
+    expansions = acronyms.Counts.of_rows(definitions).expansions()
+    if asked is not None:
+        wanted = set(asked)
+        expansions = {key: found for key, found in expansions.items() if key in wanted}
+    return Corpus(size, dict(df), expansions)
 
 
 class PaperText(Protocol):

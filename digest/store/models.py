@@ -116,6 +116,38 @@ class Paper(Base):
     listings: Mapped[list[Listing]] = relationship(back_populates="paper", passive_deletes=True)
 
 
+class CorpusTerm(Base):
+    """How many stored papers hold ``stem`` in their title or abstract: the document frequency
+    behind IDF, kept as papers are stored or their text changes (digest.store.corpus)."""
+
+    __tablename__ = "corpus_terms"
+
+    stem: Mapped[str] = mapped_column(Text, primary_key=True)
+    papers: Mapped[int]
+
+
+class CorpusDefinition(Base):
+    """How many stored papers define the acronym ``short`` as ``long`` (their stems, joined by
+    spaces), written ``short_text`` and ``long_text``: what the learned acronyms come from."""
+
+    __tablename__ = "corpus_definitions"
+
+    short: Mapped[str] = mapped_column(Text, primary_key=True)
+    long: Mapped[str] = mapped_column(Text, primary_key=True, index=True)
+    short_text: Mapped[str] = mapped_column(Text, primary_key=True)
+    long_text: Mapped[str] = mapped_column(Text, primary_key=True)
+    papers: Mapped[int]
+
+
+class CorpusTotal(Base):
+    """A count over the whole corpus; ``name`` "papers" is the number of stored papers."""
+
+    __tablename__ = "corpus_totals"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int]
+
+
 class PaperText(Base):
     """Source S's version of paper P's text, as S last listed it (kept whatever the paper shows)."""
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.model.figures import Figures
@@ -42,19 +42,37 @@ def existing_papers(session: Session, ids: Sequence[str]) -> dict[str, dict[str,
     return found
 
 
-def insert_papers(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+def insert_papers(session: Session, rows: Sequence[dict[str, Any]]) -> list[str]:
     """Insert new papers; a row another process inserted meanwhile is left as it is, except that
-    one stored meanwhile for a reader's library (not listed) becomes listed, first seen now."""
+    one stored meanwhile for a reader's library (not listed) becomes listed, first seen now.
+    Returns the ids inserted here."""
+    inserted: list[str] = []
     for chunk in chunked(rows):
-        statement = insert_for(session, Paper)
+        query = insert_for(session, Paper).on_conflict_do_nothing(index_elements=["id"]).returning(Paper.id)
+        inserted.extend(session.scalars(query, list(chunk)))
+    taken = set(inserted)
+    meanwhile = [row for row in rows if row["id"] not in taken]
+    table = Paper.__table__
+    for chunk in chunked(meanwhile):
         session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["id"],
-                set_={"listed": True, "first_seen_at": statement.excluded.first_seen_at},
-                where=Paper.listed.is_(False),
-            ),
-            list(chunk),
+            update(table)
+            .where(table.c.id == bindparam("paper"), table.c.listed.is_(False))
+            .values(listed=True, first_seen_at=bindparam("seen")),
+            [{"paper": row["id"], "seen": row["first_seen_at"]} for row in chunk],
         )
+    return inserted
+
+
+def texts_to_change(session: Session, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """(title, abstract) of the papers among ``ids``, locked until the transaction ends (on
+    PostgreSQL; SQLite's writer holds the whole database), so that what their new text replaces is
+    what is stored."""
+    found: dict[str, tuple[str, str]] = {}
+    for chunk in chunked(sorted(ids)):
+        query = select(Paper.id, Paper.title, Paper.abstract).where(Paper.id.in_(chunk)).order_by(Paper.id)
+        for paper_id, title, abstract in session.execute(query.with_for_update()):
+            found[paper_id] = (title, abstract)
+    return found
 
 
 def update_papers(session: Session, changes: Sequence[dict[str, Any]]) -> None:

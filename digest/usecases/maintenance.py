@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import IO
+from typing import IO, Any
 
 from digest.errors import DigestError, SchemaOutOfDate, UsageError
 from digest.mail.transports import transport_for
+from digest.score.index import corpus_counts
 from digest.store import copy as copier
-from digest.store import ledger, locks, schema, sources, subscribers, tokens
+from digest.store import corpus, ledger, locks, papers, schema, sources, subscribers, tokens
 from digest.store.engine import Database
 from digest.usecases.context import Context
 
@@ -133,3 +135,49 @@ def clean_up(ctx: Context, now: datetime) -> dict[str, int]:
         expired = tokens.delete_expired(session, now, settings.link_days)
         logs = sources.delete_fetch_log_before(session, now - timedelta(days=settings.fetch_log_days))
     return {"unconfirmed": unconfirmed, "tokens": expired, "fetch_log": logs}
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusCheck:
+    """The stored corpus statistics against a full recount of the stored papers: how many papers
+    each counts, and how many stems and acronym definitions the two count differently."""
+
+    papers: int
+    counted: int
+    terms: int
+    terms_wrong: int
+    definitions: int
+    definitions_wrong: int
+
+    @property
+    def agrees(self) -> bool:
+        return self.papers == self.counted and not (self.terms_wrong or self.definitions_wrong)
+
+
+def check_corpus(ctx: Context) -> CorpusCheck:
+    """Count the stored papers' statistics again from their text and compare with the kept ones.
+    Reads every stored paper; writes nothing."""
+    with ctx.session() as session:
+        recount = corpus_counts(papers.paper_texts(session))
+        counted, terms, definitions = corpus.everything(session)
+    return CorpusCheck(
+        recount.papers,
+        counted,
+        len(recount.df),
+        _differences(recount.df, terms),
+        len(recount.definitions),
+        _differences(recount.definitions, definitions),
+    )
+
+
+def rebuild_corpus(ctx: Context) -> CorpusCheck:
+    """Count the corpus statistics again from every stored paper, in one transaction (papers stored
+    meanwhile wait for it), and return the check of what it wrote."""
+    with ctx.database.begin() as session:
+        corpus.clear(session)
+        corpus.add(session, corpus_counts(papers.paper_texts(session)))
+    return check_corpus(ctx)
+
+
+def _differences(expected: Mapping[Any, int], stored: Mapping[Any, int]) -> int:
+    return sum(1 for key in expected.keys() | stored.keys() if expected.get(key, 0) != stored.get(key, 0))
