@@ -51,7 +51,8 @@ def list_papers(
 def require_paper(session: Session, given: str) -> Paper:
     """The stored paper ``given`` names (see ``paper_key``); raises UsageError when none is stored."""
     paper_id = paper_key(given)
-    paper = stored.papers_by_id(session, [paper_id]).get(paper_id)
+    # No stored id holds a NUL (PostgreSQL cannot even be asked for one).
+    paper = None if "\x00" in paper_id else stored.papers_by_id(session, [paper_id]).get(paper_id)
     if paper is None:
         raise UsageError(f"No paper {paper_id!r} is stored. Find ids with `digest papers list`.")
     return paper

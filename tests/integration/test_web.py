@@ -346,6 +346,7 @@ def test_the_feedback_button_needs_the_forms_token_and_a_stored_paper(client, we
     unknown = client.post(target, data={"paper": "2499.00001", "verdict": "up", "csrf": token})
     assert unknown.status_code == 404 and "not known here" in unknown.text
     assert client.get(f"{target}?paper=2499.00001&verdict=up").status_code == 404
+    assert client.get(f"{target}?paper=%00&verdict=up").status_code == 404  # PostgreSQL stores no NUL
     assert client.get(f"{target[:-4]}xxxx?paper={paper}&verdict=up").status_code == 404
     assert feedback_rows(sessions) == []
 
