@@ -8,7 +8,7 @@ index per window and ranks everyone in it at once; papers a subscriber was sent 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Protocol
@@ -22,11 +22,22 @@ from digest.model.figures import Figures
 from digest.model.ledger import Window, window_for
 from digest.model.time import utc
 from digest.parse.record import paper_key
-from digest.score.index import Corpus, Doc, Index, PaperText, Weights, build_index, corpus_from, docs_of
+from digest.score.index import (
+    Corpus,
+    Definition,
+    Doc,
+    Index,
+    PaperText,
+    Weights,
+    build_index,
+    corpus_of,
+    docs_of,
+)
 from digest.score.interests import Atom, InterestError, parse_interests, parse_with_seeds
 from digest.score.latex import readable
 from digest.score.rank import Pick, Profile, ProfileSet, rank
 from digest.score.semantic import FIT_PAPERS, Space, neighbours
+from digest.score.text import analyze
 
 
 class PaperRecord(PaperText, Protocol):
@@ -77,7 +88,9 @@ class Reader(Protocol):
     def sent_pairs(
         self, subscriber_ids: Sequence[int], paper_ids: Sequence[str], after: datetime
     ) -> set[tuple[int, str]]: ...
-    def paper_texts(self) -> Iterable[tuple[str, str]]: ...
+    def corpus_size(self) -> int: ...
+    def frequencies(self, stems: Collection[str]) -> Mapping[str, int]: ...
+    def definitions(self, asked: Collection[tuple[str, ...]]) -> Sequence[tuple[Definition, int]]: ...
     def newest_paper_texts(self, limit: int) -> Sequence[tuple[str, str, str]]: ...
     def feedback_of(self, subscriber_ids: Sequence[int]) -> Mapping[int, Mapping[str, int]]: ...
 
@@ -165,6 +178,7 @@ class _Pool:
     index: Index | None = None
     explained: dict[tuple[int, str | None], Why] = field(default_factory=dict)  # for this index
     seen: list[datetime] | None = None  # the papers' first-seen times, in order (made when asked)
+    stems: set[str] | None = None  # every stem of the papers' titles and abstracts (made when asked)
     vectors: np.ndarray | None = None  # the docs in the semantic space, once asked for
 
     def since(self, moment: datetime | None) -> int:
@@ -191,7 +205,11 @@ class Composer:
         self.options = options
         self.reader = reader
         self.weights = weights
-        self._corpus = corpus  # given by a caller that keeps one across requests
+        self._corpus = corpus  # given whole (a benchmark's): else read from the store as needed
+        self._size: int | None = None
+        self._df: dict[str, int] = {}  # the stems read so far
+        self._asked: set[tuple[str, ...]] = set()  # the term sequences whose acronyms were read
+        self._definitions: dict[Definition, int] = {}
         self._space_of = space  # likewise, asked for only when some feedback needs it
         self._space: Space | None = None
         self._windows: dict[Window, _Pool] = {}
@@ -208,11 +226,29 @@ class Composer:
                 continue
             self._expected.update((atom.key, atom) for line in lines for atom in line.atoms)
 
-    @property
-    def corpus(self) -> Corpus:
-        if self._corpus is None:
-            self._corpus = corpus_from(self.reader.paper_texts())
-        return self._corpus
+    def _corpus_for(self, pool: _Pool, atoms: Sequence[Atom]) -> Corpus:
+        """The corpus statistics indexing ``pool`` for ``atoms`` needs: how many papers hold each
+        stem of the papers and of the atoms (and of the acronyms those stand for), and those
+        acronyms. Read from the store as later pools and atoms need more, never all of it."""
+        if self._corpus is not None:
+            return self._corpus
+        asked = {atom.terms for atom in atoms if atom.kind in ("term", "phrase")}
+        if unread := asked - self._asked:
+            self._definitions.update(self.reader.definitions(unread))
+            self._asked |= unread
+        expansions = corpus_of(0, {}, self._definitions.items(), asked).acronyms
+        if pool.stems is None:
+            pool.stems = {
+                stem for doc in pool.docs for field in (doc.title, doc.abstract) for stem in analyze(field)
+            }
+        stems = pool.stems | {stem for terms in asked for stem in terms}
+        stems.update(stem for found in expansions.values() for stem in (*found.short, *found.long))
+        if unread_stems := stems - self._df.keys():
+            found = self.reader.frequencies(unread_stems)
+            self._df.update((stem, found.get(stem, 0)) for stem in unread_stems)
+        if self._size is None:
+            self._size = self.reader.corpus_size()
+        return Corpus(self._size, self._df, expansions)
 
     @property
     def space(self) -> Space:
@@ -272,7 +308,8 @@ class Composer:
         if pool.index is None or not wanted.keys() <= pool.atoms.keys():
             pool.atoms.update(self._expected)
             pool.atoms.update(wanted)
-            pool.index = build_index(pool.docs, self.corpus, self.weights, pool.atoms.values())
+            atoms = list(pool.atoms.values())
+            pool.index = build_index(pool.docs, self._corpus_for(pool, atoms), self.weights, atoms)
             pool.explained = {}
         return pool.index
 
@@ -403,7 +440,7 @@ class Composer:
         liked = {paper: readable(papers[paper].title) for paper in liked_ids if paper in papers}
         pool = self.pool([papers[row.paper_id] for row in stored])
         atoms = [atom for line in lines for atom in line.atoms]
-        index = build_index(pool.docs, self.corpus, self.weights, atoms)
+        index = build_index(pool.docs, self._corpus_for(pool, atoms), self.weights, atoms)
         views = {doc.id: paper_view(papers[doc.id], doc) for doc in pool.docs}
         main, trending = [], []
         for number, row in enumerate(stored):

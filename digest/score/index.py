@@ -101,6 +101,9 @@ class Corpus:
         return expansion.short, expansion.short_text
 
 
+Definition = tuple[str, str, str, str]  # an acronym definition as counted (acronyms.Counts.rows)
+
+
 @dataclass(frozen=True, slots=True)
 class CorpusCounts:
     """What some papers add to the corpus statistics (digest.store.corpus keeps their sum): how many
@@ -109,7 +112,7 @@ class CorpusCounts:
 
     papers: int
     df: Counter[str]
-    definitions: Counter[tuple[str, str, str, str]]
+    definitions: Counter[Definition]
 
 
 def corpus_counts(texts: Iterable[tuple[str, str]]) -> CorpusCounts:
@@ -133,7 +136,7 @@ def corpus_from(texts: Iterable[tuple[str, str]]) -> Corpus:
 def corpus_of(
     size: int,
     df: Mapping[str, int],
-    definitions: Iterable[tuple[tuple[str, str, str, str], int]],
+    definitions: Iterable[tuple[Definition, int]],
     asked: Iterable[tuple[str, ...]] | None = None,
 ) -> Corpus:
     """The corpus from its stored counts: ``df`` may hold only the stems to be weighed, and

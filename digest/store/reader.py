@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from digest.model.figures import Figures
-from digest.store import feedback, ledger, papers
+from digest.store import corpus, feedback, ledger, papers
 from digest.store.models import Paper
 
 
@@ -35,8 +35,14 @@ class StoreReader:
     ) -> set[tuple[int, str]]:
         return ledger.sent_pairs(self.session, subscriber_ids, paper_ids, after)
 
-    def paper_texts(self) -> Iterator[tuple[str, str]]:
-        return papers.paper_texts(self.session)
+    def corpus_size(self) -> int:
+        return corpus.size(self.session)
+
+    def frequencies(self, stems: Collection[str]) -> dict[str, int]:
+        return corpus.frequencies(self.session, stems)
+
+    def definitions(self, asked: Collection[tuple[str, ...]]) -> list[tuple[corpus.Definition, int]]:
+        return corpus.definitions(self.session, asked)
 
     def newest_paper_texts(self, limit: int) -> list[tuple[str, str, str]]:
         return papers.newest_paper_texts(self.session, limit)

@@ -1,6 +1,5 @@
 """What every use case works with: the settings, the database (opened on first use) and the clock,
-and what is worth building once per process (renderers, the mail identity, the word-frequency
-corpus)."""
+and what is worth building once per process (renderers, the mail identity, the semantic space)."""
 
 from __future__ import annotations
 
@@ -15,13 +14,13 @@ from digest.deliver.messages import MailMaker
 from digest.mail.message import Identity, identity_for
 from digest.model.time import Clock, system_clock
 from digest.render.mails import NoticeRenderer, Renderer
-from digest.score.index import Corpus, Weights, corpus_from
+from digest.score.index import Weights
 from digest.score.semantic import FIT_PAPERS, Space
 from digest.score.warm import warm_ranking
 from digest.store import papers, schema
 from digest.store.engine import Database, Session
 
-CORPUS_SECONDS = 600.0  # how long a process reuses the corpus between previews
+SPACE_SECONDS = 600.0  # how long a process reuses the semantic space between previews
 
 
 class Context:
@@ -40,7 +39,6 @@ class Context:
         self.wall = wall
         self._database = database
         self._checked = False
-        self._corpus: tuple[float, Corpus] | None = None
         self._space: tuple[float, Space] | None = None
         self._lock = threading.Lock()
         self._warm = False
@@ -105,21 +103,12 @@ class Context:
         """What makes digest mails (the one way: the send's own)."""
         return MailMaker(self.identity, self.renderer, self.settings.base_url)
 
-    def corpus(self, session: Session) -> Corpus:
-        """The word-frequency corpus of every stored paper, read again at most every CORPUS_SECONDS
-        (reading it is the costly part of a preview)."""
-        with self._lock:
-            moment = time.monotonic()
-            if self._corpus is None or moment - self._corpus[0] > CORPUS_SECONDS:
-                self._corpus = (moment, corpus_from(papers.paper_texts(session)))
-            return self._corpus[1]
-
     def space(self, session: Session) -> Space:
         """The semantic space of the newest stored papers (feedback finds near papers in it), fitted
-        again at most every CORPUS_SECONDS."""
+        again at most every SPACE_SECONDS."""
         with self._lock:
             moment = time.monotonic()
-            if self._space is None or moment - self._space[0] > CORPUS_SECONDS:
+            if self._space is None or moment - self._space[0] > SPACE_SECONDS:
                 self._space = (moment, Space.fit(papers.newest_paper_texts(session, FIT_PAPERS)))
             return self._space[1]
 

@@ -61,11 +61,9 @@ def _subscriber(session: Session, email: str | None, adhoc: str | None) -> Subsc
     )
 
 
-def composer(ctx: Context, session: Session, *, shared_corpus: bool = False) -> Composer:
-    """A composer over ``session``; with ``shared_corpus``, using the process's corpus (refreshed
-    every few minutes) instead of reading every stored paper's text for this one."""
-    corpus = ctx.corpus(session) if shared_corpus else None
-    return Composer(ctx.settings, StoreReader(session), ctx.weights, corpus, lambda: ctx.space(session))
+def composer(ctx: Context, session: Session) -> Composer:
+    """A composer over ``session``, with the process's semantic space."""
+    return Composer(ctx.settings, StoreReader(session), ctx.weights, space=lambda: ctx.space(session))
 
 
 # --- score ------------------------------------------------------------------------------------
@@ -271,9 +269,7 @@ def web_preview(ctx: Context, wish: Preferences, now: datetime, liked: tuple[str
     for name in CHOSEN:
         setattr(subscriber, name, getattr(wish, name))
     with ctx.session() as session:
-        result = preview_of(
-            ctx, session, subscriber, now, choosing=composer(ctx, session, shared_corpus=True), liked=liked
-        )
+        result = preview_of(ctx, session, subscriber, now, choosing=composer(ctx, session), liked=liked)
     digest = result.digest
     if not digest.has_interests:
         return WebPreview(result.subject, (), digest.items or digest.trending)
@@ -295,7 +291,7 @@ def view_digest(ctx: Context, token: str, now: datetime, delivery_id: int | None
         if delivery_id is not None and delivery.status != "sent":
             return None
         job = Job(subscriber, delivery.digest_date, None, delivery.id)
-        composed = composer(ctx, session, shared_corpus=True).recompose(job, delivery.papers)
+        composed = composer(ctx, session).recompose(job, delivery.papers)
     return ctx.renderer.page(digest_of(composed, ctx.settings.base_url, token))
 
 
