@@ -39,7 +39,8 @@ from digest.deliver.sender import STAGES, Sender
 from digest.errors import BenchmarkFailed, UsageError
 from digest.mail.transports import transport_for
 from digest.model.time import utc
-from digest.store import ledger, scratch
+from digest.score.index import corpus_counts
+from digest.store import corpus, ledger, scratch
 from digest.store.engine import Database
 from digest.store.schema import upgrade
 from digest.store.urls import backend
@@ -143,6 +144,8 @@ def _populate(database: Database, subscribers: int, papers: int, now: datetime) 
         for number in range(subscribers)
     ]
     scratch.load(database, paper_rows, snapshots, readers)
+    with database.begin() as session:  # what storing the papers by ingest would have counted
+        corpus.add(session, corpus_counts((row["title"], row["abstract"]) for row in paper_rows))
 
 
 def _run_workers(

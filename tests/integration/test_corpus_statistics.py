@@ -188,3 +188,15 @@ def test_digest_db_corpus_finds_statistics_gone_wrong_and_rebuilds_them(
     assert_statistics_are_a_recount(sessions)
     with sessions() as session:
         assert session.scalar(select(Paper.id).limit(1)) is not None
+
+
+def test_the_pipeline_benchmarks_database_holds_the_statistics_ingest_keeps(database_url: str) -> None:
+    """It loads its papers in bulk, not through ingest: scores there must still see a true corpus."""
+    from digest.bench.pipeline import _populate
+
+    database = db.Database.open(database_url)
+    schema.upgrade(database.engine)
+    _populate(database, subscribers=3, papers=200, now=NOW)
+    papers, _, _ = assert_statistics_are_a_recount(database.sessions)
+    database.dispose()
+    assert papers == 200
