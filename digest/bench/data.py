@@ -8,11 +8,13 @@ import html
 import json
 import random
 import re
+import resource
 import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from digest.parse import hf
@@ -35,6 +37,18 @@ def warm_kernels() -> None:
     """Compile the ranking kernel, or load it from Numba's on-disk cache, so that no timed run (and
     no process started after this one) pays for the compilation."""
     warm_ranking()
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory in MB. Linux's VmHWM, which an exec starts afresh (a
+    process started by fork and exec otherwise reports its parent's peak at the fork as its own,
+    in ru_maxrss); ru_maxrss where there is no /proc."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found.group(1)) / 1024 if found else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def best_of(runs: int, work: Callable[[], Any]) -> float:
@@ -94,10 +108,11 @@ def fixture_papers() -> list[ParsedPaper]:
     return papers
 
 
-def synthetic_docs(count: int, rng: random.Random) -> list[Doc]:
+def synthetic_docs(count: int, rng: random.Random, first: int = 0) -> list[Doc]:
     """Papers made of fixture text: a real title, two real abstract sentences (so phrases occur as
     they do in print) and about 120 words drawn by their frequency in the fixture abstracts (so a
-    topical word is as rare across 2,000 papers as in a day of arXiv), with Pareto-like upvotes."""
+    topical word is as rare across 2,000 papers as in a day of arXiv), with Pareto-like upvotes;
+    numbered from ``first``."""
     papers = fixture_papers()
     sentences = [s.strip() + "." for p in papers for s in p.abstract.split(". ") if len(s.split()) > 4]
     words = [word for p in papers for word in p.abstract.split()]
@@ -105,7 +120,7 @@ def synthetic_docs(count: int, rng: random.Random) -> list[Doc]:
     authors = [name for p in papers for name in p.authors]
     return [
         Doc(
-            id=f"2611.{index:05d}",
+            id=f"2611.{first + index:05d}",
             title=rng.choice(titles),
             abstract=" ".join(rng.sample(sentences, 2) + rng.choices(words, k=120)),
             authors=tuple(rng.sample(authors, 4)),

@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import queue
 import random
-import resource
 import signal
 import tempfile
 import time
@@ -29,6 +28,7 @@ from pydantic import SecretStr
 from digest.bench.data import (
     fixture_papers,
     interest_vocabulary,
+    peak_memory_mb,
     synthetic_docs,
     synthetic_interests,
     warm_kernels,
@@ -66,7 +66,7 @@ def bench_pipeline(
         raise UsageError("--kill needs --workers 2 or more: the survivors take over the killed one's claims.")
     now = datetime.now(UTC).replace(microsecond=0)
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as folder:
-        url, drop = _database(database_url, Path(folder))
+        url, drop = database_for(database_url, Path(folder))
         try:
             database = Database.open(url)
             upgrade(database.engine)
@@ -78,7 +78,7 @@ def bench_pipeline(
             with Sink(ids) as sink:
                 progress(f"sending with {workers} worker process{'es' if workers > 1 else ''}")
                 started = time.perf_counter()
-                results, killed = _run_workers(
+                results, killed = run_workers(
                     url, sink, now, workers, subscribers // 2 if kill else None, progress
                 )
                 total = time.perf_counter() - started
@@ -90,7 +90,7 @@ def bench_pipeline(
     return figures
 
 
-def _database(given: str | None, folder: Path) -> tuple[str, Callable[[], None]]:
+def database_for(given: str | None, folder: Path) -> tuple[str, Callable[[], None]]:
     """The URL to use and how to remove it afterwards."""
     if given is None:
         return f"sqlite:///{folder / 'bench.db'}", lambda: None
@@ -148,7 +148,7 @@ def _populate(database: Database, subscribers: int, papers: int, now: datetime) 
         corpus.add(session, corpus_counts((row["title"], row["abstract"]) for row in paper_rows))
 
 
-def _run_workers(
+def run_workers(
     url: str, sink: Sink, now: datetime, workers: int, kill_at: int | None, progress: Callable[[str], None]
 ) -> tuple[list[dict[str, Any]], int]:
     """Start the workers at once and gather what each did; with ``kill_at``, SIGKILL one that holds
@@ -254,7 +254,7 @@ def _worker(url: str, port: int, now: str, lease: float | None, results: Any) ->
             "failed": failed,
             "possible_duplicates": possible_duplicates,
             "stages": sender.stages,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_mb": peak_memory_mb(),
         }
     )
 

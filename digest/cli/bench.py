@@ -237,3 +237,45 @@ def bench_pipeline(
         flat = {key: value for key, value in figures.items() if not isinstance(value, dict | list)}
         flat.update({f"{stage} s": seconds for stage, seconds in figures["stage_s"].items()})
         print_figures(flat, False)
+
+
+@bench_group.command("history")
+@click.option(
+    "--stored",
+    type=click.IntRange(10_000),
+    default=250_000,
+    show_default=True,
+    help="Stored papers of the large database (a year of listing days; the day's 2,000 among them).",
+)
+@click.option(
+    "--subscribers", type=click.IntRange(1), default=1_000, show_default=True, help="Subscribers, all due."
+)
+@click.option(
+    "--database-url",
+    help="A PostgreSQL to run on (in schemas of their own, dropped after); default: SQLite files.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object of the figures.")
+def bench_history(stored: int, subscribers: int, database_url: str | None, as_json: bool) -> None:
+    """What the stored history costs the daily work: `score` and `preview` of one subscriber, the
+    web front's preview, a send of every digest to an SMTP sink on loopback, and storing a new
+    2,000-paper listing, each in a database of --stored papers and beside the same in one of
+    10,000 (ratio_to_small), with each one's peak memory (peak_rss_mb). Building a database of a
+    million papers takes several minutes.
+
+    \b
+    Examples:
+      digest bench history --stored 1000000 --subscribers 10000 --json
+      digest bench history --stored 250000 --database-url postgresql+psycopg://postgres@127.0.0.1/test
+    """
+    from digest.bench.history import OPERATIONS
+    from digest.bench.history import bench_history as run
+
+    figures = run(stored=stored, subscribers=subscribers, database_url=database_url, progress=err().print)
+    if as_json:
+        click.echo(json.dumps(figures))
+        return
+    flat = {key: value for key, value in figures.items() if not isinstance(value, dict)}
+    for operation in OPERATIONS:
+        for key, value in figures[operation].items():
+            flat[f"{operation} {key}"] = value
+    print_figures(flat, False)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from digest.store.engine import Database, make_engine
-from digest.store.models import MetricSnapshot, Paper, Subscriber
+from digest.store.models import Listing, MetricSnapshot, Paper, Subscriber
 from digest.store.urls import with_search_path
 
 CHUNK = 5_000
@@ -36,10 +36,12 @@ def load(
     papers: Sequence[dict[str, Any]],
     snapshots: Sequence[dict[str, Any]],
     subscribers: Sequence[dict[str, Any]],
+    listings: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """Insert rows of papers, metric snapshots and subscribers (dicts of their columns), in one
-    transaction."""
+    """Insert rows of papers, metric snapshots, subscribers and listings (dicts of their columns),
+    in one transaction."""
+    tables = ((Paper, papers), (MetricSnapshot, snapshots), (Subscriber, subscribers), (Listing, listings))
     with database.engine.begin() as connection:
-        for model, rows in ((Paper, papers), (MetricSnapshot, snapshots), (Subscriber, subscribers)):
+        for model, rows in tables:
             for start in range(0, len(rows), CHUNK):
                 connection.execute(insert(model), list(rows[start : start + CHUNK]))

@@ -105,3 +105,22 @@ def test_the_relevance_benchmark_reports_each_ranking_and_feedback_helps_the_nex
     for name in ("bm25", "keywords", "matching", "no_feedback", "feedback"):
         assert 0.0 <= figures[f"{name}_ndcg10"] <= 1.0 and 0.0 <= figures[f"{name}_p10"] <= 1.0
     assert figures["feedback_lift_ndcg10"] > 0
+
+
+def test_the_history_benchmark_measures_each_operation_beside_the_small_database() -> None:
+    from digest.bench.history import OPERATIONS, bench_history
+
+    figures = bench_history(stored=2_600, subscribers=4, small=2_300, progress=lambda _: None)
+    assert (figures["stored"], figures["small_stored"], figures["subscribers"]) == (2_600, 2_300, 4)
+    for operation in OPERATIONS:
+        measured = figures[operation]
+        assert measured["s"] > 0 and measured["small_s"] > 0 and measured["peak_rss_mb"] > 50
+        assert measured["ratio_to_small"] == round(measured["s"] / measured["small_s"], 2)
+    assert figures["worst_ratio_to_small"] == max(
+        figures[operation]["ratio_to_small"] for operation in OPERATIONS
+    )
+
+
+def test_the_history_benchmark_is_refused_a_history_smaller_than_its_baseline() -> None:
+    result = CliRunner().invoke(cli, ["bench", "history", "--stored", "5000"])
+    assert result.exit_code == 2 and "10000" in result.output

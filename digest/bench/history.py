@@ -1,0 +1,264 @@
+"""``digest bench history``: what the stored history costs the daily work.
+
+Two databases are built the same way but for their size: one holding SMALL stored papers, one
+holding the number asked for. In each, the day's DAY papers are first seen two hours ago and listed
+today; the rest were first seen and listed over the year before, one listing day at a time, each
+with a metric snapshot; the subscribers are all due. Then each operation runs in a process of its
+own (so that its peak memory is its own), timed after the process has started and loaded the
+ranking kernel: `digest score` of one subscriber, `digest preview` of one, the web front's preview
+of a sign-up, storing a new 2,000-paper listing (what a scrape does once the feed is parsed), and a
+`digest send` of every subscriber's digest to an SMTP sink on loopback. Each figure is reported
+beside the small database's, as ``ratio_to_small``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from digest.bench.data import (
+    fixture_papers,
+    interest_vocabulary,
+    peak_memory_mb,
+    synthetic_docs,
+    synthetic_interests,
+    warm_kernels,
+)
+from digest.bench.pipeline import database_for, run_workers
+from digest.bench.sink import Sink
+from digest.config import Settings
+from digest.errors import BenchmarkFailed
+from digest.parse.record import ParsedPaper
+from digest.score.index import Doc, corpus_counts
+from digest.store import corpus, scratch
+from digest.store import sources as stored_sources
+from digest.store.engine import Database
+from digest.store.schema import upgrade
+from digest.store.urls import backend
+
+SMALL = 10_000  # stored papers of the database every figure is compared with
+DAY = 2_000  # papers of the day, in both databases
+YEAR = 365  # listing days the rest of the history is spread over
+CHUNK = 50_000  # papers made and loaded at a time, so building a million stays within memory
+READER = "reader000000@example.org"  # the subscriber score and preview are run for
+OPERATIONS = ("score", "preview", "web_preview", "send", "ingest")
+
+
+def bench_history(
+    *,
+    stored: int,
+    subscribers: int,
+    database_url: str | None = None,
+    progress: Callable[[str], None] = print,
+    small: int = SMALL,
+) -> dict[str, Any]:
+    """Build both databases (the small one of ``small`` papers) and measure each operation in
+    each; returns the figures. Raises BenchmarkFailed when an operation fails or a digest does not
+    reach the sink."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    sizes = {"small": max(small, DAY), "large": max(stored, small, DAY)}
+    measured: dict[str, dict[str, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="digest-bench-") as folder:
+        for label, size in sizes.items():
+            url, drop = database_for(database_url, Path(folder) / label)
+            (Path(folder) / label).mkdir(exist_ok=True)
+            try:
+                database = Database.open(url)
+                upgrade(database.engine)
+                progress(f"storing {size:,} papers over {YEAR} listing days and {subscribers:,} subscribers")
+                _populate(database, size, subscribers, now)
+                database.dispose()
+                warm_kernels()
+                measured[label] = {}
+                for operation in OPERATIONS:  # the send before the ingest, which adds papers
+                    progress(f"{label} ({size:,} stored): {operation.replace('_', ' ')}")
+                    if operation == "send":
+                        measured[label][operation] = _send(url, now, subscribers, progress)
+                    else:
+                        measured[label][operation] = _in_own_process(url, operation, now)
+            finally:
+                drop()
+    return _figures(measured, sizes, subscribers, backend(database_url or "sqlite://"))
+
+
+def _populate(database: Database, size: int, subscribers: int, now: datetime) -> None:
+    """Store ``size`` papers (the last DAY of them today's), their listings, a snapshot each and
+    their corpus statistics, and ``subscribers`` due readers."""
+    rng = random.Random(11)
+    vocabulary = interest_vocabulary(fixture_papers())
+    with database.begin() as session:
+        source = stored_sources.add_source(
+            session,
+            "arxiv",
+            "arxiv-rss",
+            "https://rss.arxiv.org/rss/cs",
+            True,
+            now - timedelta(days=YEAR + 1),
+        ).id
+    readers = [_reader(number, synthetic_interests(vocabulary, rng), now) for number in range(subscribers)]
+    older = size - DAY
+    for start in range(0, size, CHUNK):
+        docs = synthetic_docs(min(CHUNK, size - start), rng, first=start)
+        rows, snapshots, listings = [], [], []
+        for offset, doc in enumerate(docs):
+            number = start + offset
+            day = 0 if number >= older else YEAR - number * YEAR // max(older, 1)
+            seen = now - timedelta(hours=2) if day == 0 else now - timedelta(days=day)
+            rows.append(_paper(doc, seen))
+            snapshots.append(
+                {"paper_id": doc.id, "taken_at": seen, "upvotes": doc.upvotes, "comments": doc.comments}
+            )
+            listings.append(
+                {"source_id": source, "paper_id": doc.id, "listed_on": seen.date(), "seen_at": seen}
+            )
+        scratch.load(database, rows, snapshots, readers if start == 0 else [], listings)
+        with database.begin() as session:  # what storing them by ingest would have counted
+            corpus.add(session, corpus_counts((row["title"], row["abstract"]) for row in rows))
+
+
+def _paper(doc: Doc, seen: datetime) -> dict[str, Any]:
+    return {
+        "id": doc.id,
+        "title": doc.title,
+        "abstract": doc.abstract,
+        "authors": list(doc.authors),
+        "categories": list(doc.categories),
+        "abs_url": f"https://arxiv.org/abs/{doc.id}",
+        "pdf_url": f"https://arxiv.org/pdf/{doc.id}",
+        "ai_keywords": [],
+        "first_seen_at": seen,
+        "updated_at": seen,
+    }
+
+
+def _reader(number: int, interests: str, now: datetime) -> dict[str, Any]:
+    return {
+        "email": f"reader{number:06d}@example.org",
+        "status": "active",
+        "interests": interests,
+        "timezone": "UTC",
+        "send_hour": 0,
+        "frequency": "daily",
+        "max_papers": 10,
+        "min_score": 0.0,
+        "trending_section": True,
+        "created_at": now - timedelta(days=2),
+        "updated_at": now - timedelta(days=2),
+        "hard_bounces": 0,
+    }
+
+
+def _in_own_process(url: str, operation: str, now: datetime) -> dict[str, float]:
+    """Run ``operation`` in a new process; its seconds and the process's peak memory."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=_operation, args=(url, operation, now.isoformat(), results))
+    process.start()
+    process.join()
+    if process.exitcode != 0 or results.empty():
+        raise BenchmarkFailed(
+            f"{operation} ended with exit code {process.exitcode}; its output above says why"
+        )
+    return results.get()
+
+
+def _operation(url: str, operation: str, now: str, results: Any) -> None:
+    """The child's side of _in_own_process."""
+    from digest.ingest.scrape import store_papers
+    from digest.usecases import digests
+    from digest.usecases.context import Context
+    from digest.usecases.preferences import Preferences
+
+    at = datetime.fromisoformat(now)
+    ctx = Context(
+        Settings(database_url=SecretStr(url), base_url="https://digest.example.org"), clock=lambda: at
+    )
+    warm_kernels()
+    with ctx.session() as session:  # open the connection pool before the clock starts
+        session.connection()
+    started = time.perf_counter()
+    if operation == "score":
+        digests.score(ctx, READER)
+    elif operation == "preview":
+        digests.preview(ctx, READER)
+    elif operation == "web_preview":
+        wish = Preferences(email="new@example.org", interests="diffusion models\nreinforcement learning")
+        digests.web_preview(ctx, wish.validated(), at)
+    else:
+        with ctx.database.begin() as session:
+            store_papers(session, source_id(session), list(_listing(at.date())), at)
+    results.put(
+        {
+            "s": time.perf_counter() - started,
+            "peak_rss_mb": peak_memory_mb(),
+        }
+    )
+
+
+def source_id(session: Any) -> int:
+    found = stored_sources.source_by_name(session, "arxiv")
+    assert found is not None  # made by _populate
+    return found.id
+
+
+def _listing(day: date) -> Iterator[ParsedPaper]:
+    """A new listing of DAY papers not stored before, as a parsed feed gives them."""
+    for doc in synthetic_docs(DAY, random.Random(13), first=10_000_000):
+        yield ParsedPaper(
+            id=doc.id,
+            title=doc.title,
+            abstract=doc.abstract,
+            authors=doc.authors,
+            published=day,
+            url=f"https://arxiv.org/abs/{doc.id}",
+            kind="arxiv-rss",
+            categories=doc.categories,
+            listed_on=day,
+        )
+
+
+def _send(url: str, now: datetime, subscribers: int, progress: Callable[[str], None]) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="digest-sink-") as folder, Sink(Path(folder) / "ids.txt") as sink:
+        started = time.perf_counter()
+        results, _ = run_workers(url, sink, now, 1, None, progress)
+        total = time.perf_counter() - started
+        if sink.received != subscribers or any(result["failed"] for result in results):
+            raise BenchmarkFailed(
+                f"the send put {sink.received} messages in the sink for {subscribers} subscribers; "
+                "that is a bug in the send loop: please report it with this output."
+            )
+    return {"s": total, "peak_rss_mb": results[0]["peak_rss_mb"]}
+
+
+def _figures(
+    measured: dict[str, dict[str, dict[str, float]]], sizes: dict[str, int], subscribers: int, database: str
+) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        "stored": sizes["large"],
+        "small_stored": sizes["small"],
+        "day_papers": DAY,
+        "subscribers": subscribers,
+        "database": database,
+    }
+    for operation in OPERATIONS:
+        small, large = measured["small"][operation], measured["large"][operation]
+        figures[operation] = {
+            "s": round(large["s"], 3),
+            "small_s": round(small["s"], 3),
+            "ratio_to_small": round(large["s"] / small["s"], 2) if small["s"] else None,
+            "peak_rss_mb": round(large["peak_rss_mb"], 1),
+            "small_peak_rss_mb": round(small["peak_rss_mb"], 1),
+        }
+    figures["worst_ratio_to_small"] = max(
+        figures[operation]["ratio_to_small"] or 0 for operation in OPERATIONS
+    )
+    figures["peak_rss_mb"] = max(figures[operation]["peak_rss_mb"] for operation in OPERATIONS)
+    return figures
