@@ -2,13 +2,14 @@
 
 Two databases are built the same way but for their size: one holding SMALL stored papers, one
 holding the number asked for. In each, the day's DAY papers are first seen two hours ago and listed
-today; the rest were first seen and listed over the year before, one listing day at a time, each
-with a metric snapshot; the subscribers are all due. Then each operation runs in a process of its
-own (so that its peak memory is its own), timed after the process has started and loaded the
-ranking kernel: `digest score` of one subscriber, `digest preview` of one, the web front's preview
-of a sign-up, storing a new 2,000-paper listing (what a scrape does once the feed is parsed), and a
-`digest send` of every subscriber's digest to an SMTP sink on loopback. Each figure is reported
-beside the small database's, as ``ratio_to_small``.
+today, and the SMALL - DAY before them RECENT_RATE a day on the days before (so the windows digests
+choose from are alike); the large one's older papers were listed over the rest of the year, one
+listing day at a time. Each paper has a metric snapshot; the subscribers are all due. Then each
+operation runs in a process of its own (so that its peak memory is its own), timed after the
+process has started and loaded the ranking kernel: `digest score` of one subscriber, `digest
+preview` of one, the web front's preview of a sign-up, storing a new 2,000-paper listing (what a
+scrape does once the feed is parsed), and a `digest send` of every subscriber's digest to an SMTP
+sink on loopback. Each figure is reported beside the small database's, as ``ratio_to_small``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ from digest.store.urls import backend
 
 SMALL = 10_000  # stored papers of the database every figure is compared with
 DAY = 2_000  # papers of the day, in both databases
-YEAR = 365  # listing days the rest of the history is spread over
+YEAR = 365  # listing days the history is spread over
+RECENT_RATE = 1_000  # papers a day before today among the newest (small) ones: arXiv's cs rate
 CHUNK = 50_000  # papers made and loaded at a time, so building a million stays within memory
 READER = "reader000000@example.org"  # the subscriber score and preview are run for
 OPERATIONS = ("score", "preview", "web_preview", "send", "ingest")
@@ -74,7 +76,7 @@ def bench_history(
                 database = Database.open(url)
                 upgrade(database.engine)
                 progress(f"storing {size:,} papers over {YEAR} listing days and {subscribers:,} subscribers")
-                _populate(database, size, subscribers, now)
+                _populate(database, size, sizes["small"], subscribers, now)
                 database.dispose()
                 warm_kernels()
                 measured[label] = {}
@@ -89,8 +91,8 @@ def bench_history(
     return _figures(measured, sizes, subscribers, backend(database_url or "sqlite://"))
 
 
-def _populate(database: Database, size: int, subscribers: int, now: datetime) -> None:
-    """Store ``size`` papers (the last DAY of them today's), their listings, a snapshot each and
+def _populate(database: Database, size: int, recent: int, subscribers: int, now: datetime) -> None:
+    """Store ``size`` papers (listed as _listing_day says), their listings, a snapshot each and
     their corpus statistics, and ``subscribers`` due readers."""
     rng = random.Random(11)
     vocabulary = interest_vocabulary(fixture_papers())
@@ -104,13 +106,17 @@ def _populate(database: Database, size: int, subscribers: int, now: datetime) ->
             now - timedelta(days=YEAR + 1),
         ).id
     readers = [_reader(number, synthetic_interests(vocabulary, rng), now) for number in range(subscribers)]
-    older = size - DAY
-    for start in range(0, size, CHUNK):
-        docs = synthetic_docs(min(CHUNK, size - start), rng, first=start)
+    recent = min(recent, size)
+    # The newest papers first, from the same seed in every database, so they are alike; then the older.
+    blocks = [(size - recent, size, 0)]
+    blocks += [
+        (start, min(start + CHUNK, size - recent), 1 + start) for start in range(0, size - recent, CHUNK)
+    ]
+    for first, end, seed in blocks:
+        docs = synthetic_docs(end - first, random.Random(seed), first=first)
         rows, snapshots, listings = [], [], []
-        for offset, doc in enumerate(docs):
-            number = start + offset
-            day = 0 if number >= older else YEAR - number * YEAR // max(older, 1)
+        for number, doc in enumerate(docs, start=first):
+            day = _listing_day(number, size, recent)
             seen = now - timedelta(hours=2) if day == 0 else now - timedelta(days=day)
             rows.append(_paper(doc, seen))
             snapshots.append(
@@ -119,9 +125,22 @@ def _populate(database: Database, size: int, subscribers: int, now: datetime) ->
             listings.append(
                 {"source_id": source, "paper_id": doc.id, "listed_on": seen.date(), "seen_at": seen}
             )
-        scratch.load(database, rows, snapshots, readers if start == 0 else [], listings)
+        scratch.load(database, rows, snapshots, readers if seed == 0 else [], listings)
         with database.begin() as session:  # what storing them by ingest would have counted
             corpus.add(session, corpus_counts((row["title"], row["abstract"]) for row in rows))
+
+
+def _listing_day(number: int, size: int, recent: int) -> int:
+    """How many days ago paper ``number`` of ``size`` was listed: the last DAY today, the ``recent``
+    before them RECENT_RATE a day (alike in every database: the windows digests choose from), the
+    older ones spread over the rest of the year."""
+    if number >= size - DAY:
+        return 0
+    older = size - recent
+    if number >= older:
+        return 1 + (size - DAY - 1 - number) // RECENT_RATE
+    recent_days = 1 + (recent - DAY) // RECENT_RATE
+    return recent_days + 1 + (older - 1 - number) * (YEAR - recent_days - 1) // older
 
 
 def _paper(doc: Doc, seen: datetime) -> dict[str, Any]:
