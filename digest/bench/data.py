@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,40 @@ def synthetic_docs(count: int, rng: random.Random, first: int = 0) -> list[Doc]:
         )
         for index in range(count)
     ]
+
+
+def paper_row(doc: Doc, seen: datetime) -> dict[str, Any]:
+    """The papers row of ``doc``, first seen at ``seen``."""
+    return {
+        "id": doc.id,
+        "title": doc.title,
+        "abstract": doc.abstract,
+        "authors": list(doc.authors),
+        "categories": list(doc.categories),
+        "abs_url": f"https://arxiv.org/abs/{doc.id}",
+        "pdf_url": f"https://arxiv.org/pdf/{doc.id}",
+        "ai_keywords": [],
+        "first_seen_at": seen,
+        "updated_at": seen,
+    }
+
+
+def reader_row(number: int, interests: str, now: datetime) -> dict[str, Any]:
+    """The subscribers row of active reader ``number``, due at midnight UTC every day."""
+    return {
+        "email": f"reader{number:06d}@example.org",
+        "status": "active",
+        "interests": interests,
+        "timezone": "UTC",
+        "send_hour": 0,
+        "frequency": "daily",
+        "max_papers": 10,
+        "min_score": 0.0,
+        "trending_section": True,
+        "created_at": now - timedelta(days=2),
+        "updated_at": now - timedelta(days=2),
+        "hard_bounces": 0,
+    }
 
 
 def interest_vocabulary(papers: Sequence[ParsedPaper]) -> Vocabulary:

@@ -28,7 +28,9 @@ from pydantic import SecretStr
 from digest.bench.data import (
     fixture_papers,
     interest_vocabulary,
+    paper_row,
     peak_memory_mb,
+    reader_row,
     synthetic_docs,
     synthetic_interests,
     warm_kernels,
@@ -38,7 +40,7 @@ from digest.bench.sink import Sink
 from digest.config import Settings
 from digest.errors import BenchmarkFailed
 from digest.parse.record import ParsedPaper
-from digest.score.index import Doc, corpus_counts
+from digest.score.index import corpus_counts
 from digest.store import corpus, scratch
 from digest.store import sources as stored_sources
 from digest.store.engine import Database
@@ -105,7 +107,7 @@ def _populate(database: Database, size: int, recent: int, subscribers: int, now:
             True,
             now - timedelta(days=YEAR + 1),
         ).id
-    readers = [_reader(number, synthetic_interests(vocabulary, rng), now) for number in range(subscribers)]
+    readers = [reader_row(number, synthetic_interests(vocabulary, rng), now) for number in range(subscribers)]
     recent = min(recent, size)
     # The newest papers first, from the same seed in every database, so they are alike; then the older.
     blocks = [(size - recent, size, 0)]
@@ -118,7 +120,7 @@ def _populate(database: Database, size: int, recent: int, subscribers: int, now:
         for number, doc in enumerate(docs, start=first):
             day = _listing_day(number, size, recent)
             seen = now - timedelta(hours=2) if day == 0 else now - timedelta(days=day)
-            rows.append(_paper(doc, seen))
+            rows.append(paper_row(doc, seen))
             snapshots.append(
                 {"paper_id": doc.id, "taken_at": seen, "upvotes": doc.upvotes, "comments": doc.comments}
             )
@@ -141,38 +143,6 @@ def _listing_day(number: int, size: int, recent: int) -> int:
         return 1 + (size - DAY - 1 - number) // RECENT_RATE
     recent_days = 1 + (recent - DAY) // RECENT_RATE
     return recent_days + 1 + (older - 1 - number) * (YEAR - recent_days - 1) // older
-
-
-def _paper(doc: Doc, seen: datetime) -> dict[str, Any]:
-    return {
-        "id": doc.id,
-        "title": doc.title,
-        "abstract": doc.abstract,
-        "authors": list(doc.authors),
-        "categories": list(doc.categories),
-        "abs_url": f"https://arxiv.org/abs/{doc.id}",
-        "pdf_url": f"https://arxiv.org/pdf/{doc.id}",
-        "ai_keywords": [],
-        "first_seen_at": seen,
-        "updated_at": seen,
-    }
-
-
-def _reader(number: int, interests: str, now: datetime) -> dict[str, Any]:
-    return {
-        "email": f"reader{number:06d}@example.org",
-        "status": "active",
-        "interests": interests,
-        "timezone": "UTC",
-        "send_hour": 0,
-        "frequency": "daily",
-        "max_papers": 10,
-        "min_score": 0.0,
-        "trending_section": True,
-        "created_at": now - timedelta(days=2),
-        "updated_at": now - timedelta(days=2),
-        "hard_bounces": 0,
-    }
 
 
 def _in_own_process(url: str, operation: str, now: datetime) -> dict[str, float]:

@@ -28,7 +28,9 @@ from pydantic import SecretStr
 from digest.bench.data import (
     fixture_papers,
     interest_vocabulary,
+    paper_row,
     peak_memory_mb,
+    reader_row,
     synthetic_docs,
     synthetic_interests,
     warm_kernels,
@@ -107,42 +109,12 @@ def _populate(database: Database, subscribers: int, papers: int, now: datetime) 
     docs = synthetic_docs(papers, rng)
     vocabulary = interest_vocabulary(fixture_papers())
     seen = now - timedelta(hours=2)
-    paper_rows = [
-        {
-            "id": doc.id,
-            "title": doc.title,
-            "abstract": doc.abstract,
-            "authors": list(doc.authors),
-            "categories": list(doc.categories),
-            "abs_url": f"https://arxiv.org/abs/{doc.id}",
-            "pdf_url": f"https://arxiv.org/pdf/{doc.id}",
-            "ai_keywords": [],
-            "first_seen_at": seen,
-            "updated_at": seen,
-        }
-        for doc in docs
-    ]
+    paper_rows = [paper_row(doc, seen) for doc in docs]
     snapshots = [
         {"paper_id": doc.id, "taken_at": seen, "upvotes": doc.upvotes, "comments": doc.comments}
         for doc in docs
     ]
-    readers = [
-        {
-            "email": f"reader{number:06d}@example.org",
-            "status": "active",
-            "interests": synthetic_interests(vocabulary, rng),
-            "timezone": "UTC",
-            "send_hour": 0,
-            "frequency": "daily",
-            "max_papers": 10,
-            "min_score": 0.0,
-            "trending_section": True,
-            "created_at": now - timedelta(days=2),
-            "updated_at": now - timedelta(days=2),
-            "hard_bounces": 0,
-        }
-        for number in range(subscribers)
-    ]
+    readers = [reader_row(number, synthetic_interests(vocabulary, rng), now) for number in range(subscribers)]
     scratch.load(database, paper_rows, snapshots, readers)
     with database.begin() as session:  # what storing the papers by ingest would have counted
         corpus.add(session, corpus_counts((row["title"], row["abstract"]) for row in paper_rows))
