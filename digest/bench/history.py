@@ -79,6 +79,7 @@ def bench_history(
                 upgrade(database.engine)
                 progress(f"storing {size:,} papers over {YEAR} listing days and {subscribers:,} subscribers")
                 _populate(database, size, sizes["small"], subscribers, now)
+                scratch.analyze(database)
                 database.dispose()
                 warm_kernels()
                 measured[label] = {}

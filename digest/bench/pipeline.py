@@ -74,6 +74,7 @@ def bench_pipeline(
             upgrade(database.engine)
             progress(f"storing {papers:,} papers and {subscribers:,} subscribers")
             _populate(database, subscribers, papers, now)
+            scratch.analyze(database)
             database.dispose()
             warm_kernels()  # a first run on a new machine would otherwise time Numba's compile
             ids = Path(folder) / "sink-message-ids.txt"

@@ -45,3 +45,13 @@ def load(
         for model, rows in tables:
             for start in range(0, len(rows), CHUNK):
                 connection.execute(insert(model), list(rows[start : start + CHUNK]))
+
+
+def analyze(database: Database) -> None:
+    """Have PostgreSQL gather the planner's statistics of every table now, as autovacuum would a
+    while after a bulk load (without them it may scan a whole table where an index serves); nothing
+    to do on SQLite."""
+    if database.engine.dialect.name != "postgresql":
+        return
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("ANALYZE"))
