@@ -365,33 +365,22 @@ class Settings(BaseSettings):
     @field_validator("inbound_imap_url")
     @classmethod
     def _check_imap_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
-            return None
-        parsed = urlsplit(value.get_secret_value())
-        if parsed.scheme not in ("imap", "imaps") or not parsed.hostname or not parsed.username:
-            raise ValueError(
-                "use imaps://user:password@host:993/INBOX (TLS) or "
-                "imap://user:password@host:143/INBOX (STARTTLS)"
-            )
-        try:
-            parsed.port  # noqa: B018 - raises on a port that is not a number
-        except ValueError:
-            raise ValueError("the port is not a number") from None
-        return value
+        return _server_url(
+            value,
+            ("imap", "imaps"),
+            "use imaps://user:password@host:993/INBOX (TLS) or "
+            "imap://user:password@host:143/INBOX (STARTTLS)",
+            needs_user=True,
+        )
 
     @field_validator("smtp_url")
     @classmethod
     def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
-            return None
-        parsed = urlsplit(value.get_secret_value())
-        if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
-            raise ValueError("use smtp://user:password@host:587 (STARTTLS) or smtps://user:password@host:465")
-        try:
-            parsed.port  # noqa: B018 - raises on a port that is not a number
-        except ValueError:
-            raise ValueError("the port is not a number") from None
-        return value
+        return _server_url(
+            value,
+            ("smtp", "smtps"),
+            "use smtp://user:password@host:587 (STARTTLS) or smtps://user:password@host:465",
+        )
 
     @property
     def transport(self) -> str:
@@ -441,6 +430,23 @@ class Settings(BaseSettings):
                 value = masked_url(value.get_secret_value())
             shown[name] = value
         return shown
+
+
+def _server_url(
+    value: SecretStr | None, schemes: tuple[str, ...], usage: str, needs_user: bool = False
+) -> SecretStr | None:
+    """A mail server's URL, checked: one of ``schemes``, a host (and a user when ``needs_user``) and a
+    numeric port if any; empty is None. Raises ValueError saying ``usage`` otherwise."""
+    if value is None or not value.get_secret_value():
+        return None
+    parsed = urlsplit(value.get_secret_value())
+    if parsed.scheme not in schemes or not parsed.hostname or (needs_user and not parsed.username):
+        raise ValueError(usage)
+    try:
+        parsed.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError("the port is not a number") from None
+    return value
 
 
 def load_settings(config_path: str | os.PathLike[str] | None = None) -> Settings:

@@ -29,6 +29,7 @@ from digest.score.index import (
     Index,
     PaperText,
     Weights,
+    analyse,
     build_index,
     corpus_of,
     docs_of,
@@ -37,7 +38,6 @@ from digest.score.interests import Atom, InterestError, parse_interests, parse_w
 from digest.score.latex import readable
 from digest.score.rank import Pick, Profile, ProfileSet, rank
 from digest.score.semantic import FIT_PAPERS, Space, neighbours
-from digest.score.text import analyze
 
 
 class PaperRecord(PaperText, Protocol):
@@ -178,7 +178,7 @@ class _Pool:
     index: Index | None = None
     explained: dict[tuple[int, str | None], Why] = field(default_factory=dict)  # for this index
     seen: list[datetime] | None = None  # the papers' first-seen times, in order (made when asked)
-    stems: set[str] | None = None  # every stem of the papers' titles and abstracts (made when asked)
+    analysed: tuple[list[list[str]], list[list[str]]] | None = None  # the docs' stems (index.analyse)
     vectors: np.ndarray | None = None  # the docs in the semantic space, once asked for
 
     def since(self, moment: datetime | None) -> int:
@@ -226,6 +226,12 @@ class Composer:
                 continue
             self._expected.update((atom.key, atom) for line in lines for atom in line.atoms)
 
+    @staticmethod
+    def _analysed(pool: _Pool) -> tuple[list[list[str]], list[list[str]]]:
+        if pool.analysed is None:
+            pool.analysed = analyse(pool.docs)
+        return pool.analysed
+
     def _corpus_for(self, pool: _Pool, atoms: Sequence[Atom]) -> Corpus:
         """The corpus statistics indexing ``pool`` for ``atoms`` needs: how many papers hold each
         stem of the papers and of the atoms (and of the acronyms those stand for), and those
@@ -237,11 +243,9 @@ class Composer:
             self._definitions.update(self.reader.definitions(unread))
             self._asked |= unread
         expansions = corpus_of(0, {}, self._definitions.items(), asked).acronyms
-        if pool.stems is None:
-            pool.stems = {
-                stem for doc in pool.docs for field in (doc.title, doc.abstract) for stem in analyze(field)
-            }
-        stems = pool.stems | {stem for terms in asked for stem in terms}
+        titles, abstracts = self._analysed(pool)
+        stems = {stem for field in (*titles, *abstracts) for stem in field}
+        stems.update(stem for terms in asked for stem in terms)
         stems.update(stem for found in expansions.values() for stem in (*found.short, *found.long))
         if unread_stems := stems - self._df.keys():
             found = self.reader.frequencies(unread_stems)
@@ -309,7 +313,8 @@ class Composer:
             pool.atoms.update(self._expected)
             pool.atoms.update(wanted)
             atoms = list(pool.atoms.values())
-            pool.index = build_index(pool.docs, self._corpus_for(pool, atoms), self.weights, atoms)
+            corpus = self._corpus_for(pool, atoms)
+            pool.index = build_index(pool.docs, corpus, self.weights, atoms, self._analysed(pool))
             pool.explained = {}
         return pool.index
 
@@ -440,7 +445,8 @@ class Composer:
         liked = {paper: readable(papers[paper].title) for paper in liked_ids if paper in papers}
         pool = self.pool([papers[row.paper_id] for row in stored])
         atoms = [atom for line in lines for atom in line.atoms]
-        index = build_index(pool.docs, self._corpus_for(pool, atoms), self.weights, atoms)
+        corpus = self._corpus_for(pool, atoms)
+        index = build_index(pool.docs, corpus, self.weights, atoms, self._analysed(pool))
         views = {doc.id: paper_view(papers[doc.id], doc) for doc in pool.docs}
         main, trending = [], []
         for number, row in enumerate(stored):

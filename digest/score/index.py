@@ -213,11 +213,22 @@ def trending_score(doc: Doc, weights: Weights) -> float:
     )
 
 
-def build_index(docs: Sequence[Doc], corpus: Corpus, weights: Weights, atoms: Iterable[Atom] = ()) -> Index:
-    """Analyse ``docs`` and weigh every term they contain, plus the phrases, authors and categories
-    that ``atoms`` (every interest line to be scored) ask for."""
-    title_stems = [text.analyze(doc.title) for doc in docs]
-    abstract_stems = [text.analyze(doc.abstract) for doc in docs]
+def analyse(docs: Sequence[Doc]) -> tuple[list[list[str]], list[list[str]]]:
+    """The stems of each doc's title, and of each doc's abstract, in order."""
+    return [text.analyze(doc.title) for doc in docs], [text.analyze(doc.abstract) for doc in docs]
+
+
+def build_index(
+    docs: Sequence[Doc],
+    corpus: Corpus,
+    weights: Weights,
+    atoms: Iterable[Atom] = (),
+    analysed: tuple[list[list[str]], list[list[str]]] | None = None,
+) -> Index:
+    """Analyse ``docs`` (unless ``analysed`` gives their title and abstract stems, as analyse()
+    does) and weigh every term they contain, plus the phrases, authors and categories that
+    ``atoms`` (every interest line to be scored) ask for."""
+    title_stems, abstract_stems = analysed or analyse(docs)
     terms: dict[str, int] = {}
     for stems in (*title_stems, *abstract_stems):
         for stem in stems:

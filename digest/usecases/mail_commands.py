@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from digest.inbound.commands import CHANGES, Command, apply_changes, read_commands
 from digest.inbound.letters import Letter
-from digest.model.link_tokens import new_token, token_hash
+from digest.model.link_tokens import new_token
 from digest.model.subscriber import SubscriberStatus
 from digest.render.mails import Answer
 from digest.store import subscribers as stored
@@ -175,16 +175,18 @@ def _hold(
 
 def _confirm(ctx: Context, session: Session, email: str, code: str, now: datetime) -> list[str]:
     """Carry out what the code ``code`` holds, when it is a live one of ``email``'s."""
-    code = code.split(" ", 1)[0]
-    row = stored_tokens.by_hash(session, token_hash(code)) if 0 < len(code) <= 100 else None
+    try:
+        row = subscribers.lookup(
+            session, code.split(" ", 1)[0], ("confirm", COMMANDS), now, ctx.settings.link_days
+        )
+    except subscribers.TokenError:
+        row = None
     owner = stored.subscriber_by_id(session, row.subscriber_id) if row is not None else None
     if (
         row is None
         or owner is None
         or owner.email != email
-        or row.purpose not in ("confirm", COMMANDS)
         or row.used_at is not None
-        or (row.expires_at is not None and row.expires_at <= now)
         or not stored_tokens.use(session, row.id, now)
     ):
         return ["confirm: this code does not work (used, expired or not yours); send your commands again"]

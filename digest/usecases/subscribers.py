@@ -395,7 +395,9 @@ def send_notice(ctx: Context, notice: Notice, now: datetime) -> Outcome:
     return outcome
 
 
-def _lookup(session: Session, token: str, purposes: tuple[str, ...], now: datetime, link_days: int) -> Token:
+def lookup(session: Session, token: str, purposes: tuple[str, ...], now: datetime, link_days: int) -> Token:
+    """The stored token ``token`` of one of ``purposes``, unexpired at ``now`` (used or not). Raises
+    TokenError for one that is unknown, of another purpose or expired."""
     if not token or len(token) > 100:
         raise TokenError(REFUSED)
     row = stored_tokens.by_hash(session, token_hash(token))
@@ -411,7 +413,7 @@ def _lookup(session: Session, token: str, purposes: tuple[str, ...], now: dateti
 def check_confirm(ctx: Context, token: str, now: datetime) -> None:
     """Raise TokenError unless ``token`` is an unused, unexpired confirmation token. Reads only."""
     with ctx.session() as session:
-        row = _lookup(session, token, ("confirm",), now, ctx.settings.link_days)
+        row = lookup(session, token, ("confirm",), now, ctx.settings.link_days)
         if row.used_at is not None:
             raise TokenError(USED)
 
@@ -423,7 +425,7 @@ def confirm(ctx: Context, token: str, now: datetime) -> str:
     unknown, expired or used."""
     settings = ctx.settings
     with ctx.session() as session:
-        row = _lookup(session, token, ("confirm",), now, settings.link_days)
+        row = lookup(session, token, ("confirm",), now, settings.link_days)
         if not stored_tokens.use(session, row.id, now):
             session.rollback()
             raise TokenError(USED)
@@ -465,7 +467,7 @@ def new_manage_token(ctx: Context, subscriber_id: int, now: datetime) -> str:
 
 def account_of(session: Session, token: str, now: datetime, link_days: int) -> tuple[Account, Subscriber]:
     """The account of manage token ``token`` and its subscriber row; raises TokenError."""
-    row = _lookup(session, token, ("manage",), now, link_days)
+    row = lookup(session, token, ("manage",), now, link_days)
     subscriber = stored.subscriber_by_id(session, row.subscriber_id)
     account = Account(
         subscriber.id, subscriber.email, subscriber.status, wish_of(subscriber), row.delivery_id
