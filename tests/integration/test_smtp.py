@@ -6,6 +6,7 @@ would see: which digests arrived (counted by Message-ID, so a duplicate shows) a
 
 from __future__ import annotations
 
+import socket
 import ssl
 import subprocess
 import time
@@ -458,6 +459,18 @@ def test_a_server_without_starttls_never_gets_the_password(monkeypatch: pytest.M
         controller.stop()
     assert not outcome.ok and "will not send the password in clear" in outcome.error
     assert logins == [] and handler.received == []
+
+
+def test_connections_send_each_write_at_once_so_the_final_dot_does_not_wait_for_an_ack(
+    server: ScriptedServer,
+) -> None:
+    target = SmtpTarget.from_url(f"smtp://127.0.0.1:{server.port}")
+    with SmtpTransport(target, timeout=5) as transport:
+        client = transport.connect()
+        try:
+            assert client.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        finally:
+            client.close()
 
 
 def test_the_rate_limit_spaces_messages_out(server: ScriptedServer) -> None:
